@@ -1,0 +1,5 @@
+import sys
+
+from gxnor_cli import main
+
+sys.exit(main())

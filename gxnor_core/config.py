@@ -1,0 +1,236 @@
+"""The one experiment config (SPEC §2): defined here, used by the CLI, the API and the worker.
+
+Every field has a default, so ``{}`` is a valid config (digits, MLP, ternary).
+Unknown keys are an error.  Bounds are the product's hard limits; a service may
+impose lower ones on top.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "svhn")
+ARCHS = ("mlp", "mnist_cnn", "cifar_vgg")
+WINDOW_NAMES = ("rect", "tri", "gauss", "exp")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+LOSSES = ("squared_hinge", "cross_entropy")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatasetConfig(_Strict):
+    name: Literal[DATASETS] = Field("digits", description="Dataset name; never a path.")
+    root: str | None = Field(
+        None,
+        description="Directory holding the standard files (CLI only; default ~/.gxnor/data).",
+    )
+    download: bool = Field(
+        False, description="Download missing standard files into root (CLI only)."
+    )
+    val_fraction: float = Field(
+        0.1, ge=0.0, le=0.5, description="Fraction of the training split held out for validation."
+    )
+    limit: int | None = Field(
+        None, ge=10, le=10_000_000, description="Use at most this many training samples."
+    )
+
+
+class ModelConfig(_Strict):
+    arch: Literal[ARCHS] = Field("mlp", description="mlp, mnist_cnn or cifar_vgg (METHOD §5).")
+    hidden: list[int] = Field(
+        default_factory=lambda: [256, 256],
+        max_length=16,
+        description="Hidden layer widths of the MLP (1–16 384 each, at most 16 layers).",
+    )
+    width: float = Field(
+        1.0, gt=0.0, le=4.0, description="Channel multiplier for the CNNs (1 = the paper's)."
+    )
+
+    @field_validator("hidden")
+    @classmethod
+    def _widths_in_bounds(cls, v: list[int]) -> list[int]:
+        for w in v:
+            if not 1 <= w <= 16384:
+                raise ValueError(f"hidden widths must be 1–16384, got {w}")
+        return v
+
+
+class WeightConfig(_Strict):
+    discrete: bool = Field(True, description="False: full-precision float weights (baseline).")
+    N: int = Field(1, ge=0, le=8, description="2^N+1 weight states in [-H, H].")
+    H: float = Field(1.0, gt=0.0, le=1e3, description="Weight range [-H, H].")
+
+
+class ActivationConfig(_Strict):
+    discrete: bool = Field(True, description="False: ReLU activations (baseline).")
+    N: int = Field(1, ge=0, le=8, description="Activation levels: 0 binary, 1 ternary, ≥2 multi.")
+    r: float = Field(0.5, ge=0.0, le=4.0, description="Sparsity window: |x| ≤ r maps to 0.")
+    a: float = Field(0.5, gt=0.0, le=4.0, description="Derivative window half-width.")
+    window: Literal[WINDOW_NAMES] = Field("rect", description="Derivative window shape.")
+
+
+class DSTConfig(_Strict):
+    optimizer: Literal[OPTIMIZERS] = Field("adam", description="Base rule proposing Δw.")
+    m: float = Field(3.0, gt=0.0, le=100.0, description="Transition nonlinearity τ = tanh(m|ν|/Δz).")
+    restart_patience: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="Epochs without validation improvement before a random restart "
+        "(reference code's heuristic, off by default).",
+    )
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(10, ge=1, le=10_000)
+    batch_size: int = Field(100, ge=1, le=65_536)
+    lr: float = Field(0.01, gt=0.0, le=10.0, description="Learning rate of the first epoch.")
+    lr_final: float = Field(
+        0.0001, gt=0.0, le=10.0, description="Learning rate of the last epoch (exponential decay)."
+    )
+    loss: Literal[LOSSES] = "squared_hinge"
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    device: Literal[DEVICES] = "auto"
+
+
+class ExperimentConfig(_Strict):
+    name: str = Field("run", min_length=1, max_length=200)
+    project: str = Field("default", min_length=1, max_length=100)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    weights: WeightConfig = Field(default_factory=WeightConfig)
+    activations: ActivationConfig = Field(default_factory=ActivationConfig)
+    dst: DSTConfig = Field(default_factory=DSTConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+class ConfigError(ValueError):
+    """An invalid config; ``field`` is the dotted path of the first bad field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+def _first_error(exc: ValidationError) -> ConfigError:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return ConfigError(field, msg)
+
+
+def validate_config(data: dict[str, Any] | ExperimentConfig) -> ExperimentConfig:
+    """Parse and validate a config dict; raise ConfigError naming the first bad field."""
+    if isinstance(data, ExperimentConfig):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError("", "config must be a JSON object")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "name": "quick",
+        "dataset": {"name": "digits"},
+        "model": {"arch": "mlp", "hidden": [256, 256]},
+        "train": {"epochs": 10, "batch_size": 50, "lr": 0.01, "lr_final": 0.001},
+    },
+    "mnist-paper": {
+        "name": "mnist-paper",
+        "dataset": {"name": "mnist", "val_fraction": 1 / 6},
+        "model": {"arch": "mnist_cnn"},
+        "activations": {"N": 1, "r": 1.0, "a": 0.5, "window": "rect"},
+        "dst": {"optimizer": "adam", "m": 3.0},
+        "train": {"epochs": 100, "batch_size": 100, "lr": 0.01, "lr_final": 0.00001},
+    },
+    "cifar-paper": {
+        "name": "cifar-paper",
+        "dataset": {"name": "cifar10", "val_fraction": 0.1},
+        "model": {"arch": "cifar_vgg"},
+        "activations": {"N": 1, "r": 1.0, "a": 0.5, "window": "rect"},
+        "dst": {"optimizer": "adam", "m": 3.0},
+        "train": {"epochs": 100, "batch_size": 100, "lr": 0.01, "lr_final": 0.00001},
+    },
+}
+# Each preset has a full-precision baseline of the same network (float weights, ReLU).
+for _name in list(PRESETS):
+    _fp = copy.deepcopy(PRESETS[_name])
+    _fp["name"] = f"{_name}-fp"
+    _fp["weights"] = {"discrete": False}
+    _fp["activations"] = {**_fp.get("activations", {}), "discrete": False}
+    PRESETS[f"{_name}-fp"] = _fp
+
+
+def preset(name: str) -> ExperimentConfig:
+    if name not in PRESETS:
+        raise ConfigError("preset", f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return validate_config(copy.deepcopy(PRESETS[name]))
+
+
+def _parse_scalar(text: str) -> Any:
+    """`--set` values are YAML scalars/lists: 0.5, true, null, [256, 256], mnist."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` assignments to a config dict (a copy is returned)."""
+    out = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(item, "expected key.path=value")
+        path, raw = item.split("=", 1)
+        keys = path.strip().split(".")
+        node = out
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(path, "is not a section")
+        node[keys[-1]] = _parse_scalar(raw)
+    return out
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or YAML config file, or a preset given as ``preset:NAME`` or a bare preset name."""
+    text_path = str(path)
+    if text_path.startswith("preset:") or (text_path in PRESETS and not Path(text_path).exists()):
+        return copy.deepcopy(PRESETS[text_path.removeprefix("preset:")])
+    p = Path(text_path)
+    if not p.is_file():
+        raise ConfigError("config", f"no such file: {p}")
+    raw = p.read_text()
+    if p.suffix == ".json":
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("config", f"invalid JSON: {exc}") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError("config", f"invalid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("config", "config must be a mapping")
+    return data

@@ -1,0 +1,236 @@
+"""Discrete State Transition (METHOD §3): weights move between states of Z_N, no hidden weights.
+
+For a proposed update Δw from a base rule (SGD, momentum or Adam):
+
+    κ = fix(Δw / Δz)                whole steps, rounded toward zero
+    ν = Δw - κ·Δz                   remainder, |ν| < Δz, same sign as Δw
+    τ = tanh(m · |ν| / Δz)          transition probability
+    n' = clip(n + κ + sign(ν)·Bernoulli(τ), 0, 2^N)
+
+sign(0) = 0, so a zero proposal never moves a weight.
+
+Randomness (*ours*): each call draws one 32-bit seed from the caller's torch
+generator; weight i's uniform number is a counter-based hash of (seed, i)
+(``lowbias32``), so the result depends only on the generator state, is the same
+on every thread count, and costs no random-number buffer.  τ is read from a
+table of tanh(m·x) on 16 384 intervals with linear interpolation (|error| <
+2e-6 for m ≤ 50), which keeps the CPU kernel free of transcendental calls.
+
+The CPU path is one fused numba loop; other devices use the same arithmetic as
+torch ops (``dst_update_torch``), which the tests hold bit-identical to it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numba
+import numpy as np
+import torch
+
+from .spaces import DiscreteSpace
+
+LUT_INTERVALS = 16384
+_GOLDEN = 0x9E3779B9
+_M1 = 0x7FEB352D
+_M2 = 0x846CA68B
+_MASK32 = 0xFFFFFFFF
+
+
+@lru_cache(maxsize=32)
+def tau_table(m: float) -> np.ndarray:
+    """tanh(m·x) at x = j / LUT_INTERVALS, j = 0 … LUT_INTERVALS (float32)."""
+    x = np.linspace(0.0, 1.0, LUT_INTERVALS + 1, dtype=np.float64)
+    return np.tanh(m * x).astype(np.float32)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _dst_kernel(idx, dw, inv_step, lut, seed, max_index):  # pragma: no cover - compiled
+    n = idx.shape[0]
+    L = lut.shape[0] - 1
+    Lf = np.float32(L)
+    s32 = np.uint32(seed)
+    moves = 0
+    for i in numba.prange(n):
+        t = dw[i] * inv_step
+        kf = np.float32(np.trunc(t))
+        nu = t - kf
+        x = abs(nu) * Lf
+        j = min(int(x), L - 1)
+        p = lut[j] + (x - np.float32(j)) * (lut[j + 1] - lut[j])
+        h = np.uint32(np.uint32(i) * np.uint32(_GOLDEN) + s32)
+        h = h ^ (h >> np.uint32(16))
+        h = np.uint32(h * np.uint32(_M1))
+        h = h ^ (h >> np.uint32(15))
+        h = np.uint32(h * np.uint32(_M2))
+        h = h ^ (h >> np.uint32(16))
+        u = np.float32(h >> np.uint32(8)) * np.float32(1.0 / 16777216.0)
+        step = int(kf)
+        if u < p:
+            if nu > 0:
+                step += 1
+            elif nu < 0:
+                step -= 1
+        old = int(idx[i])
+        new = min(max(old + step, 0), max_index)
+        idx[i] = new
+        moves += abs(new - old)
+    return moves
+
+
+def _hash_uniform(n: int, seed: int, device: torch.device) -> torch.Tensor:
+    """The kernel's per-weight uniform numbers u ∈ [0, 1), as torch ops (int64, masked to 32 bits)."""
+    h = (torch.arange(n, device=device, dtype=torch.int64) * _GOLDEN + seed) & _MASK32
+    h = h ^ (h >> 16)
+    h = (h * _M1) & _MASK32
+    h = h ^ (h >> 15)
+    h = (h * _M2) & _MASK32
+    h = h ^ (h >> 16)
+    return (h >> 8).to(torch.float32) * (1.0 / 16777216.0)
+
+
+def dst_update_torch(
+    idx: torch.Tensor, delta_w: torch.Tensor, space: DiscreteSpace, m: float, seed: int
+) -> tuple[torch.Tensor, int]:
+    """DST in torch ops, for any device; returns (new indices written into idx, moves)."""
+    flat = idx.view(-1)
+    t = delta_w.reshape(-1).to(torch.float32) * np.float32(1.0 / space.step)
+    kf = torch.trunc(t)
+    nu = t - kf
+    lut = torch.from_numpy(tau_table(float(m))).to(t.device)
+    x = nu.abs() * np.float32(LUT_INTERVALS)
+    j = x.to(torch.int64).clamp_(max=LUT_INTERVALS - 1)
+    lo = lut[j]
+    p = lo + (x - j.to(torch.float32)) * (lut[j + 1] - lo)
+    u = _hash_uniform(flat.numel(), seed, t.device)
+    step = kf.to(torch.int64) + torch.sign(nu).to(torch.int64) * (u < p)
+    old = flat.to(torch.int64)
+    new = (old + step).clamp_(0, space.max_index)
+    flat.copy_(new)
+    return idx, int((new - old).abs().sum())
+
+
+def draw_seed(generator: torch.Generator | None) -> int:
+    """One 32-bit seed from the generator (the only randomness a DST step consumes)."""
+    return int(torch.randint(0, 2**32, (1,), generator=generator, dtype=torch.int64))
+
+
+def dst_apply(
+    idx: torch.Tensor,
+    delta_w: torch.Tensor,
+    space: DiscreteSpace,
+    m: float,
+    generator: torch.Generator | None = None,
+) -> int:
+    """One DST step on idx in place; returns the number of state moves (every step counted)."""
+    if idx.dtype != space.index_dtype:
+        raise TypeError(f"state indices must be {space.index_dtype}, got {idx.dtype}")
+    if delta_w.shape != idx.shape:
+        raise ValueError(f"delta_w shape {tuple(delta_w.shape)} != idx shape {tuple(idx.shape)}")
+    seed = draw_seed(generator)
+    if idx.device.type == "cpu" and idx.is_contiguous():
+        dw = delta_w.detach().to(torch.float32).contiguous()
+        return int(
+            _dst_kernel(
+                idx.view(-1).numpy(),
+                dw.view(-1).numpy(),
+                np.float32(1.0 / space.step),
+                tau_table(float(m)),
+                seed,
+                space.max_index,
+            )
+        )
+    return dst_update_torch(idx, delta_w.detach(), space, m, seed)[1]
+
+
+def dst_update(
+    idx: torch.Tensor,
+    delta_w: torch.Tensor,
+    space: DiscreteSpace,
+    m: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One DST step (METHOD §3) on the integer state tensor idx, in place; returns idx.
+
+    Deterministic for a given generator state.
+    """
+    dst_apply(idx, delta_w, space, m, generator)
+    return idx
+
+
+def make_base_optimizer(name: str, groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """The base rule that proposes Δw: plain SGD, SGD with momentum 0.9, or Adam (defaults)."""
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr)
+    if name == "momentum":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, fused=True)
+    raise ValueError(f"unknown base rule {name!r}")
+
+
+class DSTOptimizer:
+    """Base rule proposes, DST assigns (METHOD §3); other parameters train normally.
+
+    The base rule is a stock torch optimizer.  For each discrete layer it owns a
+    *proposal* parameter that is all zeros when a step starts, so after the base
+    step it holds exactly the rule's Δw (momentum/Adam state included); DST turns
+    that into state moves and the scratch is released.  Persistent state per
+    discrete weight is therefore the int state plus whatever the base rule keeps
+    (SGD: nothing, momentum: one float, Adam: two).  BatchNorm γ/β and any float
+    weights sit in the same optimizer and take the rule's assignment.
+    """
+
+    def __init__(self, model: torch.nn.Module, base: str, lr: float, m: float,
+                 generator: torch.Generator | None = None):
+        self.layers = model.discrete_layers()
+        self.space = self.layers[0].space if self.layers else None
+        self.m = float(m)
+        self.generator = generator
+        device = next(model.buffers()).device
+        self._empty = torch.empty(0, device=device)
+        self.proposals = [torch.nn.Parameter(self._empty) for _ in self.layers]
+        groups = [{"params": self.proposals}] if self.proposals else []
+        params = list(model.parameters())
+        if params:
+            groups.append({"params": params})
+        self.base = make_base_optimizer(base, groups, lr)
+        self.moves = [0] * len(self.layers)
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.base.param_groups:
+            group["lr"] = lr
+
+    def zero_grad(self) -> None:
+        self.base.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        for layer, p in zip(self.layers, self.proposals):
+            grad = layer.value.grad
+            p.data = torch.zeros_like(grad)
+            p.grad = grad
+        self.base.step()
+        for i, (layer, p) in enumerate(zip(self.layers, self.proposals)):
+            self.moves[i] += dst_apply(layer.state, p.data, self.space, self.m, self.generator)
+            p.data, p.grad = self._empty, None
+            layer.release()
+
+    def take_moves(self) -> list[int]:
+        """State moves per discrete layer since the last call."""
+        out, self.moves = self.moves, [0] * len(self.layers)
+        return out
+
+    def state_dict(self) -> dict:
+        return self.base.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base.load_state_dict(state)
+
+    def persistent_bytes(self) -> int:
+        """Bytes kept between steps for the discrete weights: states + base-rule state."""
+        total = sum(layer.state.numel() * layer.state.element_size() for layer in self.layers)
+        for p in self.proposals:
+            for v in self.base.state.get(p, {}).values():
+                if torch.is_tensor(v) and v.numel() > 1:
+                    total += v.numel() * v.element_size()
+        return total

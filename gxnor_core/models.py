@@ -1,0 +1,129 @@
+"""The paper's networks (METHOD §5), discrete or full-precision from one definition."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from .activations import MultiStepActivation
+from .config import ConfigError, ExperimentConfig
+from .layers import DiscreteConv2d, DiscreteLinear, StepActivation, is_weight_layer
+from .spaces import DiscreteSpace
+
+BN_EPS = 1e-4
+BN_MOMENTUM = 0.1
+
+INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
+    "digits": (1, 8, 8),
+    "mnist5k": (1, 28, 28),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "svhn": (3, 32, 32),
+}
+NUM_CLASSES = 10
+
+# (kind, out_channels or units, pool after) — conv kernel 5 valid for mnist_cnn, 3 same for vgg.
+_MNIST_CNN = [("conv", 32, True), ("conv", 64, True), ("fc", 512, False)]
+_CIFAR_VGG = [
+    ("conv", 128, False), ("conv", 128, True), ("conv", 256, False), ("conv", 256, True),
+    ("conv", 512, False), ("conv", 512, True), ("fc", 1024, False),
+]
+
+
+class GXNORNet(nn.Module):
+    """A stack of blocks: weight layer (conv or fc) [→ max-pool] → BN [→ φ].
+
+    ``blocks`` is ordered and keyed by stable layer names (conv1, …, fc1, …);
+    the last block has no activation: its BN output is the network's output.
+    """
+
+    def __init__(self, blocks: OrderedDict[str, nn.Sequential]):
+        super().__init__()
+        self.blocks = nn.ModuleDict(blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks.values():
+            if isinstance(block[0], (nn.Linear, DiscreteLinear)) and x.dim() > 2:
+                x = x.flatten(1)
+            x = block(x)
+        return x
+
+    def weight_layers(self) -> OrderedDict[str, nn.Module]:
+        """Conv/linear layer of every block, by layer name."""
+        return OrderedDict((name, block[0]) for name, block in self.blocks.items())
+
+    def discrete_layers(self) -> list[nn.Module]:
+        return [m for m in self.weight_layers().values() if isinstance(m, DiscreteLinear | DiscreteConv2d)]
+
+
+def _block(layer: nn.Module, channels: int, conv: bool, pool: bool, act: StepActivation | None):
+    mods: list[nn.Module] = [layer]
+    if pool:
+        mods.append(nn.MaxPool2d(2))
+    bn = nn.BatchNorm2d if conv else nn.BatchNorm1d
+    mods.append(bn(channels, eps=BN_EPS, momentum=BN_MOMENTUM))
+    if act is not None:
+        mods.append(act)
+    return nn.Sequential(*mods)
+
+
+def build_model(config: ExperimentConfig, input_shape: tuple[int, int, int] | None = None) -> GXNORNet:
+    """The network of config.model for config.dataset's input shape, on the CPU."""
+    c, h, w = input_shape or INPUT_SHAPES[config.dataset.name]
+    wc, ac = config.weights, config.activations
+    space = DiscreteSpace(wc.N, wc.H) if wc.discrete else None
+    phi = MultiStepActivation(ac.N, ac.r, ac.a, ac.window) if ac.discrete else None
+
+    def conv(cin: int, cout: int, k: int, pad: int) -> nn.Module:
+        if space is not None:
+            return DiscreteConv2d(cin, cout, k, space, padding=pad)
+        return nn.Conv2d(cin, cout, k, padding=pad, bias=False)
+
+    def fc(fin: int, fout: int) -> nn.Module:
+        return DiscreteLinear(fin, fout, space) if space is not None else nn.Linear(fin, fout, bias=False)
+
+    arch = config.model.arch
+    if arch == "mlp":
+        plan = [("fc", width, False) for width in config.model.hidden]
+        kernel, pad = 0, 0
+    else:
+        plan = [(kind, max(1, round(n * config.model.width)), pool)
+                for kind, n, pool in (_MNIST_CNN if arch == "mnist_cnn" else _CIFAR_VGG)]
+        kernel, pad = (5, 0) if arch == "mnist_cnn" else (3, 1)
+    plan.append(("fc", NUM_CLASSES, False))
+
+    blocks: OrderedDict[str, nn.Sequential] = OrderedDict()
+    n_conv = n_fc = 0
+    features = c * h * w
+    for i, (kind, out, pool) in enumerate(plan):
+        act = StepActivation(phi) if i < len(plan) - 1 else None
+        if kind == "conv":
+            h, w = h + 2 * pad - kernel + 1, w + 2 * pad - kernel + 1
+            if pool:
+                h, w = h // 2, w // 2
+            if h < 1 or w < 1:
+                raise ConfigError(
+                    "model.arch",
+                    f"{arch} needs larger inputs than {config.dataset.name}'s "
+                    f"{INPUT_SHAPES[config.dataset.name][1]}x{INPUT_SHAPES[config.dataset.name][2]}",
+                )
+            n_conv += 1
+            blocks[f"conv{n_conv}"] = _block(conv(c, out, kernel, pad), out, True, pool, act)
+            c = out
+            features = c * h * w
+        else:
+            n_fc += 1
+            blocks[f"fc{n_fc}"] = _block(fc(features, out), out, False, False, act)
+            features = out
+    return GXNORNet(blocks)
+
+
+def count_weights(model: GXNORNet) -> int:
+    return sum(
+        (m.num_weights if hasattr(m, "num_weights") else m.weight.numel())
+        for m in model.weight_layers().values()
+        if is_weight_layer(m)
+    )

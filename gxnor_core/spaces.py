@@ -1,0 +1,51 @@
+"""Discrete weight spaces Z_N (METHOD §1)."""
+
+from __future__ import annotations
+
+import torch
+
+
+class DiscreteSpace:
+    """Z_N = { -H + n·Δz : n = 0 … 2^N },  Δz = 2H / 2^N,  |Z_N| = 2^N + 1.
+
+    N=0 is binary {-H, H}, N=1 ternary {-H, 0, H}, N≥2 multi-level.  A weight is
+    stored as its integer state index n (int8 up to N=6, int16 above) and turned
+    into ``-H + n·Δz`` only to compute.
+    """
+
+    def __init__(self, N: int = 1, H: float = 1.0):
+        if not 0 <= int(N) <= 8:
+            raise ValueError(f"N must be in 0..8, got {N}")
+        if H <= 0:
+            raise ValueError(f"H must be > 0, got {H}")
+        self.N = int(N)
+        self.H = float(H)
+        self.num_states = 2**self.N + 1
+        self.max_index = 2**self.N
+        self.step = 2.0 * self.H / 2**self.N
+        self.index_dtype = torch.int8 if self.N <= 6 else torch.int16
+
+    @property
+    def states(self) -> torch.Tensor:
+        """The 2^N+1 state values, ascending (index 0 = -H)."""
+        return self.value(torch.arange(self.num_states))
+
+    def value(self, idx: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """State values -H + n·Δz of integer indices n (a new float tensor)."""
+        return torch.mul(idx, self.step).to(dtype).sub_(self.H)
+
+    def index(self, x: torch.Tensor) -> torch.Tensor:
+        """Nearest state index of real values x (clipped to [-H, H]); ties round half to even."""
+        n = torch.round((x.to(torch.float64) + self.H) / self.step)
+        return n.clamp_(0, self.max_index).to(self.index_dtype)
+
+    def snap(self, x: torch.Tensor) -> torch.Tensor:
+        """Real values snapped to the nearest state of Z_N."""
+        return self.value(self.index(x), dtype=x.dtype if x.is_floating_point() else torch.float32)
+
+    def zero_index(self) -> int | None:
+        """Index of the state 0, or None for binary spaces (N=0 has no zero state)."""
+        return self.max_index // 2 if self.N >= 1 else None
+
+    def __repr__(self) -> str:
+        return f"DiscreteSpace(N={self.N}, H={self.H})"
