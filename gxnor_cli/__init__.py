@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _fail(message: str) -> int:
-    print(f"gxnor: error: {message}", file=sys.stderr)
+    print(f"gxnor: error: {' '.join(message.split())}", file=sys.stderr)
     return EXIT_USAGE
 
 

@@ -228,7 +228,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         try:
             data = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
-            raise ConfigError("config", f"invalid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError("config", f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -1,0 +1,76 @@
+import math
+
+import pytest
+import torch
+
+from gxnor_core import DiscreteSpace, dst_update
+from gxnor_core.dst import dst_apply, dst_update_torch
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("N", [0, 1, 2, 7])
+def test_dst_never_leaves_the_space(N):
+    space = DiscreteSpace(N, 1.0)
+    g = _gen()
+    idx = torch.randint(0, space.num_states, (50_000,), generator=g).to(space.index_dtype)
+    for scale in (1e-3, 0.3, 5.0, 1e6):
+        dw = torch.randn(50_000, generator=g) * scale
+        dst_update(idx, dw, space, m=3.0, generator=g)
+        assert idx.dtype == space.index_dtype
+        assert int(idx.min()) >= 0 and int(idx.max()) <= space.max_index
+
+
+def test_whole_steps_move_deterministically():
+    space = DiscreteSpace(3, 1.0)  # Δz = 0.25, states 0..8
+    idx = torch.full((6,), 4, dtype=space.index_dtype)
+    dw = torch.tensor([0.25, -0.5, 0.75, -1.0, 2.0, -3.0])  # κ = 1, -2, 3, -4, 8→clip, -12→clip
+    for seed in range(5):
+        out = dst_update(idx.clone(), dw, space, m=3.0, generator=_gen(seed))
+        assert out.tolist() == [5, 2, 7, 0, 8, 0]
+
+
+def test_zero_proposal_never_moves():
+    space = DiscreteSpace(1)
+    idx = torch.randint(0, 3, (10_000,), generator=_gen()).to(torch.int8)
+    before = idx.clone()
+    moves = dst_apply(idx, torch.zeros(10_000), space, m=100.0, generator=_gen(1))
+    assert moves == 0 and torch.equal(idx, before)
+
+
+@pytest.mark.parametrize("m", [0.5, 3.0, 10.0])
+@pytest.mark.parametrize("frac", [0.05, 0.3, 0.7])
+@pytest.mark.parametrize("direction", [1, -1])
+def test_transition_frequency_is_tanh_of_m_nu(m, frac, direction):
+    space = DiscreteSpace(2, 1.0)  # Δz = 0.5
+    n = 200_000
+    idx = torch.full((n,), 2, dtype=torch.int8)
+    dw = torch.full((n,), direction * frac * space.step)
+    dst_update(idx, dw, space, m=m, generator=_gen(7))
+    moved = (idx != 2)
+    assert torch.all(idx[moved] == 2 + direction)  # never more than the one extra step
+    p = math.tanh(m * frac)
+    tolerance = 5 * math.sqrt(p * (1 - p) / n) + 1e-4
+    assert float(moved.float().mean()) == pytest.approx(p, abs=tolerance)
+
+
+def test_same_generator_state_gives_the_same_result_and_cpu_kernel_equals_torch_ops():
+    space = DiscreteSpace(1)
+    idx0 = torch.randint(0, 3, (100_003,), generator=_gen()).to(torch.int8)
+    dw = torch.randn(100_003, generator=_gen(5)) * 0.4
+    a = dst_update(idx0.clone(), dw, space, 3.0, _gen(11))
+    b = dst_update(idx0.clone(), dw, space, 3.0, _gen(11))
+    c = dst_update(idx0.clone(), dw, space, 3.0, _gen(12))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    seed = int(torch.randint(0, 2**32, (1,), generator=_gen(11), dtype=torch.int64))
+    ref, moves = dst_update_torch(idx0.clone(), dw, space, 3.0, seed)
+    assert torch.equal(a, ref)
+    assert moves == int((ref.long() - idx0.long()).abs().sum())
+
+
+def test_dst_refuses_float_states():
+    with pytest.raises(TypeError):
+        dst_update(torch.zeros(3), torch.zeros(3), DiscreteSpace(1), 3.0)
