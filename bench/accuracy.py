@@ -26,7 +26,7 @@ def main() -> None:
     base = {
         "dataset": {"name": args.dataset},
         "model": {"arch": args.arch},
-        "train": {"epochs": args.epochs, "batch_size": 100, "lr": 0.01, "lr_final": 0.0001},
+        "train": {"epochs": args.epochs, "batch_size": 100, "lr": 0.01, "lr_final": 0.001},
     }
     variants = {
         "gxnor": base,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -76,6 +77,116 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if summary["status"] == "succeeded" else 130
 
 
+def _service_env(args: argparse.Namespace) -> None:
+    """Flags become GXNOR_* variables, so every part (API, worker) reads one Settings."""
+    for flag, var in (("data_dir", "GXNOR_DATA_DIR"), ("database_url", "GXNOR_DATABASE_URL"),
+                      ("broker_url", "GXNOR_BROKER_URL")):
+        value = getattr(args, flag, None)
+        if value:
+            os.environ[var] = str(value)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    _service_env(args)
+    uvicorn.run(create_app(Settings()), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _service_env(args)
+    from app.db import migrate
+    from app.settings import get_settings
+    from worker.celery_app import celery_app
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    migrate(settings.db_url)
+    name = args.name or f"gxnor-{os.getpid()}@%h"
+    celery_app.worker_main(["worker", "--pool=solo", "--concurrency=1", "-Q", settings.queue, "-n", name,
+                            f"--loglevel={args.loglevel}", "--without-gossip", "--without-mingle"])
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """API + UI + one local worker on SQLite and a filesystem queue, all under --data-dir."""
+    import subprocess
+
+    import uvicorn
+
+    from app.db import migrate
+    from app.main import create_app
+    from app.settings import Settings
+    from app.supervisor import requeue_orphans
+
+    _service_env(args)
+    settings = Settings()
+    settings.ensure_dirs()
+    migrate(settings.db_url)
+    requeue_orphans(settings)
+    worker = subprocess.Popen([sys.executable, "-m", "gxnor_cli", "worker", "--loglevel", "WARNING"],
+                              env=os.environ.copy(), start_new_session=True)
+    print(f"GXNOR Lab: http://{args.host}:{args.port}/  (data in {settings.data_dir.resolve()})", flush=True)
+    try:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    finally:
+        worker.send_signal(signal.SIGTERM)  # warm shutdown: a running run checkpoints and goes back to the queue
+        try:
+            worker.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    import httpx
+
+    from gxnor_core import ConfigError, apply_overrides
+    from gxnor_core.config import load_config_file
+
+    try:
+        config = apply_overrides(load_config_file(args.config), args.set or [])
+    except ConfigError as exc:
+        return _fail(str(exc))
+    base = args.server.rstrip("/")
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            resp = client.post("/api/v1/runs", json={"config": config})
+            if resp.status_code == 422:
+                return _fail(resp.json().get("message", resp.text))
+            resp.raise_for_status()
+            run = resp.json()
+            print(json.dumps({"id": run["id"], "status": run["status"], "url": f"{base}/#/runs/{run['id']}"}))
+            if not args.follow:
+                return 0
+            return _follow(client, run)
+    except httpx.HTTPError as exc:
+        print(f"gxnor: error: {base}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _follow(client, run: dict) -> int:
+    from tqdm import tqdm
+
+    total = run["progress"]["total_epochs"]
+    with tqdm(total=total, unit="epoch", desc=run["name"], file=sys.stderr,
+              bar_format="{l_bar}{bar}| {n:.2f}/{total} epochs [{elapsed}<{remaining}]") as bar:
+        while run["status"] in ("queued", "running"):
+            time.sleep(1.0)
+            run = client.get(f"/api/v1/runs/{run['id']}").raise_for_status().json()
+            p = run["progress"]
+            done = p["epochs_done"] + (p["fraction"] if p["epoch"] > p["epochs_done"] else 0.0)
+            bar.update(min(done, total) - bar.n)
+            bar.set_postfix(status=run["status"], refresh=False)
+    print(json.dumps({"id": run["id"], "status": run["status"], "summary": run["summary"],
+                      "error": (run["error"] or "").split("\n")[0] or None}))
+    return 0 if run["status"] == "succeeded" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gxnor", description="GXNOR Lab: gated XNOR networks, trained without hidden weights.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -86,6 +197,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default runs/NAME-TIMESTAMP)")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
     p.set_defaults(func=cmd_train)
+
+    def service_flags(p, data_dir_default=None):
+        p.add_argument("--data-dir", dest="data_dir", default=data_dir_default,
+                       help="where everything is stored (GXNOR_DATA_DIR)")
+        p.add_argument("--database-url", dest="database_url", help="GXNOR_DATABASE_URL (default: SQLite in data dir)")
+        p.add_argument("--broker-url", dest="broker_url", help="GXNOR_BROKER_URL (default: files in data dir)")
+
+    p = sub.add_parser("up", help="the whole product on one machine: API + UI + a local worker")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    service_flags(p, data_dir_default=os.environ.get("GXNOR_DATA_DIR", "./gxnor-data"))
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("api", help="the REST API and UI (distributed mode)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    service_flags(p)
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("worker", help="a Celery worker that trains queued runs")
+    p.add_argument("--name", help="worker node name")
+    p.add_argument("--loglevel", default="INFO")
+    service_flags(p)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("submit", help="queue a run through the REST API")
+    p.add_argument("config", help="config file (JSON or YAML) or a preset name")
+    p.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config field")
+    p.add_argument("--follow", action="store_true", help="show progress until the run ends")
+    p.set_defaults(func=cmd_submit)
     return parser
 
 

@@ -70,54 +70,56 @@ def _block(layer: nn.Module, channels: int, conv: bool, pool: bool, act: StepAct
     return nn.Sequential(*mods)
 
 
-def build_model(config: ExperimentConfig, input_shape: tuple[int, int, int] | None = None) -> GXNORNet:
-    """The network of config.model for config.dataset's input shape, on the CPU."""
-    c, h, w = input_shape or INPUT_SHAPES[config.dataset.name]
-    wc, ac = config.weights, config.activations
-    space = DiscreteSpace(wc.N, wc.H) if wc.discrete else None
-    phi = MultiStepActivation(ac.N, ac.r, ac.a, ac.window) if ac.discrete else None
-
-    def conv(cin: int, cout: int, k: int, pad: int) -> nn.Module:
-        if space is not None:
-            return DiscreteConv2d(cin, cout, k, space, padding=pad)
-        return nn.Conv2d(cin, cout, k, padding=pad, bias=False)
-
-    def fc(fin: int, fout: int) -> nn.Module:
-        return DiscreteLinear(fin, fout, space) if space is not None else nn.Linear(fin, fout, bias=False)
-
+def _plan(config: ExperimentConfig, input_shape: tuple[int, int, int]) -> list[tuple]:
+    """(name, kind, in, out, kernel, padding, pool) per block; ConfigError if the input is too small."""
+    c, h, w = input_shape
     arch = config.model.arch
     if arch == "mlp":
-        plan = [("fc", width, False) for width in config.model.hidden]
+        layers = [("fc", width, False) for width in config.model.hidden]
         kernel, pad = 0, 0
     else:
-        plan = [(kind, max(1, round(n * config.model.width)), pool)
-                for kind, n, pool in (_MNIST_CNN if arch == "mnist_cnn" else _CIFAR_VGG)]
+        layers = [(kind, max(1, round(n * config.model.width)), pool)
+                  for kind, n, pool in (_MNIST_CNN if arch == "mnist_cnn" else _CIFAR_VGG)]
         kernel, pad = (5, 0) if arch == "mnist_cnn" else (3, 1)
-    plan.append(("fc", NUM_CLASSES, False))
-
-    blocks: OrderedDict[str, nn.Sequential] = OrderedDict()
-    n_conv = n_fc = 0
-    features = c * h * w
-    for i, (kind, out, pool) in enumerate(plan):
-        act = StepActivation(phi) if i < len(plan) - 1 else None
+    layers.append(("fc", NUM_CLASSES, False))
+    plan, counts, features = [], {"conv": 0, "fc": 0}, c * h * w
+    for kind, out, pool in layers:
+        counts[kind] += 1
         if kind == "conv":
             h, w = h + 2 * pad - kernel + 1, w + 2 * pad - kernel + 1
             if pool:
                 h, w = h // 2, w // 2
             if h < 1 or w < 1:
-                raise ConfigError(
-                    "model.arch",
-                    f"{arch} needs larger inputs than {config.dataset.name}'s "
-                    f"{INPUT_SHAPES[config.dataset.name][1]}x{INPUT_SHAPES[config.dataset.name][2]}",
-                )
-            n_conv += 1
-            blocks[f"conv{n_conv}"] = _block(conv(c, out, kernel, pad), out, True, pool, act)
-            c = out
-            features = c * h * w
+                raise ConfigError("model.arch", f"{arch} needs larger inputs than "
+                                  f"{config.dataset.name}'s {input_shape[1]}x{input_shape[2]} images")
+            plan.append((f"conv{counts[kind]}", kind, c, out, kernel, pad, pool))
+            c, features = out, out * h * w
         else:
-            n_fc += 1
-            blocks[f"fc{n_fc}"] = _block(fc(features, out), out, False, False, act)
+            plan.append((f"fc{counts[kind]}", kind, features, out, 0, 0, False))
             features = out
+    return plan
+
+
+def check_architecture(config: ExperimentConfig) -> None:
+    """Raise ConfigError if config.model cannot take config.dataset's inputs (builds nothing)."""
+    _plan(config, INPUT_SHAPES[config.dataset.name])
+
+
+def build_model(config: ExperimentConfig, input_shape: tuple[int, int, int] | None = None) -> GXNORNet:
+    """The network of config.model for config.dataset's input shape, on the CPU."""
+    plan = _plan(config, input_shape or INPUT_SHAPES[config.dataset.name])
+    wc, ac = config.weights, config.activations
+    space = DiscreteSpace(wc.N, wc.H) if wc.discrete else None
+    phi = MultiStepActivation(ac.N, ac.r, ac.a, ac.window) if ac.discrete else None
+    blocks: OrderedDict[str, nn.Sequential] = OrderedDict()
+    for i, (name, kind, fan_in, out, kernel, pad, pool) in enumerate(plan):
+        act = StepActivation(phi) if i < len(plan) - 1 else None
+        if kind == "conv":
+            layer = (DiscreteConv2d(fan_in, out, kernel, space, padding=pad) if space is not None
+                     else nn.Conv2d(fan_in, out, kernel, padding=pad, bias=False))
+        else:
+            layer = DiscreteLinear(fan_in, out, space) if space is not None else nn.Linear(fan_in, out, bias=False)
+        blocks[name] = _block(layer, out, kind == "conv", pool, act)
     return GXNORNet(blocks)
 
 

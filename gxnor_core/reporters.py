@@ -12,14 +12,14 @@ import torch
 from .train import Reporter
 
 
-def _clean(value):
+def json_safe(value):
     """JSON has no NaN/inf: write them as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -67,9 +67,9 @@ class DirectoryReporter(Reporter):
         save_checkpoint(checkpoint, self.checkpoint_path)
         with open(self.dir / "layers.jsonl", "a") as f:
             for rec in layers:
-                f.write(json.dumps(_clean(rec)) + "\n")
+                f.write(json.dumps(json_safe(rec)) + "\n")
         with open(self.dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(_clean(metrics)) + "\n")
+            f.write(json.dumps(json_safe(metrics)) + "\n")
 
     def finish(self, summary: dict) -> None:
-        (self.dir / "summary.json").write_text(json.dumps(_clean(summary), indent=2) + "\n")
+        (self.dir / "summary.json").write_text(json.dumps(json_safe(summary), indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""GXNOR Lab service: settings, database, REST API and the UI it serves."""

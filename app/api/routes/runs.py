@@ -1,0 +1,178 @@
+import asyncio
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from app import runs as svc
+from app.api.deps import SessionDep, SettingsDep
+from app.db import session_scope
+from app.models import FINISHED, RUN_STATUSES, EpochMetric, Run
+from app.schemas import CompareOut, CompareRun, LayersOut, MetricsOut, RunCreate, RunList, RunOut, Summary
+from worker.celery_app import TASK_NAME
+
+router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+Points = Annotated[int | None, Query(ge=4, le=100_000, description="Point budget: downsample to at most this many epochs.")]
+
+
+@router.post("/runs", status_code=201, response_model=RunOut)
+def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep) -> RunOut:
+    """Validate and queue a run."""
+    svc.check_servable(body.config, settings)
+    run = svc.create_run(session, body.config)
+    session.commit()
+    request.app.state.celery.send_task(TASK_NAME, args=[run.id], queue=settings.queue)
+    return RunOut.of(run)
+
+
+@router.get("/runs", response_model=RunList)
+def list_runs(
+    session: SessionDep,
+    status: Literal[RUN_STATUSES] | None = None,
+    project: str | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Name contains (case-insensitive).")] = None,
+    sort: Literal[svc.SORTABLE] = "created_at",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> RunList:
+    rows, total = svc.list_runs(session, status=status, project=project, q=q, sort=sort, order=order,
+                                limit=limit, offset=offset)
+    return RunList(items=[RunOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/runs/{run_id}", response_model=RunOut)
+def get_run(run_id: int, session: SessionDep) -> RunOut:
+    return RunOut.of(svc.get_run(session, run_id))
+
+
+@router.get("/runs/{run_id}/metrics", response_model=MetricsOut)
+def get_metrics(run_id: int, session: SessionDep, points: Points = None,
+                metric: Annotated[str, Query(max_length=50)] = "train_loss") -> MetricsOut:
+    """Run-level metrics, one object per epoch; ``points`` keeps the extremes of ``metric`` and the last epoch."""
+    svc.get_run(session, run_id)
+    rows = svc.epoch_metrics(session, run_id)
+    kept = svc.downsample(rows, points, metric) if points else rows
+    return MetricsOut(run_id=run_id, total_epochs_recorded=len(rows), downsampled=len(kept) < len(rows),
+                      epochs=kept)
+
+
+@router.get("/runs/{run_id}/layers", response_model=LayersOut)
+def get_layers(run_id: int, session: SessionDep,
+               epoch: Annotated[int | None, Query(ge=1)] = None,
+               layer: Annotated[str | None, Query(max_length=50)] = None,
+               points: Points = None) -> LayersOut:
+    """Layer records; ``epoch`` for one epoch, ``layer`` for one layer, ``points`` to thin the epochs evenly
+    (the last epoch is always kept)."""
+    svc.get_run(session, run_id)
+    records = svc.layer_records(session, run_id, epoch, layer)
+    if points:
+        epochs = sorted({r["epoch"] for r in records})
+        if len(epochs) > points:
+            step = len(epochs) / (points - 1)
+            keep = {epochs[int(i * step)] for i in range(points - 1)} | {epochs[-1]}
+            records = [r for r in records if r["epoch"] in keep]
+    return LayersOut(run_id=run_id, records=records)
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunOut)
+def cancel_run(run_id: int, session: SessionDep) -> RunOut:
+    """Stop a queued or running run, keeping what it recorded; 409 if it already finished."""
+    return RunOut.of(svc.cancel_run(session, svc.get_run(session, run_id)))
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+def delete_run(run_id: int, session: SessionDep, settings: SettingsDep) -> Response:
+    """Remove a finished run and its artifacts; 409 while it is queued or running."""
+    svc.delete_run(session, svc.get_run(session, run_id), settings)
+    return Response(status_code=204)
+
+
+@router.get("/runs/{run_id}/checkpoint", response_class=FileResponse)
+def download_checkpoint(run_id: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """The latest checkpoint (load with ``gxnor_core.load_model``)."""
+    run = svc.get_run(session, run_id)
+    path = svc.checkpoint_file(session, run, settings)
+    return FileResponse(path, media_type="application/octet-stream", filename=f"run-{run_id}-{path.name}")
+
+
+@router.get("/runs/{run_id}/events")
+async def run_events(run_id: int, request: Request, session: SessionDep, settings: SettingsDep,
+                     after: Annotated[int, Query(ge=0, description="Last epoch the client has.")] = 0):
+    """Server-Sent Events: ``progress`` while training, ``epoch`` for each new epoch, ``status`` at the end."""
+    svc.get_run(session, run_id)
+    last_event = request.headers.get("last-event-id")
+    start = int(last_event) if last_event and last_event.isdigit() else after
+    poll = min(settings.progress_interval_s, 1.0)
+
+    def snapshot(since: int):
+        with session_scope(settings.db_url) as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                return None, []
+            new = [m for (m,) in s.execute(
+                EpochMetric.__table__.select().with_only_columns(EpochMetric.metrics)
+                .where(EpochMetric.run_id == run_id, EpochMetric.epoch > since).order_by(EpochMetric.epoch))]
+            return RunOut.of(run), new
+
+    async def stream():
+        seen, last_progress = start, None
+        while True:
+            run, new = await run_in_threadpool(snapshot, seen)
+            if run is None:
+                yield _sse("status", {"status": "deleted"})
+                return
+            for m in new:
+                seen = m["epoch"]
+                yield _sse("epoch", m, event_id=seen)
+            progress = {"status": run.status, **run.progress.model_dump()}
+            if progress != last_progress:
+                last_progress = progress
+                yield _sse("progress", progress)
+            if run.status in FINISHED:
+                yield _sse("status", {"status": run.status, "error": run.error})
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(poll)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _sse(event: str, data: dict, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get("/compare", response_model=CompareOut, tags=["compare"])
+def compare(session: SessionDep,
+            ids: Annotated[str, Query(pattern=r"^\d+(,\d+){0,19}$", description="2–20 run ids, comma-separated.")],
+            metric: Annotated[str, Query(max_length=50)] = "val_error",
+            points: Points = None) -> CompareOut:
+    """Several runs' config diff, one metric aligned by epoch, and per-layer hardware figures."""
+    run_ids = list(dict.fromkeys(int(i) for i in ids.split(",")))
+    runs = [svc.get_run(session, i) for i in run_ids]
+    per_run = {r.id: {m["epoch"]: m.get(metric) for m in svc.epoch_metrics(session, r.id)} for r in runs}
+    epochs = sorted(set().union(*[set(v) for v in per_run.values()]))
+    if points and len(epochs) > points:
+        step = len(epochs) / (points - 1)
+        epochs = sorted({epochs[int(i * step)] for i in range(points - 1)} | {epochs[-1]})
+    layers: dict[str, dict[str, dict[str, float | None]]] = {}
+    for r in runs:
+        last = r.epochs_done
+        recs = svc.layer_records(session, r.id, last, None) if last else []
+        layers[str(r.id)] = {rec["layer"]: {k: rec.get(k) for k in
+                                            ("gate_event_rate", "activation_sparsity", "weight_sparsity")}
+                             for rec in recs}
+    return CompareOut(
+        runs=[CompareRun(id=r.id, name=r.name, status=r.status, config=r.config,
+                         summary=Summary(**{k: getattr(r, k) for k in Summary.model_fields})) for r in runs],
+        config_diff=svc.config_diff([r.config for r in runs]),
+        metric=metric, epochs=epochs,
+        series={str(r.id): [per_run[r.id].get(e) for e in epochs] for r in runs},
+        layers=layers,
+    )

@@ -1,0 +1,55 @@
+"""The FastAPI application: routes under /api/v1, OpenAPI at /openapi.json, docs at /docs."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.api.routes import catalog, health, runs
+from app.db import migrate
+from app.settings import Settings, get_settings
+from gxnor_core.config import ConfigError
+from worker.celery_app import make_celery
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        migrate(settings.db_url)
+        yield
+
+    app = FastAPI(title="GXNOR Lab", version="0.1.0", lifespan=lifespan,
+                  description="Train and study gated XNOR networks: runs, metrics, layers, comparisons.")
+    app.state.settings = settings
+    app.state.celery = make_celery(settings)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        field = _field(tuple(first.get("loc", ())))
+        msg = "unknown key" if first.get("type") == "extra_forbidden" else first.get("msg", "invalid")
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+        return JSONResponse(status_code=422, content={"detail": detail, "field": field, "message": f"{field}: {msg}"})
+
+    @app.exception_handler(ConfigError)
+    async def _config_error(request: Request, exc: ConfigError):
+        return JSONResponse(status_code=422, content={
+            "detail": [{"loc": ["body", *exc.field.split(".")], "msg": exc.message, "type": "value_error"}],
+            "field": exc.field, "message": str(exc)})
+
+    app.include_router(health.router)
+    app.include_router(runs.router)
+    app.include_router(catalog.router)
+    return app

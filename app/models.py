@@ -1,0 +1,122 @@
+"""SQL schema: projects own runs; runs own epoch metrics, layer records and artifacts.
+
+Ownership goes through projects, so teams (a later issue) are one more table and a
+``team_id`` on projects, not a rewrite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED = ("succeeded", "failed", "cancelled")
+
+# Summary columns of a run (denormalised from its epochs) that lists can sort by.
+SUMMARY_COLUMNS = (
+    "best_val_error", "test_error", "best_test_error", "best_epoch", "epochs_done",
+    "train_loss", "gate_event_rate", "activation_sparsity", "weight_sparsity", "transition_rate",
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    runs: Mapped[list[Run]] = relationship(back_populates="project")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    config: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Progress: epochs finished and fraction of the current epoch (updated every few seconds).
+    progress_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    progress_fraction: Mapped[float] = mapped_column(Float, default=0.0)
+    total_epochs: Mapped[int] = mapped_column(Integer)
+    info: Mapped[dict | None] = mapped_column(JSON)
+    # Summary (see SUMMARY_COLUMNS).
+    best_val_error: Mapped[float | None] = mapped_column(Float)
+    test_error: Mapped[float | None] = mapped_column(Float)
+    best_test_error: Mapped[float | None] = mapped_column(Float)
+    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    epochs_done: Mapped[int] = mapped_column(Integer, default=0)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    gate_event_rate: Mapped[float | None] = mapped_column(Float)
+    activation_sparsity: Mapped[float | None] = mapped_column(Float)
+    weight_sparsity: Mapped[float | None] = mapped_column(Float)
+    transition_rate: Mapped[float | None] = mapped_column(Float)
+
+    project: Mapped[Project] = relationship(back_populates="runs", lazy="joined")
+    epochs: Mapped[list[EpochMetric]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class EpochMetric(Base):
+    __tablename__ = "epoch_metrics"
+    __table_args__ = (UniqueConstraint("run_id", "epoch", name="uq_epoch_metrics_run_epoch"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict] = mapped_column(JSON)
+    run: Mapped[Run] = relationship(back_populates="epochs")
+
+
+class LayerRecord(Base):
+    __tablename__ = "layer_records"
+    __table_args__ = (
+        UniqueConstraint("run_id", "epoch", "layer", name="uq_layer_records_run_epoch_layer"),
+        Index("ix_layer_records_run_layer", "run_id", "layer"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    epoch: Mapped[int] = mapped_column(Integer)
+    layer: Mapped[str] = mapped_column(String(50))
+    record: Mapped[dict] = mapped_column(JSON)
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("run_id", "kind", "epoch", name="uq_artifacts_run_kind_epoch"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    epoch: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(500))  # relative to the artifact directory
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,170 @@
+"""What the run routes do, as plain functions over a session."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.models import FINISHED, SUMMARY_COLUMNS, EpochMetric, LayerRecord, Project, Run
+from app.settings import Settings
+from gxnor_core.config import ConfigError, ExperimentConfig
+from gxnor_core.models import check_architecture
+
+
+def check_servable(config: ExperimentConfig, settings: Settings) -> None:
+    """Server-side rules on top of the config's own bounds (422 naming the field)."""
+    if config.dataset.root is not None:
+        raise ConfigError("config.dataset.root", "the server takes dataset names only, never a path")
+    if config.dataset.download:
+        raise ConfigError("config.dataset.download", "the server does not download datasets on request")
+    if config.train.epochs > settings.max_epochs:
+        raise ConfigError("config.train.epochs", f"this server allows at most {settings.max_epochs} epochs")
+    if settings.allowed_datasets is not None and config.dataset.name not in settings.allowed_datasets:
+        raise ConfigError("config.dataset.name", f"this server serves {', '.join(settings.allowed_datasets)}")
+    try:
+        check_architecture(config)
+    except ConfigError as exc:
+        raise ConfigError(f"config.{exc.field}", exc.message) from None
+
+
+def project_named(session: Session, name: str) -> Project:
+    project = session.scalars(select(Project).where(Project.name == name)).first()
+    if project is None:
+        project = Project(name=name)
+        session.add(project)
+        session.flush()
+    return project
+
+
+def create_run(session: Session, config: ExperimentConfig) -> Run:
+    run = Run(
+        project=project_named(session, config.project), name=config.name, status="queued",
+        config=config.model_dump(mode="json"), total_epochs=config.train.epochs,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise HTTPException(404, f"run {run_id} not found")
+    return run
+
+
+def list_runs(session: Session, *, status: str | None, project: str | None, q: str | None, sort: str,
+              order: str, limit: int, offset: int) -> tuple[list[Run], int]:
+    stmt = select(Run)
+    if status:
+        stmt = stmt.where(Run.status == status)
+    if project:
+        stmt = stmt.join(Run.project).where(Project.name == project)
+    if q:
+        pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Run.name.ilike(f"%{pattern}%", escape="\\"))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    column = getattr(Run, sort)
+    ordered = column.desc() if order == "desc" else column.asc()
+    nulls_last = column.is_(None)  # runs without the metric sort after those with it
+    rows = session.scalars(stmt.order_by(nulls_last, ordered, Run.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), int(total or 0)
+
+
+def cancel_run(session: Session, run: Run) -> Run:
+    if run.status in FINISHED:
+        raise HTTPException(409, f"run {run.id} is already {run.status}")
+    if run.status == "queued":
+        # Cancelled at once; a worker that later receives its message finds it not queued and skips it.
+        done = session.execute(update(Run).where(Run.id == run.id, Run.status == "queued").values(
+            status="cancelled", cancel_requested=True, finished_at=func.now())).rowcount
+        if done:
+            session.refresh(run)
+            return run
+    session.execute(update(Run).where(Run.id == run.id).values(cancel_requested=True))
+    session.refresh(run)
+    return run
+
+
+def delete_run(session: Session, run: Run, settings: Settings) -> None:
+    if run.status not in FINISHED:
+        raise HTTPException(409, f"run {run.id} is {run.status}; cancel it before deleting")
+    session.delete(run)
+    session.flush()
+    shutil.rmtree(settings.artifacts / "runs" / str(run.id), ignore_errors=True)
+
+
+def downsample(rows: list[dict], budget: int, key: str) -> list[dict]:
+    """At most ``budget`` rows: the first, the last, and per bucket the min and max of ``key``."""
+    n = len(rows)
+    if n <= budget:
+        return rows
+    keep = {0, n - 1}
+    buckets = max(1, (budget - 2) // 2)
+    for b in range(buckets):
+        lo, hi = b * n // buckets, (b + 1) * n // buckets
+        seg = [i for i in range(lo, hi) if _num(rows[i].get(key)) is not None]
+        if seg:
+            keep.add(min(seg, key=lambda i: rows[i][key]))
+            keep.add(max(seg, key=lambda i: rows[i][key]))
+        else:
+            keep.add(lo)
+    return [rows[i] for i in sorted(keep)]
+
+
+def _num(v: Any) -> float | None:
+    return v if isinstance(v, int | float) and not (isinstance(v, float) and math.isnan(v)) else None
+
+
+def epoch_metrics(session: Session, run_id: int) -> list[dict]:
+    return [m for (m,) in session.execute(
+        select(EpochMetric.metrics).where(EpochMetric.run_id == run_id).order_by(EpochMetric.epoch))]
+
+
+def layer_records(session: Session, run_id: int, epoch: int | None, layer: str | None) -> list[dict]:
+    stmt = select(LayerRecord.record).where(LayerRecord.run_id == run_id)
+    if epoch is not None:
+        stmt = stmt.where(LayerRecord.epoch == epoch)
+    if layer is not None:
+        stmt = stmt.where(LayerRecord.layer == layer)
+    return [r for (r,) in session.execute(stmt.order_by(LayerRecord.epoch, LayerRecord.id))]
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_diff(configs: list[dict]) -> dict[str, list[Any]]:
+    flat = [flatten(c) for c in configs]
+    keys = sorted(set().union(*flat))
+    return {k: [f.get(k) for f in flat] for k in keys if len({repr(f.get(k)) for f in flat}) > 1}
+
+
+def checkpoint_file(session: Session, run: Run, settings: Settings) -> Path:
+    from app.models import Artifact
+
+    art = session.scalars(select(Artifact).where(Artifact.run_id == run.id, Artifact.kind == "checkpoint")
+                          .order_by(Artifact.epoch.desc()).limit(1)).first()
+    if art is None:
+        raise HTTPException(404, f"run {run.id} has no checkpoint yet")
+    root = settings.artifacts.resolve()
+    path = (root / art.path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404, f"checkpoint of run {run.id} is missing")
+    return path
+
+
+SORTABLE = ("created_at", "name", "status", *SUMMARY_COLUMNS)

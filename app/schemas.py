@@ -1,0 +1,112 @@
+"""API schemas.  The experiment config is gxnor_core's one model, never a copy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.models import RUN_STATUSES, SUMMARY_COLUMNS, Run
+from gxnor_core.config import ExperimentConfig
+
+RunStatus = Literal[RUN_STATUSES]
+SortKey = Literal[("created_at", "name", "status") + SUMMARY_COLUMNS]
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    config: ExperimentConfig = Field(default_factory=ExperimentConfig)
+
+
+class Progress(BaseModel):
+    epoch: int = Field(description="The epoch being trained (1-based), or the last one finished.")
+    fraction: float = Field(description="Fraction of that epoch done.")
+    epochs_done: int
+    total_epochs: int
+
+
+class Summary(BaseModel):
+    best_epoch: int | None = None
+    best_val_error: float | None = None
+    test_error: float | None = Field(None, description="Test error at the epoch of best validation error.")
+    best_test_error: float | None = Field(None, description="Best test error of any epoch (for reference only).")
+    train_loss: float | None = None
+    gate_event_rate: float | None = None
+    activation_sparsity: float | None = None
+    weight_sparsity: float | None = None
+    transition_rate: float | None = None
+
+
+class RunOut(BaseModel):
+    id: int
+    name: str
+    project: str
+    status: RunStatus
+    cancel_requested: bool
+    progress: Progress
+    summary: Summary
+    config: dict[str, Any]
+    info: dict[str, Any] | None
+    error: str | None
+    attempt: int
+    worker: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, run: Run) -> RunOut:
+        return cls(
+            id=run.id, name=run.name, project=run.project.name, status=run.status,
+            cancel_requested=run.cancel_requested,
+            progress=Progress(epoch=run.progress_epoch, fraction=run.progress_fraction,
+                              epochs_done=run.epochs_done, total_epochs=run.total_epochs),
+            summary=Summary(**{k: getattr(run, k) for k in Summary.model_fields}),
+            config=run.config, info=run.info, error=run.error, attempt=run.attempt, worker=run.worker,
+            created_at=run.created_at, started_at=run.started_at, finished_at=run.finished_at,
+        )
+
+
+class RunList(BaseModel):
+    items: list[RunOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class MetricsOut(BaseModel):
+    run_id: int
+    total_epochs_recorded: int
+    downsampled: bool
+    epochs: list[dict[str, Any]]
+
+
+class LayersOut(BaseModel):
+    run_id: int
+    records: list[dict[str, Any]]
+
+
+class CompareRun(BaseModel):
+    id: int
+    name: str
+    status: RunStatus
+    summary: Summary
+    config: dict[str, Any]
+
+
+class CompareOut(BaseModel):
+    runs: list[CompareRun]
+    config_diff: dict[str, list[Any]] = Field(description="Dotted config keys whose values differ, one value per run.")
+    metric: str
+    epochs: list[int]
+    series: dict[str, list[float | None]] = Field(description="Run id → metric per epoch, aligned with `epochs`.")
+    layers: dict[str, dict[str, dict[str, float | None]]] = Field(
+        description="Run id → layer → last-epoch gate_event_rate, activation_sparsity, weight_sparsity."
+    )
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: bool
+    broker: bool

@@ -1,0 +1,50 @@
+"""All service settings: one pydantic-settings object, from flags or GXNOR_* variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GXNOR_", extra="ignore")
+
+    data_dir: Path = Field(Path("gxnor-data"), description="Everything the service stores lives under here.")
+    database_url: str | None = Field(None, description="Default: SQLite file DATA_DIR/gxnor.db.")
+    broker_url: str | None = Field(None, description="Default: a filesystem queue under DATA_DIR/broker.")
+    artifact_dir: Path | None = Field(None, description="Default: DATA_DIR/artifacts (shared by API and workers).")
+    queue: str = "gxnor"
+    progress_interval_s: float = Field(1.0, gt=0, description="How often a worker publishes progress.")
+    max_epochs: int = Field(10_000, ge=1, le=10_000, description="Server cap on train.epochs.")
+    allowed_datasets: list[str] | None = None
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'gxnor.db').resolve()}"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_dir(self) -> Path:
+        return (self.data_dir / "broker").resolve()
+
+    @property
+    def artifacts(self) -> Path:
+        return (self.artifact_dir or self.data_dir / "artifacts").resolve()
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        if self.broker_url is None:
+            for sub in ("queue", "processed"):
+                (self.broker_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
