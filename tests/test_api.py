@@ -1,0 +1,208 @@
+"""REST API against a real SQLite file; runs are trained by the real runner in-process."""
+
+import json
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.runs import downsample
+from app.settings import Settings
+from gxnor_core import load_model
+from worker.runner import execute_run
+
+QUICK = {"name": "api-quick", "model": {"hidden": [32]}, "train": {"epochs": 3, "batch_size": 100}}
+
+
+@pytest.fixture()
+def settings(tmp_path):
+    return Settings(data_dir=tmp_path / "data", progress_interval_s=0.05)
+
+
+@pytest.fixture()
+def client(settings):
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def submit(client, **overrides):
+    config = json.loads(json.dumps(QUICK))
+    for key, value in overrides.items():
+        section, _, field = key.partition("__")
+        if field:
+            config.setdefault(section, {})[field] = value
+        else:
+            config[section] = value
+    resp = client.post("/api/v1/runs", json={"config": config})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def test_openapi_and_docs_are_served(client):
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/runs" in spec["paths"] and "/api/v1/compare" in spec["paths"]
+    assert client.get("/docs").status_code == 200
+    assert client.get("/healthz").json() == {"status": "ok", "database": True, "broker": True}
+
+
+def test_a_submitted_run_is_queued_then_trained_epoch_by_epoch(client, settings):
+    run = submit(client)
+    assert run["status"] == "queued" and run["progress"]["total_epochs"] == 3
+    assert execute_run(run["id"], settings) == "succeeded"
+    got = client.get(f"/api/v1/runs/{run['id']}").json()
+    assert got["status"] == "succeeded" and got["progress"]["epochs_done"] == 3
+    assert got["summary"]["test_error"] is not None and got["finished_at"]
+    metrics = client.get(f"/api/v1/runs/{run['id']}/metrics").json()["epochs"]
+    assert [m["epoch"] for m in metrics] == [1, 2, 3]
+    layers = client.get(f"/api/v1/runs/{run['id']}/layers").json()["records"]
+    assert [(r["epoch"], r["layer"]) for r in layers] == [(e, n) for e in (1, 2, 3) for n in ("fc1", "fc2")]
+    one = client.get(f"/api/v1/runs/{run['id']}/layers", params={"epoch": 2}).json()["records"]
+    assert [r["epoch"] for r in one] == [2, 2]
+    assert sum(one[0]["weight_states"]) == one[0]["num_weights"]
+    # A redelivered message for a finished run does nothing.
+    assert execute_run(run["id"], settings) == "skipped"
+    assert len(client.get(f"/api/v1/runs/{run['id']}/metrics").json()["epochs"]) == 3
+
+
+def test_checkpoint_download_loads_as_a_model(client, settings, tmp_path):
+    run = submit(client)
+    execute_run(run["id"], settings)
+    resp = client.get(f"/api/v1/runs/{run['id']}/checkpoint")
+    assert resp.status_code == 200
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(resp.content)
+    model = load_model(str(path))
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    assert sorted(p.name for p in (settings.artifacts / "runs" / str(run["id"])).iterdir()) == ["checkpoint-00003.pt"]
+
+
+@pytest.mark.parametrize("config,field", [
+    ({"weights": {"N": 9}}, "config.weights.N"),
+    ({"train": {"epochs": 0}}, "config.train.epochs"),
+    ({"activations": {"window": "box"}}, "config.activations.window"),
+    ({"surprise": 1}, "config.surprise"),
+    ({"dataset": {"name": "digits", "root": "/etc"}}, "config.dataset.root"),
+    ({"dataset": {"name": "digits"}, "model": {"arch": "mnist_cnn"}}, "config.model.arch"),
+])
+def test_invalid_config_is_422_naming_the_field(client, config, field):
+    resp = client.post("/api/v1/runs", json={"config": config})
+    assert resp.status_code == 422
+    body = resp.json()
+    assert body["field"] == field and field in body["message"]
+    assert client.get("/api/v1/runs").json()["total"] == 0  # nothing stored
+
+
+def test_unknown_ids_are_404(client):
+    for method, path in [("get", "/api/v1/runs/999"), ("get", "/api/v1/runs/999/metrics"),
+                         ("get", "/api/v1/runs/999/layers"), ("post", "/api/v1/runs/999/cancel"),
+                         ("delete", "/api/v1/runs/999"), ("get", "/api/v1/runs/999/checkpoint"),
+                         ("get", "/api/v1/runs/999/events"), ("get", "/api/v1/compare?ids=999")]:
+        assert getattr(client, method)(path).status_code == 404, path
+
+
+def test_cancel_and_delete_follow_the_run_lifecycle(client, settings):
+    queued = submit(client)
+    cancelled = client.post(f"/api/v1/runs/{queued['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    assert execute_run(queued["id"], settings) == "skipped"  # its message arrives later: nothing happens
+    assert client.post(f"/api/v1/runs/{queued['id']}/cancel").status_code == 409
+
+    done = submit(client)
+    execute_run(done["id"], settings)
+    assert client.post(f"/api/v1/runs/{done['id']}/cancel").status_code == 409
+    assert client.delete(f"/api/v1/runs/{done['id']}").status_code == 204
+    assert client.get(f"/api/v1/runs/{done['id']}").status_code == 404
+    assert not (settings.artifacts / "runs" / str(done["id"])).exists()
+
+    waiting = submit(client)
+    assert client.delete(f"/api/v1/runs/{waiting['id']}").status_code == 409
+
+
+def test_a_run_the_worker_cannot_serve_fails_with_a_clear_message(client, settings):
+    run = submit(client, dataset={"name": "cifar10"}, model={"arch": "mlp", "hidden": [8]})
+    assert execute_run(run["id"], settings) == "failed"
+    got = client.get(f"/api/v1/runs/{run['id']}").json()
+    assert got["status"] == "failed"
+    assert got["error"].startswith("DatasetError: dataset 'cifar10' not found")
+    ok = submit(client)  # and nothing else breaks
+    assert execute_run(ok["id"], settings) == "succeeded"
+
+
+def test_list_filters_searches_sorts_and_paginates(client, settings):
+    ids = []
+    for i, lr in enumerate([0.05, 0.01, 0.002]):
+        run = submit(client, name=f"sweep-{i}_lr", train={"epochs": 2, "lr": lr, "lr_final": lr})
+        execute_run(run["id"], settings)
+        ids.append(run["id"])
+    other = submit(client, name="other", project="elsewhere")
+    lst = client.get("/api/v1/runs", params={"status": "succeeded"}).json()
+    assert lst["total"] == 3 and {r["id"] for r in lst["items"]} == set(ids)
+    assert client.get("/api/v1/runs", params={"project": "elsewhere"}).json()["items"][0]["id"] == other["id"]
+    assert client.get("/api/v1/runs", params={"q": "1_L"}).json()["total"] == 1  # _ is literal, case-insensitive
+    by_err = client.get("/api/v1/runs", params={"sort": "best_val_error", "order": "asc"}).json()["items"]
+    errs = [r["summary"]["best_val_error"] for r in by_err]
+    assert errs[-1] is None and errs[:3] == sorted(errs[:3])  # runs without the metric come last
+    page = client.get("/api/v1/runs", params={"limit": 2, "offset": 2, "sort": "created_at", "order": "asc"}).json()
+    assert [r["id"] for r in page["items"]] == [ids[2], other["id"]] and page["total"] == 4
+    assert client.get("/api/v1/runs", params={"sort": "password"}).status_code == 422
+
+
+def test_downsampling_keeps_first_last_and_extremes():
+    rows = [{"epoch": i + 1, "train_loss": v} for i, v in enumerate([5, 1, 9, 3, 3, 3, 0, 3, 3, 3, 3, 7, 3, 3, 2])]
+    kept = downsample(rows, 6, "train_loss")
+    epochs = [r["epoch"] for r in kept]
+    assert len(kept) <= 6 and epochs[0] == 1 and epochs[-1] == 15
+    values = [r["train_loss"] for r in kept]
+    assert 9 in values and 0 in values
+    assert downsample(rows, 100, "train_loss") == rows
+
+
+def test_metrics_point_budget_on_a_long_run(client, settings):
+    run = submit(client, train={"epochs": 30, "batch_size": 500})
+    execute_run(run["id"], settings)
+    full = client.get(f"/api/v1/runs/{run['id']}/metrics").json()
+    part = client.get(f"/api/v1/runs/{run['id']}/metrics", params={"points": 8, "metric": "val_error"}).json()
+    assert full["total_epochs_recorded"] == 30 and not full["downsampled"]
+    assert part["downsampled"] and len(part["epochs"]) <= 8
+    assert part["epochs"][-1]["epoch"] == 30
+    vals = [m["val_error"] for m in full["epochs"]]
+    kept = [m["val_error"] for m in part["epochs"]]
+    assert min(vals) in kept and max(vals) in kept
+    layers = client.get(f"/api/v1/runs/{run['id']}/layers", params={"points": 5}).json()["records"]
+    assert sorted({r["epoch"] for r in layers})[-1] == 30 and len({r["epoch"] for r in layers}) <= 5
+
+
+def test_compare_aligns_epochs_and_diffs_configs(client, settings):
+    a = submit(client, name="a", train={"epochs": 2})
+    b = submit(client, name="b", train={"epochs": 3}, activations={"r": 0.25})
+    execute_run(a["id"], settings)
+    execute_run(b["id"], settings)
+    out = client.get("/api/v1/compare", params={"ids": f"{a['id']},{b['id']}", "metric": "val_error"}).json()
+    assert out["epochs"] == [1, 2, 3]
+    assert len(out["series"][str(a["id"])]) == 3 and out["series"][str(a["id"])][2] is None
+    assert out["config_diff"] == {"activations.r": [0.5, 0.25], "name": ["a", "b"], "train.epochs": [2, 3]}
+    assert set(out["layers"][str(b["id"])]) == {"fc1", "fc2"}
+    assert client.get("/api/v1/compare", params={"ids": "1;2"}).status_code == 422
+
+
+def test_events_stream_epochs_and_the_final_status(client, settings):
+    run = submit(client)
+    execute_run(run["id"], settings)
+    with client.stream("GET", f"/api/v1/runs/{run['id']}/events", params={"after": 1}) as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        text = "".join(resp.iter_text())
+    events = [blk for blk in text.strip().split("\n\n") if blk]
+    kinds = [next(ln.split(": ", 1)[1] for ln in blk.splitlines() if ln.startswith("event:")) for blk in events]
+    assert kinds == ["epoch", "epoch", "progress", "status"]
+    assert "id: 3" in events[1]
+    assert json.loads(events[-1].split("data: ", 1)[1])["status"] == "succeeded"
+
+
+def test_catalog_lists_everything_a_form_needs(client):
+    cat = client.get("/api/v1/catalog").json()
+    assert {d["name"] for d in cat["datasets"]} >= {"digits", "mnist5k", "mnist", "cifar10"}
+    assert {w["name"] for w in cat["windows"]} == {"rect", "tri", "gauss", "exp"}
+    assert {"quick", "mnist-paper", "cifar-paper", "quick-fp", "mnist-paper-fp", "cifar-paper-fp"} <= set(cat["presets"])
+    assert cat["defaults"]["weights"]["N"] == 1
+    assert cat["schema"]["properties"]["train"]
