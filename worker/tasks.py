@@ -1,19 +1,25 @@
 """Tasks are thin: hand a run id to the runner, which is testable without Celery."""
 
-from celery.worker import state as worker_state
+import threading
+
+from celery.signals import worker_shutting_down
 
 from app.settings import get_settings
 from worker.celery_app import TASK_NAME, celery_app
 from worker.runner import execute_run
 
+_stopping = threading.Event()
 
-def _worker_is_stopping() -> bool:
-    return bool(worker_state.should_stop or worker_state.should_terminate)
+
+@worker_shutting_down.connect
+def _on_shutdown(**_kwargs) -> None:
+    """Warm or cold shutdown (SIGTERM, Ctrl-C): a running run stops at the next batch."""
+    _stopping.set()
 
 
 @celery_app.task(name=TASK_NAME)
 def run_training(run_id: int) -> str:
-    outcome = execute_run(run_id, get_settings(), should_shutdown=_worker_is_stopping)
-    if outcome == "requeue":  # warm shutdown: the run goes back to the queue, resumes from its checkpoint
-        celery_app.send_task(TASK_NAME, args=[run_id])
+    outcome = execute_run(run_id, get_settings(), should_shutdown=_stopping.is_set)
+    if outcome == "requeue":  # the run went back to queued; its message goes back to the queue
+        celery_app.send_task(TASK_NAME, args=[run_id], queue=get_settings().queue)
     return outcome

@@ -15,7 +15,7 @@ from worker.celery_app import TASK_NAME
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 
-Points = Annotated[int | None, Query(ge=4, le=100_000, description="Point budget: downsample to at most this many epochs.")]
+Points = Annotated[int | None, Query(ge=4, le=100_000, description="Point budget: at most this many epochs.")]
 
 
 @router.post("/runs", status_code=201, response_model=RunOut)

@@ -1,0 +1,107 @@
+"""Distributed mode: `gxnor api` + `gxnor worker`s on Redis and PostgreSQL, driven over HTTP."""
+
+import signal
+import uuid
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from .conftest import Proc, free_port, service_env, wait_for, wait_healthy
+
+
+@pytest.fixture()
+def cluster(tmp_path, pg_url, redis_url, procs):
+    """Start an API; ``add_worker()`` starts a worker.  All on one fresh database and queue."""
+    env = service_env(tmp_path, GXNOR_DATABASE_URL=pg_url, GXNOR_BROKER_URL=redis_url,
+                      GXNOR_QUEUE=f"gxnor-it-{uuid.uuid4().hex[:8]}")
+    port = free_port()
+    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
+    procs.append(api)
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(base, api)
+
+    def add_worker(name: str) -> Proc:
+        w = Proc(["worker", "--name", f"{name}@it"], env, tmp_path / f"{name}.log")
+        procs.append(w)
+        return w
+
+    client = httpx.Client(base_url=base, timeout=30)
+    yield client, add_worker, pg_url
+    client.close()
+
+
+def submit(client, name, epochs, hidden=(32,)):
+    config = {"name": name, "model": {"hidden": list(hidden)}, "train": {"epochs": epochs, "batch_size": 50}}
+    resp = client.post("/api/v1/runs", json={"config": config})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"]
+
+
+def status(client, run_id):
+    return client.get(f"/api/v1/runs/{run_id}").json()
+
+
+def test_a_run_submitted_over_http_is_recorded_epoch_by_epoch_in_postgres(cluster):
+    client, add_worker, pg_url = cluster
+    add_worker("w1")
+    run_id = submit(client, "it-basic", epochs=3)
+    run = wait_for(lambda: (r := status(client, run_id))["status"] in ("succeeded", "failed") and r,
+                   what="the run to finish")
+    assert run["status"] == "succeeded", run["error"]
+
+    engine = create_engine(pg_url)
+    with engine.connect() as c:
+        epochs = c.execute(text("SELECT epoch, metrics FROM epoch_metrics WHERE run_id=:r ORDER BY epoch"),
+                           {"r": run_id}).all()
+        layers = c.execute(text("SELECT epoch, layer, record FROM layer_records WHERE run_id=:r "
+                                "ORDER BY epoch, layer"), {"r": run_id}).all()
+        artifacts = c.execute(text("SELECT kind, epoch FROM artifacts WHERE run_id=:r"), {"r": run_id}).all()
+        row = c.execute(text("SELECT status, epochs_done, attempt FROM runs WHERE id=:r"), {"r": run_id}).one()
+    engine.dispose()
+    assert [e for e, _ in epochs] == [1, 2, 3]
+    for epoch, metrics in epochs:
+        assert metrics["epoch"] == epoch and 0 <= metrics["val_error"] <= 1
+    assert [(e, n) for e, n, _ in layers] == [(e, n) for e in (1, 2, 3) for n in ("fc1", "fc2")]
+    for _, _, rec in layers:
+        assert sum(rec["weight_states"]) == rec["num_weights"]
+        assert rec["transitions"] <= rec["num_weights"]
+    assert artifacts == [("checkpoint", 3)]
+    assert tuple(row) == ("succeeded", 3, 1)
+    api_metrics = client.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]
+    assert api_metrics == [m for _, m in epochs]
+
+
+def test_two_workers_train_two_runs_at_once(cluster):
+    client, add_worker, _ = cluster
+    add_worker("w1")
+    add_worker("w2")
+    a = submit(client, "it-a", epochs=30, hidden=(256, 256))
+    b = submit(client, "it-b", epochs=30, hidden=(256, 256))
+    both = wait_for(lambda: (ra := status(client, a))["status"] == "running"
+                    and (rb := status(client, b))["status"] == "running" and (ra, rb),
+                    what="both runs running at the same time")
+    assert both[0]["worker"] != both[1]["worker"]
+    for run_id in (a, b):
+        run = wait_for(lambda run_id=run_id: (r := status(client, run_id))["status"] in ("succeeded", "failed") and r,
+                       timeout=240, what="the runs to finish")
+        assert run["status"] == "succeeded", run["error"]
+        assert [m["epoch"] for m in client.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]] == list(range(1, 31))
+
+
+def test_cancel_stops_a_running_run_and_keeps_its_epochs(cluster):
+    client, add_worker, _ = cluster
+    worker = add_worker("w1")
+    run_id = submit(client, "it-cancel", epochs=500, hidden=(256, 256))
+    wait_for(lambda: status(client, run_id)["progress"]["epochs_done"] >= 2, what="two epochs")
+    assert client.post(f"/api/v1/runs/{run_id}/cancel").json()["cancel_requested"] is True
+    run = wait_for(lambda: (r := status(client, run_id))["status"] == "cancelled" and r, timeout=30,
+                   what="the run to stop")
+    kept = client.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]
+    assert len(kept) == run["progress"]["epochs_done"] >= 2
+    assert [m["epoch"] for m in kept] == list(range(1, len(kept) + 1))
+    assert client.post(f"/api/v1/runs/{run_id}/cancel").status_code == 409
+    # The worker is free again: the next run trains.
+    nxt = submit(client, "it-after-cancel", epochs=2)
+    assert wait_for(lambda: status(client, nxt)["status"] == "succeeded", what="the next run")
+    assert worker.stop(signal.SIGTERM) == 0
