@@ -207,3 +207,23 @@ def test_catalog_lists_everything_a_form_needs(client):
     assert presets <= set(cat["presets"])
     assert cat["defaults"]["weights"]["N"] == 1
     assert cat["schema"]["properties"]["train"]
+
+
+def test_progress_is_published_while_an_epoch_runs(client, settings):
+    import threading
+    import time
+
+    run = submit(client, dataset={"name": "mnist5k"}, model={"hidden": [512, 512]},
+                 train={"epochs": 1, "batch_size": 10})
+    worker = threading.Thread(target=execute_run, args=(run["id"], settings))
+    worker.start()
+    seen = set()
+    while worker.is_alive():
+        p = client.get(f"/api/v1/runs/{run['id']}").json()["progress"]
+        if p["epochs_done"] == 0 and 0 < p["fraction"] < 1:
+            seen.add(round(p["fraction"], 3))
+        time.sleep(0.02)
+    worker.join()
+    assert len(seen) >= 2  # the fraction advanced mid-epoch, several times
+    assert client.get(f"/api/v1/runs/{run['id']}").json()["progress"] == {
+        "epoch": 1, "fraction": 1.0, "epochs_done": 1, "total_epochs": 1}
