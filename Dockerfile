@@ -12,7 +12,7 @@ COPY gxnor_cli gxnor_cli
 COPY app app
 COPY worker worker
 COPY frontend frontend
-RUN pip install . && useradd --create-home gxnor && mkdir -p /data && chown gxnor /data
+RUN pip install -e . && useradd --create-home gxnor && mkdir -p /data && chown gxnor /data
 USER gxnor
 VOLUME ["/data"]
 EXPOSE 8000

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.api.routes import catalog, health, runs
+from app.api.routes import catalog, health, runs, ui
 from app.db import migrate
 from app.settings import Settings, get_settings
 from gxnor_core.config import ConfigError
@@ -52,4 +52,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(catalog.router)
+    app.include_router(ui.router)
     return app

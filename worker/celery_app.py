@@ -30,6 +30,7 @@ def make_celery(settings: Settings) -> Celery:
             "data_folder_in": str(settings.broker_dir / "queue"),
             "data_folder_out": str(settings.broker_dir / "queue"),
             "processed_folder": str(settings.broker_dir / "processed"),
+            "control_folder": str(settings.broker_dir / "control"),
             "store_processed": False,
         }
     return app

@@ -1,0 +1,407 @@
+"""REST API latency and throughput under a dashboard read mix, on SQLite and PostgreSQL, over loopback.
+
+    python -m bench.api_load [--backend sqlite|postgres|both] [--runs 1000] [--epochs 50]
+                             [--clients 50] [--duration 20] [--warmup 2]
+
+For each backend a fresh database is created (``app.db.migrate``) and seeded in bulk
+(SQLAlchemy Core executemany) with RUNS finished runs × EPOCHS epochs × 4 layer records per
+epoch (the mnist_cnn layers conv1, conv2, fc1, fc2), with payloads shaped like the ones the
+worker writes: run-level metrics as ``gxnor_core.train`` reports them, layer records as
+``gxnor_core.probes.probe`` produces them plus the trainer's ``transitions`` /
+``transition_matrix`` (3×3) / ``moves`` / ``epoch``.  SQLite is a file in a temporary data
+dir; PostgreSQL is a new database ``gxnor_bench_<random>`` on
+``postgresql+psycopg://postgres@127.0.0.1:5432`` (dropped at the end; ``VACUUM ANALYZE`` after
+seeding, as autovacuum would do on its own).  Seeding takes ~10 s per backend.
+
+Then the real API runs as a subprocess (``python -m gxnor_cli api``, one uvicorn process —
+several workers add ~44 ms per keep-alive request, see shared/PERF.md) with the filesystem
+broker, and CLIENTS closed-loop clients (asyncio + one keep-alive ``httpx.AsyncClient`` each)
+send, for DURATION seconds after a WARMUP, a mix of
+
+    30 %  GET /api/v1/runs                      random filter / sort / order / offset, limit 50
+    30 %  GET /api/v1/runs/{id}
+    20 %  GET /api/v1/runs/{id}/metrics?points=200
+    10 %  GET /api/v1/runs/{id}/layers?epoch=<random>
+    10 %  GET /api/v1/compare?ids=<5 random>&metric=val_error
+
+Printed (JSON): per backend the requests completed in the window, errors (non-2xx or
+exceptions), requests per second and latency percentiles (overall and per endpoint), plus
+``target_p99_ms``.  Latency is client-side wall time per request.
+
+Caveat: the load generator runs on the same machine as the server (2 cores here), so the
+two compete for CPU; figures are a lower bound on what the server alone can do, and noisy
+(±20 % between runs; compare backends within one run).  The default run (both backends)
+takes about 1–2 minutes including seeding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, insert, text
+
+from app.models import SUMMARY_COLUMNS
+
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+PG_ADMIN_DB = "test"
+TARGET_P99_MS = 100
+CHUNK = 5_000
+PROJECTS = ("mnist", "cifar", "ablations", "sweeps", "default")
+LAYERS = (  # mnist_cnn: name, kind, num_weights, dense MACs per sample, input is real
+    ("conv1", "conv", 800, 460_800, True),
+    ("conv2", "conv", 51_200, 3_276_800, False),
+    ("fc1", "fc", 524_288, 524_288, False),
+    ("fc2", "fc", 5_120, 5_120, False),
+)
+SORTABLE = ("created_at", "name", "status", *SUMMARY_COLUMNS)  # as app.runs.SORTABLE, without importing torch
+MIX = (("list", 30), ("run", 30), ("metrics", 20), ("layers", 10), ("compare", 10))
+
+
+# ---------------------------------------------------------------- seeding
+
+def _metrics(rng: random.Random, epoch: int, epochs: int, lr0: float, base_err: float) -> dict:
+    p = epoch / epochs
+    err = base_err * (1.0 + 4.0 * (1.0 - p) ** 3) * rng.uniform(0.95, 1.05)
+    return {
+        "epoch": epoch,
+        "train_loss": 0.9 * (1.0 - p) ** 2 + 0.05 + rng.uniform(0, 0.01),
+        "train_error": err * 0.7,
+        "val_loss": 0.8 * (1.0 - p) ** 2 + 0.08 + rng.uniform(0, 0.02),
+        "val_error": err * rng.uniform(0.97, 1.03),
+        "test_loss": 0.8 * (1.0 - p) ** 2 + 0.09 + rng.uniform(0, 0.02),
+        "test_error": err * rng.uniform(0.97, 1.03),
+        "lr": lr0 * (0.01 ** p),
+        "epoch_seconds": rng.uniform(8.0, 12.0),
+        "samples_per_second": rng.uniform(5_000, 7_000),
+        "weight_sparsity": rng.uniform(0.45, 0.55),
+        "activation_sparsity": rng.uniform(0.5, 0.8),
+        "gate_event_rate": rng.uniform(0.15, 0.3),
+        "transition_rate": 0.05 * (1.0 - p) + rng.uniform(0, 0.005),
+    }
+
+
+def _layer(rng: random.Random, epoch: int, spec: tuple) -> dict:
+    name, kind, n, macs, real = spec
+    zero = int(n * rng.uniform(0.45, 0.55))
+    neg = (n - zero) // 2
+    states = [neg, zero, n - zero - neg]
+    moved = int(n * rng.uniform(0.001, 0.05))
+    off = [moved // 6] * 6
+    matrix = [[states[0] - off[0] - off[1], off[0], off[1]],
+              [off[2], states[1] - off[2] - off[3], off[3]],
+              [off[4], off[5], states[2] - off[4] - off[5]]]
+    act_sparsity = 0.0 if real else rng.uniform(0.4, 0.85)
+    rate = (1.0 - act_sparsity) * (1.0 - zero / n)
+    levels = None if real else [rng.randrange(1_000, 5_000), rng.randrange(100, 40_000), rng.randrange(1_000, 9_000)]
+    return {
+        "layer": name, "kind": kind, "input_is_real": real, "num_weights": n, "weight_states": states,
+        "weight_sparsity": zero / n, "activation_levels": levels, "activation_sparsity": act_sparsity,
+        "macs": macs, "events": rate * macs, "gate_event_rate": rate,
+        "transitions": sum(off), "transition_matrix": matrix, "moves": moved + rng.randrange(0, 100), "epoch": epoch,
+    }
+
+
+def seed(url: str, runs: int, epochs: int, rng: random.Random) -> dict:
+    """Schema via migrate(), then bulk inserts; returns counts and seconds."""
+    from app.db import migrate
+    from app.models import EpochMetric, LayerRecord, Project, Run
+    from gxnor_core.config import ExperimentConfig
+
+    t0 = time.perf_counter()
+    migrate(url)
+    base_cfg = ExperimentConfig(dataset={"name": "mnist"}, model={"arch": "mnist_cnn"},
+                                train={"epochs": epochs}).model_dump(mode="json")
+    info = {"device": "cpu", "layers": [s[0] for s in LAYERS], "discrete_layers": [s[0] for s in LAYERS],
+            "num_weights": sum(s[2] for s in LAYERS), "num_discrete_weights": sum(s[2] for s in LAYERS),
+            "train_samples": 54_000, "val_samples": 6_000, "test_samples": 10_000, "batches_per_epoch": 540,
+            "start_epoch": 0}
+    now = datetime.now(UTC)
+    engine = create_engine(url)
+    n_metrics = n_layers = 0
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(Project), [{"id": i + 1, "name": p, "created_at": now - timedelta(days=400)}
+                                           for i, p in enumerate(PROJECTS)])
+            run_rows, metric_rows, layer_rows = [], [], []
+
+            def flush(force: bool = False) -> None:
+                """Parents first (foreign keys), in chunks of about CHUNK layer records."""
+                nonlocal n_metrics, n_layers
+                if not force and len(layer_rows) < CHUNK:
+                    return
+                for model, rows in ((Run, run_rows), (EpochMetric, metric_rows), (LayerRecord, layer_rows)):
+                    if rows:
+                        conn.execute(insert(model), rows)
+                n_metrics += len(metric_rows)
+                n_layers += len(layer_rows)
+                for rows in (run_rows, metric_rows, layer_rows):
+                    rows.clear()
+
+            for rid in range(1, runs + 1):
+                project = PROJECTS[rid % len(PROJECTS)]
+                lr0 = rng.choice((0.001, 0.003, 0.01, 0.03))
+                base_err = rng.uniform(0.006, 0.03)
+                cfg = json.loads(json.dumps(base_cfg))
+                cfg.update(name=f"{project}-lr{lr0:g}-s{rid}", project=project)
+                cfg["train"].update(lr=lr0, seed=rid, batch_size=rng.choice((50, 100, 200)))
+                cfg["activations"]["r"] = rng.choice((0.5, 1.0))
+                metrics = [_metrics(rng, e, epochs, lr0, base_err) for e in range(1, epochs + 1)]
+                best = min(metrics, key=lambda m: m["val_error"])
+                last = metrics[-1]
+                created = now - timedelta(minutes=10 * (runs - rid) + 60)
+                run_rows.append({
+                    "id": rid, "project_id": PROJECTS.index(project) + 1, "name": cfg["name"],
+                    "status": "succeeded", "config": cfg, "created_at": created,
+                    "started_at": created + timedelta(seconds=5),
+                    "finished_at": created + timedelta(seconds=5 + 10 * epochs), "error": None,
+                    "cancel_requested": False, "attempt": 1, "worker": "gxnor-1@bench",
+                    "heartbeat_at": created + timedelta(seconds=5 + 10 * epochs),
+                    "progress_epoch": epochs, "progress_fraction": 1.0, "total_epochs": epochs, "info": info,
+                    "best_val_error": best["val_error"], "test_error": best["test_error"],
+                    "best_test_error": min(m["test_error"] for m in metrics), "best_epoch": best["epoch"],
+                    "epochs_done": epochs, "train_loss": last["train_loss"],
+                    "gate_event_rate": last["gate_event_rate"], "activation_sparsity": last["activation_sparsity"],
+                    "weight_sparsity": last["weight_sparsity"], "transition_rate": last["transition_rate"],
+                })
+                for m in metrics:
+                    metric_rows.append({"run_id": rid, "epoch": m["epoch"], "metrics": m})
+                    for spec in LAYERS:
+                        layer_rows.append({"run_id": rid, "epoch": m["epoch"], "layer": spec[0],
+                                           "record": _layer(rng, m["epoch"], spec)})
+                flush()
+            flush(force=True)
+            if engine.dialect.name == "postgresql":
+                for table, col in (("projects", "id"), ("runs", "id")):
+                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "
+                                      f"(SELECT max({col}) FROM {table}))"))
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE"))
+    finally:
+        engine.dispose()
+    return {"runs": runs, "epoch_metrics": n_metrics, "layer_records": n_layers,
+            "seed_s": round(time.perf_counter() - t0, 1)}
+
+
+@contextmanager
+def pg_database():
+    """A fresh PostgreSQL database, dropped WITH (FORCE) on exit."""
+    name = f"gxnor_bench_{secrets.token_hex(4)}"
+    admin = create_engine(f"{PG_SERVER}/{PG_ADMIN_DB}", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield f"{PG_SERVER}/{name}"
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+# ---------------------------------------------------------------- server
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def api_server(data_dir: Path, url: str):
+    """``python -m gxnor_cli api`` as a subprocess; yields its base URL once /healthz answers 200."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GXNOR_")}
+    env.update(GXNOR_DATA_DIR=str(data_dir), GXNOR_DATABASE_URL=url)
+    log_path = data_dir / "api.log"
+    root = Path(__file__).resolve().parent.parent
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gxnor_cli", "api", "--port", str(port)], cwd=root, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"API exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            with suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"API not healthy after 60 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# ---------------------------------------------------------------- load
+
+def _request(rng: random.Random, runs: int, epochs: int) -> tuple[str, str, dict]:
+    kind = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX])[0]
+    rid = rng.randint(1, runs)
+    if kind == "list":
+        params: dict = {"limit": 50, "sort": rng.choice(SORTABLE), "order": rng.choice(("asc", "desc"))}
+        filt = rng.random()
+        if filt < 0.25:
+            params["project"] = rng.choice(PROJECTS)
+        elif filt < 0.4:
+            params["q"] = rng.choice(("lr0.01", "mnist", "s1", "cifar-lr", "sweeps"))
+        elif filt < 0.5:
+            params["status"] = "succeeded"
+        params["offset"] = rng.choice((0, 0, 0, 50, 100, rng.randrange(0, max(1, runs - 50))))
+        return kind, "/api/v1/runs", params
+    if kind == "run":
+        return kind, f"/api/v1/runs/{rid}", {}
+    if kind == "metrics":
+        return kind, f"/api/v1/runs/{rid}/metrics", {"points": 200}
+    if kind == "layers":
+        return kind, f"/api/v1/runs/{rid}/layers", {"epoch": rng.randint(1, epochs)}
+    ids = ",".join(str(i) for i in rng.sample(range(1, runs + 1), min(5, runs)))
+    return kind, "/api/v1/compare", {"ids": ids, "metric": "val_error"}
+
+
+async def _client(base: str, rng: random.Random, runs: int, epochs: int, t_start: float, t_end: float,
+                  out: list) -> None:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        while (t0 := time.perf_counter()) < t_end:
+            kind, path, params = _request(rng, runs, epochs)
+            try:
+                resp = await client.get(path, params=params)
+                status, size = resp.status_code, len(resp.content)
+            except Exception as exc:  # noqa: BLE001 - any failure is an error
+                status, size = type(exc).__name__, 0
+            t1 = time.perf_counter()
+            if t0 >= t_start:
+                out.append((kind, t1 - t0, status, size, t1))
+
+
+async def _load(base: str, clients: int, warmup: float, duration: float, runs: int, epochs: int,
+                rng: random.Random) -> tuple[list, float, float]:
+    out: list = []
+    t_start = time.perf_counter() + warmup
+    t_end = t_start + duration
+    await asyncio.gather(*(_client(base, random.Random(rng.random()), runs, epochs, t_start, t_end, out)
+                           for _ in range(clients)))
+    return out, t_start, time.perf_counter()
+
+
+def _pct(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, max(0, math.ceil(q / 100 * len(sorted_values)) - 1))  # nearest rank
+    return round(sorted_values[i] * 1000, 1)
+
+
+def summarise(samples: list, t_start: float, t_stop: float) -> dict:
+    def is_ok(status) -> bool:
+        return isinstance(status, int) and 200 <= status < 300
+
+    lat = sorted(s[1] for s in samples)
+    errors = [s for s in samples if not is_ok(s[2])]
+    by_kind: dict[str, list] = defaultdict(list)
+    for s in samples:
+        by_kind[s[0]].append(s)
+    per_endpoint = {}
+    for kind, _ in MIX:
+        rows = by_kind.get(kind, [])
+        kl = sorted(r[1] for r in rows)
+        per_endpoint[kind] = {
+            "requests": len(rows), "errors": sum(1 for r in rows if not is_ok(r[2])),
+            "p50_ms": _pct(kl, 50), "p99_ms": _pct(kl, 99), "max_ms": _pct(kl, 100),
+            "mean_kb": round(sum(r[3] for r in rows) / max(1, len(rows)) / 1024, 1),
+        }
+    error_kinds: dict[str, int] = defaultdict(int)
+    for e in errors:
+        error_kinds[f"{e[0]}:{e[2]}"] += 1
+    elapsed = t_stop - t_start
+    return {
+        "requests": len(samples), "errors": len(errors), "rps": round(len(samples) / elapsed, 1),
+        "p50_ms": _pct(lat, 50), "p90_ms": _pct(lat, 90), "p99_ms": _pct(lat, 99), "max_ms": _pct(lat, 100),
+        "per_endpoint": per_endpoint, **({"error_kinds": dict(error_kinds)} if error_kinds else {}),
+    }
+
+
+def bench_backend(backend: str, args: argparse.Namespace) -> dict:
+    from app.settings import Settings
+
+    rng = random.Random(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix=f"gxnor-bench-{backend}-"))
+    try:
+        with (pg_database() if backend == "postgres" else _nothing(Settings(data_dir=tmp).db_url)) as url:
+            seeded = seed(url, args.runs, args.epochs, rng)
+            print(f"[{backend}] seeded {seeded}", file=sys.stderr, flush=True)
+            with api_server(tmp, url) as base:
+                samples, t_start, t_stop = asyncio.run(
+                    _load(base, args.clients, args.warmup, args.duration, args.runs, args.epochs, rng))
+            result = summarise(samples, t_start, t_stop)
+            print(f"[{backend}] {result['requests']} requests, {result['rps']} req/s, p99 {result['p99_ms']} ms",
+                  file=sys.stderr, flush=True)
+            return {**result, "seed": seeded}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def _nothing(value):
+    yield value
+
+
+def _sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # run the finally blocks: stop the API, drop the database
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _sigterm)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--duration", type=float, default=20.0, help="measured seconds")
+    ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds of load before")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.runs < 5 or args.epochs < 1:
+        ap.error("need --runs >= 5 and --epochs >= 1")
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    result: dict = {
+        "setup": {"runs": args.runs, "epochs": args.epochs, "layers_per_epoch": len(LAYERS),
+                  "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup,
+                  "uvicorn_workers": 1, "cpus": os.cpu_count(),
+                  "note": "load generator shares the machine with the server"},
+        "target_p99_ms": TARGET_P99_MS,
+    }
+    for backend in backends:
+        result[backend] = bench_backend(backend, args)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+// Client of the public REST API (/api/v1).  A sign-in link `#token=TOKEN` stores a bearer token.
+
+const BASE = '/api/v1';
+const TOKEN_KEY = 'gxnor.token';
+
+export function token() {
+  try { return localStorage.getItem(TOKEN_KEY); } catch { return null; }
+}
+
+export function setToken(value) {
+  try { value ? localStorage.setItem(TOKEN_KEY, value) : localStorage.removeItem(TOKEN_KEY); } catch { /* private mode */ }
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    let message = `HTTP ${status}`;
+    if (body && typeof body === 'object') {
+      if (typeof body.message === 'string') message = body.message;
+      else if (typeof body.detail === 'string') message = body.detail;
+      else if (Array.isArray(body.detail) && body.detail[0]?.msg) message = body.detail[0].msg;
+    } else if (typeof body === 'string' && body) {
+      message = body.slice(0, 300);
+    }
+    super(message);
+    this.status = status;
+    this.body = body;
+    this.field = body && typeof body === 'object' ? body.field ?? null : null;
+  }
+}
+
+/** URL query string from an object, skipping empty values. */
+export function qs(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === null || v === undefined || v === '') continue;
+    q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export async function api(path, {method = 'GET', body, signal} = {}) {
+  const headers = {Accept: 'application/json'};
+  const tok = token();
+  if (tok) headers.Authorization = `Bearer ${tok}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(BASE + path, {method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body)});
+  if (res.status === 204) return null;
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+export const endpoints = {
+  list: (params, signal) => api(`/runs${qs(params)}`, {signal}),
+  run: (id, signal) => api(`/runs/${id}`, {signal}),
+  metrics: (id, params, signal) => api(`/runs/${id}/metrics${qs(params)}`, {signal}),
+  layers: (id, params, signal) => api(`/runs/${id}/layers${qs(params)}`, {signal}),
+  cancel: (id) => api(`/runs/${id}/cancel`, {method: 'POST'}),
+  remove: (id) => api(`/runs/${id}`, {method: 'DELETE'}),
+  create: (config) => api('/runs', {method: 'POST', body: {config}}),
+  compare: (params, signal) => api(`/compare${qs(params)}`, {signal}),
+  catalog: (signal) => api('/catalog', {signal}),
+  eventsUrl: (id, after) => `${BASE}/runs/${id}/events${qs({after})}`,
+  checkpointUrl: (id) => `${BASE}/runs/${id}/checkpoint`,
+};
+
+let catalogPromise = null;
+/** The catalog rarely changes: fetch it once per page load. */
+export function catalog() {
+  catalogPromise = catalogPromise || api('/catalog').catch((e) => { catalogPromise = null; throw e; });
+  return catalogPromise;
+}

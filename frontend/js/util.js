@@ -1,0 +1,166 @@
+// Small pure helpers: formatting, config access, CSV/JSON export, smoothing, Pareto front.
+
+export const FINISHED = ['succeeded', 'failed', 'cancelled'];
+export const ACTIVE = ['queued', 'running'];
+export const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+export function isNum(v) { return typeof v === 'number' && Number.isFinite(v); }
+
+export function fmtNum(v, digits = 4) {
+  if (!isNum(v)) return '—';
+  if (v !== 0 && (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3)) return v.toExponential(2);
+  return String(Number(v.toPrecision(digits)));
+}
+
+export function fmtPct(v, digits = 2) { return isNum(v) ? `${(v * 100).toFixed(digits)}%` : '—'; }
+
+export function fmtInt(v) { return isNum(v) ? Math.round(v).toLocaleString('en-US') : '—'; }
+
+/** API timestamps are UTC without an offset: read them as UTC. */
+export function parseTime(s) {
+  if (!s) return null;
+  const t = /[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s}Z`;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+export function fmtTime(s) {
+  const d = parseTime(s);
+  if (!d) return '—';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+export function fmtDuration(seconds) {
+  if (!isNum(seconds) || seconds < 0) return '—';
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/** Overall fraction done: finished epochs plus the running epoch's share. */
+export function progressFraction(run) {
+  const p = run.progress || {};
+  if (!p.total_epochs) return 0;
+  if (run.status === 'succeeded') return 1;
+  const partial = p.epoch > p.epochs_done ? Math.min(Math.max(p.fraction || 0, 0), 1) : 0;
+  return Math.min(1, (p.epochs_done + partial) / p.total_epochs);
+}
+
+export function get(obj, path) {
+  return path.split('.').reduce((o, k) => (o == null ? undefined : o[k]), obj);
+}
+
+export function flatten(obj, prefix = '', out = {}) {
+  for (const [k, v] of Object.entries(obj || {})) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) flatten(v, `${prefix}${k}.`, out);
+    else out[prefix + k] = v;
+  }
+  return out;
+}
+
+export function deepMerge(base, over) {
+  const out = structuredClone(base ?? {});
+  for (const [k, v] of Object.entries(over || {})) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k])
+      ? deepMerge(out[k], v) : structuredClone(v);
+  }
+  return out;
+}
+
+/** Short config descriptions for tables. */
+export const configColumns = {
+  dataset: (c) => get(c, 'dataset.name') ?? '—',
+  model: (c) => {
+    const arch = get(c, 'model.arch') ?? '—';
+    const hidden = get(c, 'model.hidden');
+    if (arch === 'mlp' && Array.isArray(hidden)) return `mlp ${hidden.join('-') || '(none)'}`;
+    const w = get(c, 'model.width');
+    return w && w !== 1 ? `${arch} ×${w}` : arch;
+  },
+  weightsN: (c) => (get(c, 'weights.discrete') === false ? 'fp' : get(c, 'weights.N') ?? '—'),
+  actN: (c) => (get(c, 'activations.discrete') === false ? 'fp' : get(c, 'activations.N') ?? '—'),
+  r: (c) => (get(c, 'activations.discrete') === false ? '—' : get(c, 'activations.r') ?? '—'),
+};
+
+/** Display value of a JSON config value (as text). */
+export function showValue(v) {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'string') return v;
+  return JSON.stringify(v);
+}
+
+function csvCell(v) {
+  if (v === null || v === undefined) return '';
+  let s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  // Spreadsheet formula injection: a text cell must not start a formula.
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCSV(header, rows) {
+  return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
+}
+
+export function download(filename, text, mime = 'text/csv') {
+  const url = URL.createObjectURL(new Blob([text], {type: `${mime};charset=utf-8`}));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** De-biased exponential moving average (as TensorBoard): gaps (null) stay gaps. */
+export function ema(values, weight) {
+  if (!(weight > 0)) return values.slice();
+  let acc = 0;
+  let n = 0;
+  return values.map((v) => {
+    if (!isNum(v)) return null;
+    acc = acc * weight + (1 - weight) * v;
+    n += 1;
+    return acc / (1 - weight ** n);
+  });
+}
+
+/** Indices of the Pareto-optimal points: minimise x, maximise y. */
+export function paretoFront(points) {
+  const idx = points.map((p, i) => i).filter((i) => isNum(points[i].x) && isNum(points[i].y));
+  return idx.filter((i) => !idx.some((j) => j !== i
+    && points[j].x <= points[i].x && points[j].y >= points[i].y
+    && (points[j].x < points[i].x || points[j].y > points[i].y)));
+}
+
+/** Replace the address bar's query without a navigation (views own their state). */
+export function setRoute(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString().replace(/%2C/g, ',');
+  const hash = `#${path}${s ? `?${s}` : ''}`;
+  if (location.hash !== hash) history.replaceState(null, '', hash);
+}
+
+/** Labels of the 2^N+1 weight states in [-H, H] (index 0 = -H). */
+export function stateLabels(count, H = 1) {
+  const steps = count - 1;
+  return Array.from({length: count}, (_, i) => {
+    const v = -H + (2 * H * i) / steps;
+    const s = String(Number(v.toFixed(4)));
+    return v > 0 ? `+${s}` : s.replace('-', '−');
+  });
+}
+
+/** Labels of activation levels: binary N=0 counts (≤0, >0); otherwise 2K+1 levels k/K. */
+export function levelLabels(count) {
+  if (count === 2) return ['−1', '+1'];
+  const K = (count - 1) / 2;
+  return Array.from({length: count}, (_, i) => {
+    const v = (i - K) / K;
+    const s = String(Number(v.toFixed(4)));
+    return v > 0 ? `+${s}` : s.replace('-', '−');
+  });
+}
