@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=40, max_overflow=10)  # as many as the request thread pool
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
@@ -25,7 +26,7 @@ def get_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 @lru_cache(maxsize=8)

@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import HTTPException
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, and_, cast, func, select, update
 from sqlalchemy.orm import Session
 
-from app.models import FINISHED, SUMMARY_COLUMNS, EpochMetric, LayerRecord, Project, Run
+from app.models import FINISHED, SUMMARY_COLUMNS, Artifact, EpochMetric, LayerRecord, Project, Run
 from app.settings import Settings
 from gxnor_core.config import ConfigError, ExperimentConfig
 from gxnor_core.models import check_architecture
@@ -59,22 +60,115 @@ def get_run(session: Session, run_id: int) -> Run:
     return run
 
 
+def require_run(session: Session, run_id: int) -> None:
+    """404 unless the run exists (reads one indexed column, not the row)."""
+    if session.scalar(select(Run.id).where(Run.id == run_id)) is None:
+        raise HTTPException(404, f"run {run_id} not found")
+
+
+# Reads for the API return plain dicts in the shape of app.schemas.RunOut, with the stored
+# JSON columns passed through as raw text (orjson.Fragment): no decode and re-encode per request.
+_SUMMARY = ("best_epoch", "best_val_error", "test_error", "best_test_error", "train_loss", "gate_event_rate",
+            "activation_sparsity", "weight_sparsity", "transition_rate")
+_RUN_COLUMNS = (
+    Run.id, Run.name, Project.name.label("project"), Run.status, Run.cancel_requested, Run.progress_epoch,
+    Run.progress_fraction, Run.epochs_done, Run.total_epochs, *(getattr(Run, k) for k in _SUMMARY),
+    cast(Run.config, Text).label("config"), cast(Run.info, Text).label("info"), Run.error, Run.attempt,
+    Run.worker, Run.created_at, Run.started_at, Run.finished_at,
+)
+
+
+def _raw(text: str | None):
+    return None if text is None else orjson.Fragment(text)
+
+
+def _run_dict(row) -> dict:
+    return {
+        "id": row.id, "name": row.name, "project": row.project, "status": row.status,
+        "cancel_requested": row.cancel_requested,
+        "progress": {"epoch": row.progress_epoch, "fraction": row.progress_fraction,
+                     "epochs_done": row.epochs_done, "total_epochs": row.total_epochs},
+        "summary": {k: getattr(row, k) for k in _SUMMARY},
+        "config": _raw(row.config), "info": _raw(row.info), "error": row.error, "attempt": row.attempt,
+        "worker": row.worker, "created_at": row.created_at, "started_at": row.started_at,
+        "finished_at": row.finished_at,
+    }
+
+
+def _select_runs():
+    return select(*_RUN_COLUMNS).join(Project, Project.id == Run.project_id)
+
+
+def fetch_run(session: Session, run_id: int) -> dict:
+    row = session.execute(_select_runs().where(Run.id == run_id)).first()
+    if row is None:
+        raise HTTPException(404, f"run {run_id} not found")
+    return _run_dict(row)
+
+
 def list_runs(session: Session, *, status: str | None, project: str | None, q: str | None, sort: str,
-              order: str, limit: int, offset: int) -> tuple[list[Run], int]:
-    stmt = select(Run)
+              order: str, limit: int, offset: int) -> tuple[list[dict], int]:
+    """One page of runs: the ids are sorted on narrow rows, then only that page is read whole."""
+    stmt = select(Run.id)
     if status:
         stmt = stmt.where(Run.status == status)
     if project:
-        stmt = stmt.join(Run.project).where(Project.name == project)
+        stmt = stmt.join(Project, Project.id == Run.project_id).where(Project.name == project)
     if q:
         pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Run.name.ilike(f"%{pattern}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     column = getattr(Run, sort)
-    ordered = column.desc() if order == "desc" else column.asc()
-    nulls_last = column.is_(None)  # runs without the metric sort after those with it
-    rows = session.scalars(stmt.order_by(nulls_last, ordered, Run.id.desc()).limit(limit).offset(offset)).all()
-    return list(rows), int(total or 0)
+    ordered = (column.desc() if order == "desc" else column.asc()).nulls_last()  # runs without it come last
+    page = list(session.scalars(stmt.order_by(ordered, Run.id.desc()).limit(limit).offset(offset)))
+    rows = {r.id: r for r in session.execute(_select_runs().where(Run.id.in_(page)))} if page else {}
+    return [_run_dict(rows[i]) for i in page], int(total or 0)
+
+
+def epoch_metrics_raw(session: Session, run_id: int) -> list[str]:
+    """Each epoch's stored metrics JSON, in epoch order, undecoded."""
+    return list(session.scalars(select(cast(EpochMetric.metrics, Text)).where(EpochMetric.run_id == run_id)
+                                .order_by(EpochMetric.epoch)))
+
+
+def layer_records_raw(session: Session, run_id: int, epoch: int | None, layer: str | None) -> list[tuple[int, str]]:
+    """(epoch, record JSON) of the run's layer records, undecoded."""
+    stmt = select(LayerRecord.epoch, cast(LayerRecord.record, Text)).where(LayerRecord.run_id == run_id)
+    if epoch is not None:
+        stmt = stmt.where(LayerRecord.epoch == epoch)
+    if layer is not None:
+        stmt = stmt.where(LayerRecord.layer == layer)
+    return [tuple(r) for r in session.execute(stmt.order_by(LayerRecord.epoch, LayerRecord.id))]
+
+
+def metric_series(session: Session, run_ids: list[int], metric: str) -> dict[int, dict[int, float | None]]:
+    """run → epoch → one metric, extracted in SQL."""
+    out: dict[int, dict[int, float | None]] = {i: {} for i in run_ids}
+    value = EpochMetric.metrics[metric].as_float()
+    for run_id, epoch, v in session.execute(select(EpochMetric.run_id, EpochMetric.epoch, value)
+                                            .where(EpochMetric.run_id.in_(run_ids))):
+        out[run_id][epoch] = v
+    return out
+
+
+def last_epoch_layers(session: Session, run_ids: list[int], fields: tuple[str, ...]) -> dict[int, dict[str, dict]]:
+    """run → layer → fields of its last recorded epoch's layer record, extracted in SQL."""
+    cols = [LayerRecord.record[f].as_float().label(f) for f in fields]
+    stmt = (select(LayerRecord.run_id, LayerRecord.layer, *cols)
+            .join(Run, and_(Run.id == LayerRecord.run_id, LayerRecord.epoch == Run.epochs_done))
+            .where(Run.id.in_(run_ids)).order_by(LayerRecord.id))
+    out: dict[int, dict[str, dict]] = {i: {} for i in run_ids}
+    for row in session.execute(stmt):
+        out[row.run_id][row.layer] = {f: getattr(row, f) for f in fields}
+    return out
+
+
+def thin_epochs(epochs: list[int], points: int) -> set[int]:
+    """At most ``points`` epochs, evenly spread, always with the last."""
+    if len(epochs) <= points:
+        return set(epochs)
+    step = len(epochs) / (points - 1)
+    return {epochs[int(i * step)] for i in range(points - 1)} | {epochs[-1]}
 
 
 def cancel_run(session: Session, run: Run) -> Run:
@@ -122,20 +216,6 @@ def _num(v: Any) -> float | None:
     return v if isinstance(v, int | float) and not (isinstance(v, float) and math.isnan(v)) else None
 
 
-def epoch_metrics(session: Session, run_id: int) -> list[dict]:
-    return [m for (m,) in session.execute(
-        select(EpochMetric.metrics).where(EpochMetric.run_id == run_id).order_by(EpochMetric.epoch))]
-
-
-def layer_records(session: Session, run_id: int, epoch: int | None, layer: str | None) -> list[dict]:
-    stmt = select(LayerRecord.record).where(LayerRecord.run_id == run_id)
-    if epoch is not None:
-        stmt = stmt.where(LayerRecord.epoch == epoch)
-    if layer is not None:
-        stmt = stmt.where(LayerRecord.layer == layer)
-    return [r for (r,) in session.execute(stmt.order_by(LayerRecord.epoch, LayerRecord.id))]
-
-
 def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in config.items():
@@ -154,8 +234,6 @@ def config_diff(configs: list[dict]) -> dict[str, list[Any]]:
 
 
 def checkpoint_file(session: Session, run: Run, settings: Settings) -> Path:
-    from app.models import Artifact
-
     art = session.scalars(select(Artifact).where(Artifact.run_id == run.id, Artifact.kind == "checkpoint")
                           .order_by(Artifact.epoch.desc()).limit(1)).first()
     if art is None:

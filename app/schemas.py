@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.models import RUN_STATUSES, SUMMARY_COLUMNS, Run
+from app.models import RUN_STATUSES, SUMMARY_COLUMNS
 from gxnor_core.config import ExperimentConfig
 
 RunStatus = Literal[RUN_STATUSES]
@@ -54,18 +54,6 @@ class RunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-
-    @classmethod
-    def of(cls, run: Run) -> RunOut:
-        return cls(
-            id=run.id, name=run.name, project=run.project.name, status=run.status,
-            cancel_requested=run.cancel_requested,
-            progress=Progress(epoch=run.progress_epoch, fraction=run.progress_fraction,
-                              epochs_done=run.epochs_done, total_epochs=run.total_epochs),
-            summary=Summary(**{k: getattr(run, k) for k in Summary.model_fields}),
-            config=run.config, info=run.info, error=run.error, attempt=run.attempt, worker=run.worker,
-            created_at=run.created_at, started_at=run.started_at, finished_at=run.finished_at,
-        )
 
 
 class RunList(BaseModel):

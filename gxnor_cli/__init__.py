@@ -93,7 +93,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     from app.settings import Settings
 
     _service_env(args)
-    uvicorn.run(create_app(Settings()), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(Settings()), host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 

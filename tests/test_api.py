@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.runs import downsample
+from app.schemas import CompareOut, LayersOut, MetricsOut, RunList, RunOut
 from app.settings import Settings
 from gxnor_core import load_model
 from worker.runner import execute_run
@@ -53,9 +54,16 @@ def test_a_submitted_run_is_queued_then_trained_epoch_by_epoch(client, settings)
     got = client.get(f"/api/v1/runs/{run['id']}").json()
     assert got["status"] == "succeeded" and got["progress"]["epochs_done"] == 3
     assert got["summary"]["test_error"] is not None and got["finished_at"]
-    metrics = client.get(f"/api/v1/runs/{run['id']}/metrics").json()["epochs"]
+    metrics_body = client.get(f"/api/v1/runs/{run['id']}/metrics").json()
+    metrics = metrics_body["epochs"]
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
-    layers = client.get(f"/api/v1/runs/{run['id']}/layers").json()["records"]
+    layers_body = client.get(f"/api/v1/runs/{run['id']}/layers").json()
+    layers = layers_body["records"]
+    # Responses are built without pydantic on the hot path: they must still match their schemas.
+    RunOut.model_validate(got)
+    RunList.model_validate(client.get("/api/v1/runs").json())
+    MetricsOut.model_validate(metrics_body)
+    LayersOut.model_validate(layers_body)
     assert [(r["epoch"], r["layer"]) for r in layers] == [(e, n) for e in (1, 2, 3) for n in ("fc1", "fc2")]
     one = client.get(f"/api/v1/runs/{run['id']}/layers", params={"epoch": 2}).json()["records"]
     assert [r["epoch"] for r in one] == [2, 2]
@@ -179,6 +187,7 @@ def test_compare_aligns_epochs_and_diffs_configs(client, settings):
     execute_run(a["id"], settings)
     execute_run(b["id"], settings)
     out = client.get("/api/v1/compare", params={"ids": f"{a['id']},{b['id']}", "metric": "val_error"}).json()
+    CompareOut.model_validate(out)
     assert out["epochs"] == [1, 2, 3]
     assert len(out["series"][str(a["id"])]) == 3 and out["series"][str(a["id"])][2] is None
     assert out["config_diff"] == {"activations.r": [0.5, 0.25], "name": ["a", "b"], "train.epochs": [2, 3]}

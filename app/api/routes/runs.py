@@ -2,15 +2,17 @@ import asyncio
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app import runs as svc
 from app.api.deps import SessionDep, SettingsDep
 from app.db import session_scope
 from app.models import FINISHED, RUN_STATUSES, EpochMetric, Run
-from app.schemas import CompareOut, CompareRun, LayersOut, MetricsOut, RunCreate, RunList, RunOut, Summary
+from app.schemas import CompareOut, LayersOut, MetricsOut, RunCreate, RunList, RunOut, Summary
 from worker.celery_app import TASK_NAME
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
@@ -18,70 +20,80 @@ router = APIRouter(prefix="/api/v1", tags=["runs"])
 Points = Annotated[int | None, Query(ge=4, le=100_000, description="Point budget: at most this many epochs.")]
 
 
+class FastJSON(Response):
+    """JSON via orjson; stored JSON passes through as raw fragments (see app.runs)."""
+
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content)
+
+
 @router.post("/runs", status_code=201, response_model=RunOut)
-def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep) -> RunOut:
+def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep):
     """Validate and queue a run."""
     svc.check_servable(body.config, settings)
-    run = svc.create_run(session, body.config)
+    run_id = svc.create_run(session, body.config).id
     session.commit()
-    request.app.state.celery.send_task(TASK_NAME, args=[run.id], queue=settings.queue)
-    return RunOut.of(run)
+    request.app.state.celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
+    return FastJSON(svc.fetch_run(session, run_id), status_code=201)
 
 
 @router.get("/runs", response_model=RunList)
 def list_runs(
     session: SessionDep,
     status: Literal[RUN_STATUSES] | None = None,
-    project: str | None = None,
+    project: Annotated[str | None, Query(max_length=100)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Name contains (case-insensitive).")] = None,
     sort: Literal[svc.SORTABLE] = "created_at",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> RunList:
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+):
     rows, total = svc.list_runs(session, status=status, project=project, q=q, sort=sort, order=order,
                                 limit=limit, offset=offset)
-    return RunList(items=[RunOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+    return FastJSON({"items": rows, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
-def get_run(run_id: int, session: SessionDep) -> RunOut:
-    return RunOut.of(svc.get_run(session, run_id))
+def get_run(run_id: int, session: SessionDep):
+    return FastJSON(svc.fetch_run(session, run_id))
 
 
 @router.get("/runs/{run_id}/metrics", response_model=MetricsOut)
 def get_metrics(run_id: int, session: SessionDep, points: Points = None,
-                metric: Annotated[str, Query(max_length=50)] = "train_loss") -> MetricsOut:
+                metric: Annotated[str, Query(max_length=50)] = "train_loss"):
     """Run-level metrics, one object per epoch; ``points`` keeps the extremes of ``metric`` and the last epoch."""
-    svc.get_run(session, run_id)
-    rows = svc.epoch_metrics(session, run_id)
-    kept = svc.downsample(rows, points, metric) if points else rows
-    return MetricsOut(run_id=run_id, total_epochs_recorded=len(rows), downsampled=len(kept) < len(rows),
-                      epochs=kept)
+    svc.require_run(session, run_id)
+    raw = svc.epoch_metrics_raw(session, run_id)
+    if points and len(raw) > points:
+        epochs = svc.downsample([orjson.loads(r) for r in raw], points, metric)
+    else:
+        epochs = [orjson.Fragment(r) for r in raw]
+    return FastJSON({"run_id": run_id, "total_epochs_recorded": len(raw), "downsampled": len(epochs) < len(raw),
+                     "epochs": epochs})
 
 
 @router.get("/runs/{run_id}/layers", response_model=LayersOut)
 def get_layers(run_id: int, session: SessionDep,
-               epoch: Annotated[int | None, Query(ge=1)] = None,
+               epoch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
                layer: Annotated[str | None, Query(max_length=50)] = None,
-               points: Points = None) -> LayersOut:
+               points: Points = None):
     """Layer records; ``epoch`` for one epoch, ``layer`` for one layer, ``points`` to thin the epochs evenly
     (the last epoch is always kept)."""
-    svc.get_run(session, run_id)
-    records = svc.layer_records(session, run_id, epoch, layer)
+    svc.require_run(session, run_id)
+    rows = svc.layer_records_raw(session, run_id, epoch, layer)
     if points:
-        epochs = sorted({r["epoch"] for r in records})
-        if len(epochs) > points:
-            step = len(epochs) / (points - 1)
-            keep = {epochs[int(i * step)] for i in range(points - 1)} | {epochs[-1]}
-            records = [r for r in records if r["epoch"] in keep]
-    return LayersOut(run_id=run_id, records=records)
+        keep = svc.thin_epochs(sorted({e for e, _ in rows}), points)
+        rows = [(e, r) for e, r in rows if e in keep]
+    return FastJSON({"run_id": run_id, "records": [orjson.Fragment(r) for _, r in rows]})
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunOut)
-def cancel_run(run_id: int, session: SessionDep) -> RunOut:
+def cancel_run(run_id: int, session: SessionDep):
     """Stop a queued or running run, keeping what it recorded; 409 if it already finished."""
-    return RunOut.of(svc.cancel_run(session, svc.get_run(session, run_id)))
+    svc.cancel_run(session, svc.get_run(session, run_id))
+    return FastJSON(svc.fetch_run(session, run_id))
 
 
 @router.delete("/runs/{run_id}", status_code=204)
@@ -103,20 +115,21 @@ def download_checkpoint(run_id: int, session: SessionDep, settings: SettingsDep)
 async def run_events(run_id: int, request: Request, session: SessionDep, settings: SettingsDep,
                      after: Annotated[int, Query(ge=0, description="Last epoch the client has.")] = 0):
     """Server-Sent Events: ``progress`` while training, ``epoch`` for each new epoch, ``status`` at the end."""
-    svc.get_run(session, run_id)
+    svc.require_run(session, run_id)
     last_event = request.headers.get("last-event-id")
     start = int(last_event) if last_event and last_event.isdigit() else after
     poll = min(settings.progress_interval_s, 1.0)
 
     def snapshot(since: int):
         with session_scope(settings.db_url) as s:
-            run = s.get(Run, run_id)
-            if run is None:
+            try:
+                run = svc.fetch_run(s, run_id)
+            except HTTPException:
                 return None, []
-            new = [m for (m,) in s.execute(
-                EpochMetric.__table__.select().with_only_columns(EpochMetric.metrics)
-                .where(EpochMetric.run_id == run_id, EpochMetric.epoch > since).order_by(EpochMetric.epoch))]
-            return RunOut.of(run), new
+            new = list(s.scalars(select(EpochMetric.metrics).where(EpochMetric.run_id == run_id,
+                                                                   EpochMetric.epoch > since)
+                                 .order_by(EpochMetric.epoch)))
+            return run, new
 
     async def stream():
         seen, last_progress = start, None
@@ -128,12 +141,12 @@ async def run_events(run_id: int, request: Request, session: SessionDep, setting
             for m in new:
                 seen = m["epoch"]
                 yield _sse("epoch", m, event_id=seen)
-            progress = {"status": run.status, **run.progress.model_dump()}
+            progress = {"status": run["status"], **run["progress"]}
             if progress != last_progress:
                 last_progress = progress
                 yield _sse("progress", progress)
-            if run.status in FINISHED:
-                yield _sse("status", {"status": run.status, "error": run.error})
+            if run["status"] in FINISHED:
+                yield _sse("status", {"status": run["status"], "error": run["error"]})
                 return
             if await request.is_disconnected():
                 return
@@ -150,29 +163,27 @@ def _sse(event: str, data: dict, event_id: int | None = None) -> str:
 
 @router.get("/compare", response_model=CompareOut, tags=["compare"])
 def compare(session: SessionDep,
-            ids: Annotated[str, Query(pattern=r"^\d+(,\d+){0,19}$", description="2–20 run ids, comma-separated.")],
+            ids: Annotated[str, Query(pattern=r"^\d+(,\d+){0,19}$", description="Up to 20 run ids, comma-separated.")],
             metric: Annotated[str, Query(max_length=50)] = "val_error",
-            points: Points = None) -> CompareOut:
+            points: Points = None):
     """Several runs' config diff, one metric aligned by epoch, and per-layer hardware figures."""
     run_ids = list(dict.fromkeys(int(i) for i in ids.split(",")))
-    runs = [svc.get_run(session, i) for i in run_ids]
-    per_run = {r.id: {m["epoch"]: m.get(metric) for m in svc.epoch_metrics(session, r.id)} for r in runs}
-    epochs = sorted(set().union(*[set(v) for v in per_run.values()]))
-    if points and len(epochs) > points:
-        step = len(epochs) / (points - 1)
-        epochs = sorted({epochs[int(i * step)] for i in range(points - 1)} | {epochs[-1]})
-    layers: dict[str, dict[str, dict[str, float | None]]] = {}
-    for r in runs:
-        last = r.epochs_done
-        recs = svc.layer_records(session, r.id, last, None) if last else []
-        layers[str(r.id)] = {rec["layer"]: {k: rec.get(k) for k in
-                                            ("gate_event_rate", "activation_sparsity", "weight_sparsity")}
-                             for rec in recs}
-    return CompareOut(
-        runs=[CompareRun(id=r.id, name=r.name, status=r.status, config=r.config,
-                         summary=Summary(**{k: getattr(r, k) for k in Summary.model_fields})) for r in runs],
-        config_diff=svc.config_diff([r.config for r in runs]),
-        metric=metric, epochs=epochs,
-        series={str(r.id): [per_run[r.id].get(e) for e in epochs] for r in runs},
-        layers=layers,
-    )
+    found = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(run_ids)))}
+    missing = [i for i in run_ids if i not in found]
+    if missing:
+        raise HTTPException(404, f"run {missing[0]} not found")
+    runs = [found[i] for i in run_ids]
+    series = svc.metric_series(session, run_ids, metric)
+    epochs = sorted(set().union(*[set(v) for v in series.values()]))
+    if points:
+        keep = svc.thin_epochs(epochs, points)
+        epochs = [e for e in epochs if e in keep]
+    layers = svc.last_epoch_layers(session, run_ids, ("gate_event_rate", "activation_sparsity", "weight_sparsity"))
+    return FastJSON({
+        "runs": [{"id": r.id, "name": r.name, "status": r.status, "config": r.config,
+                  "summary": {k: getattr(r, k) for k in Summary.model_fields}} for r in runs],
+        "config_diff": svc.config_diff([r.config for r in runs]),
+        "metric": metric, "epochs": epochs,
+        "series": {str(i): [series[i].get(e) for e in epochs] for i in run_ids},
+        "layers": {str(i): layers[i] for i in run_ids},
+    })
