@@ -129,7 +129,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     migrate(settings.db_url)
     requeue_orphans(settings)
     worker = subprocess.Popen([sys.executable, "-m", "gxnor_cli", "worker", "--loglevel", "WARNING"],
-                              env=os.environ.copy(), start_new_session=True)
+                              env=os.environ.copy(), start_new_session=True, preexec_fn=_die_with_parent)
     print(f"GXNOR Lab: http://{args.host}:{args.port}/  (data in {settings.data_dir.resolve()})", flush=True)
     try:
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
@@ -140,6 +140,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             worker.kill()
     return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: the local worker gets SIGTERM (a warm shutdown) if `gxnor up` itself is killed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

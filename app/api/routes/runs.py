@@ -9,7 +9,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app import runs as svc
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import SessionDep, SettingsDep, read_session
 from app.db import session_scope
 from app.models import FINISHED, RUN_STATUSES, EpochMetric, Run
 from app.schemas import CompareOut, LayersOut, MetricsOut, RunCreate, RunList, RunOut, Summary
@@ -40,8 +40,8 @@ def create_run(body: RunCreate, request: Request, session: SessionDep, settings:
 
 
 @router.get("/runs", response_model=RunList)
-def list_runs(
-    session: SessionDep,
+async def list_runs(
+    request: Request,
     status: Literal[RUN_STATUSES] | None = None,
     project: Annotated[str | None, Query(max_length=100)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Name contains (case-insensitive).")] = None,
@@ -50,22 +50,25 @@ def list_runs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ):
-    rows, total = svc.list_runs(session, status=status, project=project, q=q, sort=sort, order=order,
-                                limit=limit, offset=offset)
+    with read_session(request) as session:
+        rows, total = svc.list_runs(session, status=status, project=project, q=q, sort=sort, order=order,
+                                    limit=limit, offset=offset)
     return FastJSON({"items": rows, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
-def get_run(run_id: int, session: SessionDep):
-    return FastJSON(svc.fetch_run(session, run_id))
+async def get_run(run_id: int, request: Request):
+    with read_session(request) as session:
+        return FastJSON(svc.fetch_run(session, run_id))
 
 
 @router.get("/runs/{run_id}/metrics", response_model=MetricsOut)
-def get_metrics(run_id: int, session: SessionDep, points: Points = None,
-                metric: Annotated[str, Query(max_length=50)] = "train_loss"):
+async def get_metrics(run_id: int, request: Request, points: Points = None,
+                      metric: Annotated[str, Query(max_length=50)] = "train_loss"):
     """Run-level metrics, one object per epoch; ``points`` keeps the extremes of ``metric`` and the last epoch."""
-    svc.require_run(session, run_id)
-    raw = svc.epoch_metrics_raw(session, run_id)
+    with read_session(request) as session:
+        svc.require_run(session, run_id)
+        raw = svc.epoch_metrics_raw(session, run_id)
     if points and len(raw) > points:
         epochs = svc.downsample([orjson.loads(r) for r in raw], points, metric)
     else:
@@ -75,14 +78,15 @@ def get_metrics(run_id: int, session: SessionDep, points: Points = None,
 
 
 @router.get("/runs/{run_id}/layers", response_model=LayersOut)
-def get_layers(run_id: int, session: SessionDep,
-               epoch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+async def get_layers(run_id: int, request: Request,
+                     epoch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
                layer: Annotated[str | None, Query(max_length=50)] = None,
                points: Points = None):
     """Layer records; ``epoch`` for one epoch, ``layer`` for one layer, ``points`` to thin the epochs evenly
     (the last epoch is always kept)."""
-    svc.require_run(session, run_id)
-    rows = svc.layer_records_raw(session, run_id, epoch, layer)
+    with read_session(request) as session:
+        svc.require_run(session, run_id)
+        rows = svc.layer_records_raw(session, run_id, epoch, layer)
     if points:
         keep = svc.thin_epochs(sorted({e for e, _ in rows}), points)
         rows = [(e, r) for e, r in rows if e in keep]
@@ -162,23 +166,26 @@ def _sse(event: str, data: dict, event_id: int | None = None) -> str:
 
 
 @router.get("/compare", response_model=CompareOut, tags=["compare"])
-def compare(session: SessionDep,
-            ids: Annotated[str, Query(pattern=r"^\d+(,\d+){0,19}$", description="Up to 20 run ids, comma-separated.")],
-            metric: Annotated[str, Query(max_length=50)] = "val_error",
-            points: Points = None):
+async def compare(request: Request,
+                  ids: Annotated[str, Query(pattern=r"^\d+(,\d+){0,19}$", description="Up to 20 run ids, a,b,c.")],
+                  metric: Annotated[str, Query(max_length=50)] = "val_error",
+                  points: Points = None):
     """Several runs' config diff, one metric aligned by epoch, and per-layer hardware figures."""
     run_ids = list(dict.fromkeys(int(i) for i in ids.split(",")))
-    found = {r.id: r for r in session.scalars(select(Run).where(Run.id.in_(run_ids)))}
-    missing = [i for i in run_ids if i not in found]
-    if missing:
-        raise HTTPException(404, f"run {missing[0]} not found")
-    runs = [found[i] for i in run_ids]
-    series = svc.metric_series(session, run_ids, metric)
+    with read_session(request) as session:
+        cols = [Run.id, Run.name, Run.status, Run.config, *(getattr(Run, k) for k in Summary.model_fields)]
+        found = {r.id: r for r in session.execute(select(*cols).where(Run.id.in_(run_ids)))}
+        missing = [i for i in run_ids if i not in found]
+        if missing:
+            raise HTTPException(404, f"run {missing[0]} not found")
+        runs = [found[i] for i in run_ids]
+        series = svc.metric_series(session, run_ids, metric)
+        layers = svc.last_epoch_layers(session, run_ids, ("gate_event_rate", "activation_sparsity",
+                                                          "weight_sparsity"))
     epochs = sorted(set().union(*[set(v) for v in series.values()]))
     if points:
         keep = svc.thin_epochs(epochs, points)
         epochs = [e for e in epochs if e in keep]
-    layers = svc.last_epoch_layers(session, run_ids, ("gate_event_rate", "activation_sparsity", "weight_sparsity"))
     return FastJSON({
         "runs": [{"id": r.id, "name": r.name, "status": r.status, "config": r.config,
                   "summary": {k: getattr(r, k) for k in Summary.model_fields}} for r in runs],
