@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.routes import catalog, health, runs, ui
 from app.db import migrate
+from app.reaper import start_reaper
 from app.settings import Settings, get_settings
 from gxnor_core.config import ConfigError
 from worker.celery_app import make_celery
@@ -27,7 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         migrate(settings.db_url)
+        stop_reaper = start_reaper(settings, app.state.celery)
         yield
+        stop_reaper.set()
 
     app = FastAPI(title="GXNOR Lab", version="0.1.0", lifespan=lifespan,
                   description="Train and study gated XNOR networks: runs, metrics, layers, comparisons.")

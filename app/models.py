@@ -51,6 +51,7 @@ class Project(Base):
 
 class Run(Base):
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_status_lease", "status", "lease_expires_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -61,8 +62,12 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The lease: the worker that claimed the run holds it until lease_expires_at (unix seconds) and
+    # renews it while training; ``attempt`` is the fencing token every write of that worker carries.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     worker: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[float | None] = mapped_column(Float)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Progress: epochs finished and fraction of the current epoch (updated every few seconds).
     progress_epoch: Mapped[int] = mapped_column(Integer, default=0)

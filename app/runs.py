@@ -43,10 +43,10 @@ def project_named(session: Session, name: str) -> Project:
     return project
 
 
-def create_run(session: Session, config: ExperimentConfig) -> Run:
+def create_run(session: Session, config: ExperimentConfig, max_attempts: int = 3) -> Run:
     run = Run(
         project=project_named(session, config.project), name=config.name, status="queued",
-        config=config.model_dump(mode="json"), total_epochs=config.train.epochs,
+        config=config.model_dump(mode="json"), total_epochs=config.train.epochs, max_attempts=max_attempts,
     )
     session.add(run)
     session.flush()

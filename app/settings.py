@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     artifact_dir: Path | None = Field(None, description="Default: DATA_DIR/artifacts (shared by API and workers).")
     queue: str = "gxnor"
     progress_interval_s: float = Field(1.0, gt=0, description="How often a worker publishes progress.")
+    lease_seconds: float = Field(30.0, gt=0, description="A worker's claim on a run lapses this long after "
+                                 "its last heartbeat; the reaper then requeues the run.")
+    reaper_interval_s: float = Field(10.0, gt=0, description="How often expired leases are looked for.")
+    max_attempts: int = Field(3, ge=1, le=100, description="Attempt budget of a new run.")
     max_epochs: int = Field(10_000, ge=1, le=10_000, description="Server cap on train.epochs.")
     allowed_datasets: list[str] | None = None
 

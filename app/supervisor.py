@@ -15,7 +15,7 @@ def requeue_orphans(settings: Settings) -> list[int]:
     to ``queued``; then (re)send every queued run's task.  The database is the source of truth —
     a run whose message survived in the queue as well is claimed once and the extra message skipped."""
     with session_scope(settings.db_url) as s:
-        s.execute(update(Run).where(Run.status == "running").values(status="queued"))
+        s.execute(update(Run).where(Run.status == "running").values(status="queued", lease_expires_at=None))
         queued = list(s.scalars(select(Run.id).where(Run.status == "queued").order_by(Run.id)))
     celery = make_celery(settings)
     for run_id in queued:

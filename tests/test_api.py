@@ -82,7 +82,8 @@ def test_checkpoint_download_loads_as_a_model(client, settings, tmp_path):
     path.write_bytes(resp.content)
     model = load_model(str(path))
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
-    assert sorted(p.name for p in (settings.artifacts / "runs" / str(run["id"])).iterdir()) == ["checkpoint-00003.pt"]
+    kept = sorted(p.name for p in (settings.artifacts / "runs" / str(run["id"])).iterdir())
+    assert kept == ["checkpoint-00003-a1.pt"]  # only the latest checkpoint stays on disk
 
 
 @pytest.mark.parametrize("config,field", [

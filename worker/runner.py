@@ -1,8 +1,16 @@
 """Run one queued run through gxnor_core.train, recording every epoch in SQL.
 
-Plain functions, testable without Celery.  A run is *claimed* with one atomic
-UPDATE (queued → running), so a duplicate or redelivered message for a run that is
-already running or finished does nothing.
+Plain functions, testable without Celery.  The database is the source of truth:
+
+- a worker *claims* a run with one atomic UPDATE (queued → running) that takes a lease
+  and bumps ``attempt``, the fencing token; a duplicate or redelivered message for a run
+  that is running or finished therefore does nothing;
+- a heartbeat thread renews the lease while the run trains;
+- every write of the worker (progress, epochs, the final status) is fenced by its
+  token, so once the lease lapsed and another worker took over, a stale worker's writes
+  are rejected and it stops;
+- the reaper (app.reaper) requeues runs whose lease lapsed; the next attempt resumes
+  from the last committed epoch's checkpoint.
 """
 
 from __future__ import annotations
@@ -10,13 +18,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from app.db import session_scope
 from app.models import Artifact, EpochMetric, LayerRecord, Run, utcnow
@@ -32,8 +41,10 @@ class SQLReporter(Reporter):
     """Writes each epoch (metrics, layer records, checkpoint reference, progress) in one
     transaction; publishes progress and reads cancellation at most every few seconds."""
 
-    def __init__(self, run_id: int, settings: Settings, should_shutdown: Callable[[], bool]):
+    def __init__(self, run_id: int, token: int, settings: Settings, should_shutdown: Callable[[], bool]):
         self.run_id = run_id
+        self.token = token
+        self.lease = Lease(run_id, token, settings)
         self.url = settings.db_url
         self.artifacts = settings.artifacts
         self.interval = settings.progress_interval_s
@@ -55,7 +66,7 @@ class SQLReporter(Reporter):
 
     def start(self, info: dict) -> None:
         with session_scope(self.url) as s:
-            s.execute(update(Run).where(Run.id == self.run_id).values(info=info, heartbeat_at=utcnow()))
+            self.lease.fenced(s, info=info, heartbeat_at=utcnow())
 
     def progress(self, epoch: int, fraction: float) -> None:
         now = time.monotonic()
@@ -63,26 +74,36 @@ class SQLReporter(Reporter):
             return
         self._last_progress = now
         with session_scope(self.url) as s:
-            self.cancel_requested = bool(s.execute(
-                update(Run).where(Run.id == self.run_id)
-                .values(progress_epoch=epoch, progress_fraction=fraction, heartbeat_at=utcnow())
-                .returning(Run.cancel_requested)
-            ).scalar_one())
+            self.cancel_requested = self.lease.fenced(s, progress_epoch=epoch, progress_fraction=fraction,
+                                                      heartbeat_at=utcnow())
 
     def should_stop(self) -> bool:
         if self.should_shutdown():
             self.shutdown = True
+        if self.lease.lost.is_set():
+            raise LeaseLost(f"run {self.run_id}: lease of attempt {self.token} lost")
         return self.cancel_requested or self.shutdown
 
     def epoch(self, metrics: dict, layers: list[dict], checkpoint: dict) -> None:
         epoch = metrics["epoch"]
-        rel = Path("runs") / str(self.run_id) / f"checkpoint-{epoch:05d}.pt"
+        # Named by attempt too, so a stale attempt can never overwrite (or delete) the owner's file.
+        rel = Path("runs") / str(self.run_id) / f"checkpoint-{epoch:05d}-a{self.token}.pt"
         path = self.artifacts / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(checkpoint, path)
         sel = checkpoint["selection"]
         try:
             with session_scope(self.url) as s:
+                # The fenced UPDATE goes first: a stale attempt is rejected before it writes anything,
+                # and on PostgreSQL the run's row stays locked until this epoch commits.
+                self.cancel_requested = self.lease.fenced(
+                    s, epochs_done=epoch, progress_epoch=epoch, progress_fraction=1.0, heartbeat_at=utcnow(),
+                    best_val_error=json_safe(sel["best_val_error"]), best_epoch=sel["best_epoch"],
+                    test_error=sel["test_error_at_best"], best_test_error=json_safe(sel["best_test_error"]),
+                    train_loss=metrics["train_loss"], gate_event_rate=metrics["gate_event_rate"],
+                    activation_sparsity=metrics["activation_sparsity"],
+                    weight_sparsity=metrics["weight_sparsity"], transition_rate=metrics["transition_rate"],
+                )
                 old = s.scalars(select(Artifact).where(Artifact.run_id == self.run_id,
                                                        Artifact.kind == "checkpoint")).all()
                 s.add(EpochMetric(run_id=self.run_id, epoch=epoch, metrics=json_safe(metrics)))
@@ -91,17 +112,6 @@ class SQLReporter(Reporter):
                 s.execute(delete(Artifact).where(Artifact.id.in_([a.id for a in old])))
                 s.add(Artifact(run_id=self.run_id, kind="checkpoint", epoch=epoch, path=str(rel),
                                size=path.stat().st_size))
-                row = s.execute(
-                    update(Run).where(Run.id == self.run_id).values(
-                        epochs_done=epoch, progress_epoch=epoch, progress_fraction=1.0, heartbeat_at=utcnow(),
-                        best_val_error=json_safe(sel["best_val_error"]), best_epoch=sel["best_epoch"],
-                        test_error=sel["test_error_at_best"], best_test_error=json_safe(sel["best_test_error"]),
-                        train_loss=metrics["train_loss"], gate_event_rate=metrics["gate_event_rate"],
-                        activation_sparsity=metrics["activation_sparsity"],
-                        weight_sparsity=metrics["weight_sparsity"], transition_rate=metrics["transition_rate"],
-                    ).returning(Run.cancel_requested)
-                ).scalar_one()
-                self.cancel_requested = bool(row)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -109,51 +119,122 @@ class SQLReporter(Reporter):
             (self.artifacts / a.path).unlink(missing_ok=True)
 
 
-def claim(run_id: int, url: str) -> bool:
-    """queued → running, atomically; False if the run is not queued (any more)."""
-    with session_scope(url) as s:
-        return s.execute(
-            update(Run).where(Run.id == run_id, Run.status == "queued").values(
+class LeaseLost(RuntimeError):
+    """Another attempt owns the run now: this worker must stop and write nothing more."""
+
+
+class Lease:
+    """A worker's claim on a run: renewed by a heartbeat thread, checked by every write."""
+
+    def __init__(self, run_id: int, token: int, settings: Settings):
+        self.run_id, self.token, self.url = run_id, token, settings.db_url
+        self.seconds = settings.lease_seconds
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{run_id}", daemon=True)
+
+    def fenced(self, session, **values) -> bool:
+        """UPDATE the run only if this attempt still holds it (renewing the lease); returns
+        cancel_requested.  Raises LeaseLost otherwise, rolling back the whole transaction."""
+        row = session.execute(
+            update(Run).where(Run.id == self.run_id, Run.attempt == self.token, Run.status == "running")
+            .values(lease_expires_at=time.time() + self.seconds, **values).returning(Run.cancel_requested)
+        ).first()
+        if row is None:
+            self.lost.set()
+            raise LeaseLost(f"run {self.run_id}: attempt {self.token} no longer holds the lease")
+        return bool(row[0])
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                with session_scope(self.url) as s:
+                    self.fenced(s, heartbeat_at=utcnow())
+            except LeaseLost:
+                return
+            except Exception:  # noqa: BLE001 - database unreachable: keep trying until the lease lapses
+                log.warning("run %s: heartbeat failed", self.run_id, exc_info=True)
+
+    def __enter__(self) -> Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def claim(run_id: int, settings: Settings) -> int | None:
+    """queued → running under a fresh lease; returns the attempt token, or None if the run is not
+    queued (any more) or its attempt budget is spent (then it is marked failed)."""
+    with session_scope(settings.db_url) as s:
+        row = s.execute(
+            update(Run).where(Run.id == run_id, Run.status == "queued", Run.attempt < Run.max_attempts).values(
                 status="running", attempt=Run.attempt + 1, worker=WORKER_NAME,
-                started_at=utcnow(), heartbeat_at=utcnow(), error=None,
-            )
-        ).rowcount == 1
+                lease_expires_at=time.time() + settings.lease_seconds,
+                started_at=func.coalesce(Run.started_at, utcnow()), heartbeat_at=utcnow(), error=None,
+            ).returning(Run.attempt)
+        ).first()
+        if row is not None:
+            return int(row[0])
+        fail_spent(s, [run_id])
+        return None
 
 
-def finish(run_id: int, url: str, status: str, error: str | None = None) -> None:
-    with session_scope(url) as s:
-        values = {"status": status, "error": error, "heartbeat_at": utcnow()}
+def fail_spent(session, run_ids: list[int]) -> None:
+    """Queued runs whose attempt budget is spent end failed, with the reason."""
+    session.execute(
+        update(Run).where(Run.id.in_(run_ids), Run.status == "queued", Run.attempt >= Run.max_attempts).values(
+            status="failed", finished_at=utcnow(), lease_expires_at=None,
+            error="gave up: the run lost its worker on every attempt (killed, out of memory or machine gone); "
+                  "see the attempt count",
+        )
+    )
+
+
+def finish(lease: Lease, status: str, error: str | None = None, **values) -> None:
+    """The final write of an attempt, fenced like the others."""
+    with session_scope(lease.url) as s:
         if status != "queued":
             values["finished_at"] = utcnow()
-        s.execute(update(Run).where(Run.id == run_id).values(**values))
+        lease.fenced(s, status=status, error=error, heartbeat_at=utcnow(), **values)
 
 
 def execute_run(run_id: int, settings: Settings, should_shutdown: Callable[[], bool] = lambda: False) -> str:
-    """Train run ``run_id``; returns its outcome: succeeded, failed, cancelled, requeue or skipped.
+    """Train run ``run_id``; returns its outcome: succeeded, failed, cancelled, requeue, lost or skipped.
 
     ``requeue`` means the worker is shutting down: the run went back to ``queued`` and
-    resumes from its last checkpoint on the next worker.
+    resumes from its last checkpoint on the next worker.  ``lost`` means another attempt
+    took the run over (this one was presumed dead); nothing of this attempt was written
+    after that.
     """
-    url = settings.db_url
-    if not claim(run_id, url):
+    token = claim(run_id, settings)
+    if token is None:
         log.info("run %s is not queued; skipping", run_id)
         return "skipped"
-    with session_scope(url) as s:
+    with session_scope(settings.db_url) as s:
         config = s.get(Run, run_id).config
-    reporter = SQLReporter(run_id, settings, should_shutdown)
-    log.info("run %s: training", run_id)
-    try:
-        summary = train(config, reporter)
-    except Exception as exc:  # noqa: BLE001 - any failure of a run is recorded on the run
-        message = f"{type(exc).__name__}: {exc}"
-        log.exception("run %s failed", run_id)
-        finish(run_id, url, "failed", f"{message}\n\n{traceback.format_exc()}")
-        return "failed"
-    if summary["status"] == "succeeded":
-        finish(run_id, url, "succeeded")
-        return "succeeded"
-    if reporter.shutdown and not reporter.cancel_requested:
-        finish(run_id, url, "queued")
-        return "requeue"
-    finish(run_id, url, "cancelled")
-    return "cancelled"
+    reporter = SQLReporter(run_id, token, settings, should_shutdown)
+    log.info("run %s: attempt %s", run_id, token)
+    with reporter.lease as lease:
+        try:
+            summary = train(config, reporter)
+            if summary["status"] == "succeeded":
+                finish(lease, "succeeded")
+                return "succeeded"
+            if reporter.shutdown and not reporter.cancel_requested:
+                # Handing the run back is not a failed attempt: it keeps its budget.
+                finish(lease, "queued", lease_expires_at=None, max_attempts=Run.max_attempts + 1)
+                return "requeue"
+            finish(lease, "cancelled")
+            return "cancelled"
+        except LeaseLost:
+            log.warning("run %s: attempt %s lost its lease; stopping without writing", run_id, token)
+            return "lost"
+        except Exception as exc:  # noqa: BLE001 - any failure of a run is recorded on the run
+            log.exception("run %s failed", run_id)
+            try:
+                finish(lease, "failed", f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+            except LeaseLost:
+                return "lost"
+            return "failed"

@@ -2,8 +2,9 @@
 
 import threading
 
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 
+from app.reaper import start_reaper
 from app.settings import get_settings
 from worker.celery_app import TASK_NAME, celery_app
 from worker.runner import execute_run
@@ -15,6 +16,12 @@ _stopping = threading.Event()
 def _on_shutdown(**_kwargs) -> None:
     """Warm or cold shutdown (SIGTERM, Ctrl-C): a running run stops at the next batch."""
     _stopping.set()
+
+
+@worker_ready.connect
+def _start_reaper(**_kwargs) -> None:
+    """Workers reap too, so dead runs are requeued even when no API process is running."""
+    start_reaper(get_settings(), celery_app)
 
 
 @celery_app.task(name=TASK_NAME)

@@ -33,7 +33,7 @@ class FastJSON(Response):
 def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep):
     """Validate and queue a run."""
     svc.check_servable(body.config, settings)
-    run_id = svc.create_run(session, body.config).id
+    run_id = svc.create_run(session, body.config, settings.max_attempts).id
     session.commit()
     request.app.state.celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
     return FastJSON(svc.fetch_run(session, run_id), status_code=201)
