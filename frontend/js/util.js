@@ -14,6 +14,22 @@ export function fmtNum(v, digits = 4) {
 
 export function fmtPct(v, digits = 2) { return isNum(v) ? `${(v * 100).toFixed(digits)}%` : '—'; }
 
+/** 37169 → "37.2k", 84480000 → "84.5M". */
+export function fmtCompact(v) {
+  if (!isNum(v)) return '—';
+  const a = Math.abs(v);
+  for (const [d, u] of [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']]) if (a >= d) return `${Number((v / d).toPrecision(3))}${u}`;
+  return String(Math.round(v));
+}
+
+/** Short local time for tables: "11-25 22:09"; the full one goes in a title. */
+export function fmtShortTime(s) {
+  const d = parseTime(s);
+  if (!d) return '—';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 export function fmtInt(v) { return isNum(v) ? Math.round(v).toLocaleString('en-US') : '—'; }
 
 /** API timestamps are UTC without an offset: read them as UTC. */

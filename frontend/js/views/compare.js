@@ -49,11 +49,11 @@ export function mount(root, {params}, life) {
     picker, message, body);
 
   const curves = chartCard({id: 'compare-metric-chart', title: 'Metric', cls: 'wide', chartCls: 'tall'});
-  const pareto = chartCard({id: 'compare-pareto', title: 'Accuracy vs gate-event rate',
+  const pareto = chartCard({id: 'compare-pareto', title: 'Accuracy vs gate-event rate', chartCls: 'tall',
     note: 'accuracy = 1 − test error; ringed: Pareto front (higher accuracy, fewer gate events)'});
-  const gate = chartCard({id: 'compare-layer-gate', title: 'Gate-event rate per layer', note: 'last epoch'});
-  const sparsity = chartCard({id: 'compare-layer-sparsity', title: 'Input activation sparsity per layer', note: 'last epoch'});
-  const runsTable = h('div', {class: 'panel table-wrap', id: 'compare-runs'});
+  const gate = chartCard({id: 'compare-layer-gate', title: 'Gate-event rate per layer', note: 'last epoch', chartCls: 'tall'});
+  const sparsity = chartCard({id: 'compare-layer-sparsity', title: 'Input activation sparsity per layer', note: 'last epoch', chartCls: 'tall'});
+  const runsTable = h('div', {class: 'panel table-wrap', id: 'compare-runs', style: {marginBottom: '.8rem'}});
   const diffBox = h('div', {class: 'panel table-wrap', id: 'config-diff'});
   const paretoNote = h('p', {class: 'muted small'});
 
@@ -155,7 +155,9 @@ export function mount(root, {params}, life) {
       }
     }
     curves.card.querySelector('h3').textContent = d.metric;
-    draw(curves.graph, traces, {xaxis: {title: {text: 'epoch'}}, yaxis: {title: {text: d.metric}, type: st.log ? 'log' : 'linear'}},
+    const pct = /(_error|_sparsity|_rate)$/.test(d.metric);
+    draw(curves.graph, traces, {xaxis: {title: {text: 'epoch'}},
+      yaxis: {title: {text: d.metric}, type: st.log ? 'log' : 'linear', tickformat: pct ? '.2~%' : undefined, dtick: st.log ? 'D2' : undefined}},
       'No epochs recorded yet');
   }, 100);
   life.onCleanup(() => redrawCurves.dispose());
@@ -167,7 +169,7 @@ export function mount(root, {params}, life) {
     const bars = (key) => d.runs.map((r) => ({type: 'bar', name: plotText(runLabel(r)), meta: {run: r.id}, x: names,
       y: names.map((l) => d.layers[String(r.id)]?.[l]?.[key] ?? null), marker: {color: colorOf(r.id)},
       hovertemplate: `${plotText(runLabel(r))}<br>%{x}: %{y:.2%}<extra></extra>`}));
-    const layout = {barmode: 'group', xaxis: {type: 'category', title: {text: 'layer'}}, yaxis: {tickformat: '.0%', rangemode: 'tozero'}};
+    const layout = {barmode: 'group', xaxis: {type: 'category', title: {text: 'layer'}}, yaxis: {tickformat: '.2~%', rangemode: 'tozero'}};
     draw(gate.graph, names.length ? bars('gate_event_rate') : [], layout, 'No layer records yet');
     draw(sparsity.graph, names.length ? bars('activation_sparsity') : [], layout, 'No layer records yet');
   }
@@ -178,7 +180,7 @@ export function mount(root, {params}, life) {
     const front = new Set(paretoFront(pts));
     const fg = theme().fg;
     const traces = pts.map((p, i) => ({type: 'scatter', mode: 'markers+text', name: plotText(runLabel(p.r)), meta: {run: p.r.id, pareto: front.has(i)},
-      x: isNum(p.x) && isNum(p.y) ? [p.x] : [], y: isNum(p.x) && isNum(p.y) ? [p.y] : [], text: [plotText(`#${p.r.id}`)], textposition: 'top center',
+      x: isNum(p.x) && isNum(p.y) ? [p.x] : [], y: isNum(p.x) && isNum(p.y) ? [p.y] : [], text: [plotText(`#${p.r.id}`)], textposition: i % 2 ? 'bottom center' : 'top center',
       marker: {color: colorOf(p.r.id), size: front.has(i) ? 14 : 10, line: {width: front.has(i) ? 2.5 : 0, color: fg}},
       hovertemplate: `${plotText(runLabel(p.r))}<br>accuracy %{y:.2%}<br>gate-event rate %{x:.2%}<extra></extra>`}));
     const fp = [...front].map((i) => pts[i]).sort((a, b) => a.x - b.x);
@@ -188,8 +190,18 @@ export function mount(root, {params}, life) {
     }
     const missing = pts.filter((p) => !(isNum(p.x) && isNum(p.y))).map((p) => `#${p.r.id}`);
     paretoNote.textContent = missing.length ? `Not on the scatter (no test error or gate-event rate yet): ${missing.join(', ')}.` : '';
-    draw(pareto.graph, fp.length ? traces : [], {xaxis: {title: {text: 'gate-event rate (events / dense MACs)'}, tickformat: '.0%'},
-      yaxis: {title: {text: 'accuracy (1 − test error)'}, tickformat: '.1%'}, showlegend: false}, 'No finished epochs yet');
+    const ok = pts.filter((p) => isNum(p.x) && isNum(p.y));
+    const pad = (vals, frac, min) => {
+      const lo = Math.min(...vals);
+      const hi = Math.max(...vals);
+      const span = Math.max(hi - lo, min);
+      return [lo - span * frac, hi + span * frac];
+    };
+    draw(pareto.graph, fp.length ? traces : [], {
+      margin: {t: 16},
+      xaxis: {title: {text: 'gate-event rate (events / dense MACs)'}, tickformat: '.2~%', range: ok.length ? pad(ok.map((p) => p.x), 0.15, 0.02) : undefined},
+      yaxis: {title: {text: 'accuracy (1 − test error)'}, tickformat: '.2~%', range: ok.length ? pad(ok.map((p) => p.y), 0.2, 0.01) : undefined},
+      showlegend: false}, 'No finished epochs yet');
   }
 
   // ---- picker of recent runs

@@ -19,6 +19,19 @@ const HELP = {
   'train.seed': 'Same seed and config give the same run.',
   'train.device': 'auto: the worker’s GPU when it has one, else CPU.',
 };
+// Readable labels (the schema's titles are derived from the field names).
+const LABELS = {
+  name: 'Name', project: 'Project',
+  'dataset.name': 'Dataset', 'dataset.root': 'Root directory', 'dataset.download': 'Download files',
+  'dataset.val_fraction': 'Validation fraction', 'dataset.limit': 'Sample limit',
+  'model.arch': 'Architecture', 'model.hidden': 'Hidden widths', 'model.width': 'Width multiplier',
+  'weights.discrete': 'Discrete weights', 'weights.N': 'N (2^N+1 states)', 'weights.H': 'Range H',
+  'activations.discrete': 'Discrete activations', 'activations.N': 'N (levels)', 'activations.r': 'Sparsity window r',
+  'activations.a': 'Derivative window a', 'activations.window': 'Window shape',
+  'dst.optimizer': 'Base optimizer', 'dst.m': 'Nonlinearity m', 'dst.restart_patience': 'Restart patience',
+  'train.epochs': 'Epochs', 'train.batch_size': 'Batch size', 'train.lr': 'Learning rate', 'train.lr_final': 'Final learning rate',
+  'train.loss': 'Loss', 'train.seed': 'Seed', 'train.device': 'Device',
+};
 const CLI_ONLY = new Set(['dataset.root', 'dataset.download']);
 
 function resolve(schema, prop) {
@@ -166,7 +179,7 @@ function build(root, cat, source, params, life) {
     const error = h('div', {class: 'field-error', role: 'alert', 'aria-live': 'polite'});
     const bounds = boundsText(d, maxEpochs);
     const wrap = h('div', {class: 'field', 'data-field': path},
-      h('label', {for: id}, p.title || path, h('span', {class: 'key', text: path})),
+      h('label', {for: id}, LABELS[path] || p.title || path, h('span', {class: 'key', text: path})),
       h('div', {class: 'control'}, input, bounds ? h('span', {class: 'bounds', text: bounds}) : null),
       help, error);
     input.addEventListener('input', () => { clearError(path); updatePreview(); });

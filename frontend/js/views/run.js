@@ -3,14 +3,20 @@ import {endpoints} from '../api.js';
 import {confirmButton, fill, h, toast} from '../dom.js';
 import {chartCard, colorFor, draw, stateColors, throttled} from '../charts.js';
 import {
-  ACTIVE, FINISHED, download, flatten, fmtDuration, fmtInt, fmtNum, fmtPct, fmtTime, isNum, levelLabels, parseTime,
+  ACTIVE, FINISHED, download, flatten, fmtCompact, fmtDuration, fmtInt, fmtNum, fmtPct, fmtTime, isNum, levelLabels, parseTime,
   progressFraction, showValue, stateLabels,
 } from '../util.js';
 
 const METRIC_POINTS = 500;
 const LAYER_POINTS = 200;
 const SERIES = {train: colorFor(0), val: colorFor(1), test: colorFor(3)};
-const PCT_AXIS = {tickformat: '.0%', rangemode: 'tozero'};
+const PCT_AXIS = {tickformat: '.2~%', rangemode: 'tozero'};
+
+/** An epoch axis: whole-number ticks when there are few epochs. */
+function epochAxis(epochs) {
+  const span = epochs.length ? epochs.at(-1) - epochs[0] : 0;
+  return {title: {text: 'epoch'}, dtick: span <= 12 ? 1 : undefined};
+}
 
 export function mount(root, {id}, life) {
   document.title = `Run #${id} — GXNOR Lab`;
@@ -167,21 +173,25 @@ export function mount(root, {id}, life) {
 
   function renderCards() {
     const s = st.run.summary || {};
-    const card = (k, v, hint) => h('div', {class: 'panel card', title: hint || null}, h('div', {class: 'k'}, k), h('div', {class: 'v', text: v}));
+    const card = (k, v, hint, sub) => h('div', {class: 'panel card', title: hint || null}, h('div', {class: 'k'}, k), h('div', {class: 'v', text: v}),
+      sub ? h('div', {class: 'sub', text: sub}) : null);
     const last = st.layers.get(lastLayerEpoch());
     const recs = last ? [...last.values()] : [];
     const events = recs.reduce((a, r) => a + (r.events || 0), 0);
     const macs = recs.reduce((a, r) => a + (r.macs || 0), 0);
     const bits = recs.reduce((a, r) => a + (r.weight_states ? Math.ceil(Math.log2(r.weight_states.length)) : 32) * r.num_weights, 0);
     fill(cards,
-      card('Best val error', s.best_val_error == null ? '—' : `${fmtPct(s.best_val_error)} @ ${s.best_epoch}`),
+      card('Best val error', fmtPct(s.best_val_error), null, s.best_epoch ? `at epoch ${s.best_epoch}` : null),
       card('Test error', fmtPct(s.test_error), 'Test error at the epoch of best validation error'),
       card('Best test error', fmtPct(s.best_test_error), 'Best test error of any epoch (reference only)'),
       card('Gate-event rate', fmtPct(s.gate_event_rate, 1), 'Gate events / dense MACs, last epoch'),
       card('Activation sparsity', fmtPct(s.activation_sparsity, 1)),
       card('Weight sparsity', fmtPct(s.weight_sparsity, 1)),
-      card('Events / inference', recs.length ? `${fmtInt(events)} of ${fmtInt(macs)}` : '—', 'Mean gate events per sample vs dense MACs'),
-      card('Weight memory', recs.length ? `${fmtNum(bits / 8 / 1024, 3)} KiB` : '—', 'States packed at ceil(log2(2^N+1)) bits; 32 bits for full precision'));
+      card('Gate events / inference', recs.length ? fmtCompact(events) : '—',
+        recs.length ? `${fmtInt(events)} mean gate events per sample of ${fmtInt(macs)} dense MACs` : null,
+        recs.length ? `of ${fmtCompact(macs)} dense MACs` : null),
+      card('Weight memory', recs.length ? `${fmtNum(bits / 8 / 1024, 3)} KiB` : '—', 'States packed at ceil(log2(2^N+1)) bits; 32 bits for full precision',
+        recs.length ? `${fmtNum(bits / Math.max(1, recs.reduce((a, r) => a + r.num_weights, 0)), 3)} bits / weight` : null));
   }
 
   let configShown = false;
@@ -205,20 +215,21 @@ export function mount(root, {id}, life) {
   }
 
   function drawCurves() {
-    const xaxis = {title: {text: 'epoch'}};
+    const xaxis = epochAxis(st.metrics.map((m) => m.epoch));
+    const none = noData();
     draw(loss.graph, st.metrics.length ? [line('train_loss', 'train', SERIES.train), line('val_loss', 'validation', SERIES.val),
-      line('test_loss', 'test', SERIES.test, 'dot')] : [], {xaxis, yaxis: {title: {text: 'loss'}}});
+      line('test_loss', 'test', SERIES.test, 'dot')] : [], {xaxis, yaxis: {title: {text: 'loss'}}}, none);
     const best = st.run?.summary?.best_epoch;
     draw(errs.graph, st.metrics.length ? [line('train_error', 'train', SERIES.train), line('val_error', 'validation', SERIES.val),
       line('test_error', 'test', SERIES.test, 'dot')] : [], {
       xaxis, yaxis: {title: {text: 'error'}, ...PCT_AXIS},
       shapes: best ? [{type: 'line', xref: 'x', yref: 'paper', x0: best, x1: best, y0: 0, y1: 1,
         line: {dash: 'dash', width: 1, color: SERIES.val}}] : [],
-    });
+    }, none);
     draw(net.graph, st.metrics.length ? [
       line('gate_event_rate', 'gate-event rate', colorFor(4)), line('activation_sparsity', 'activation sparsity', colorFor(5)),
       line('weight_sparsity', 'weight sparsity', colorFor(8)), line('transition_rate', 'transition rate', colorFor(2), 'dot'),
-    ] : [], {xaxis, yaxis: {title: {text: 'fraction'}, ...PCT_AXIS}});
+    ] : [], {xaxis, yaxis: {title: {text: 'fraction'}, ...PCT_AXIS}}, none);
   }
 
   // ---- layers
@@ -227,30 +238,37 @@ export function mount(root, {id}, life) {
   function layerView(name) {
     if (layerViews.has(name)) return layerViews.get(name);
     const m = st.layerMeta.get(name);
-    const comp = chartCard({id: `layer-${name}-composition`, title: 'Weight-state composition', note: 'fraction of weights per state', cls: 'wide', chartCls: 'tall'});
+    const comp = chartCard({id: `layer-${name}-composition`, title: 'Weight-state composition', note: 'fraction of weights per state over epochs'});
     const hist = chartCard({id: `layer-${name}-histogram`, title: 'Weight states', note: 'at the selected epoch'});
     const trans = chartCard({id: `layer-${name}-transitions`, title: 'Transitions per epoch', note: 'weights that changed state; all DST moves'});
     const act = chartCard({id: `layer-${name}-activation`, title: 'Input sparsity and gate-event rate', note: 'probe set'});
     const levels = chartCard({id: `layer-${name}-levels`, title: 'Input activation levels', note: 'at the selected epoch'});
     const matrix = h('section', {class: 'panel chart-card'});
     const facts = h('span', {class: 'facts'});
+    const fpNote = h('span', {class: 'badge note hidden', text: 'full-precision weights: no discrete states or transitions'});
     const section = h('section', {class: 'panel layer', 'data-layer': name, id: `layer-${name}`},
       h('header', null, h('h3', {text: name}), h('span', {class: 'badge note', text: m.kind}),
         m.input_is_real ? h('span', {class: 'badge real', title: 'Its input is the (real-valued) data, so its multiplies are not gated XNORs',
-          text: 'real-valued input — not an XNOR layer'}) : null, facts),
+          text: 'real-valued input — not an XNOR layer'}) : null, fpNote, facts),
       h('div', {class: 'chart-grid'}, comp.card, hist.card, matrix, trans.card, act.card, levels.card));
     layersBox.append(section);
-    const v = {comp, hist, trans, act, levels, matrix, facts, section};
+    const v = {comp, hist, trans, act, levels, matrix, facts, fpNote, section};
     layerViews.set(name, v);
     return v;
   }
 
   function weightH() { return st.run?.config?.weights?.H ?? 1; }
 
+  /** What an empty chart says: still waiting, or nothing was ever recorded. */
+  function noData() {
+    return st.run && FINISHED.includes(st.run.status) ? 'No epochs recorded' : 'No data yet';
+  }
+
   function drawLayers() {
     const epochs = layerEpochs();
     updateSlider(epochs);
-    const xaxis = {title: {text: 'epoch'}};
+    const xaxis = epochAxis(epochs);
+    const none = noData();
     for (const name of st.layerNames) {
       const v = layerView(name);
       const recs = epochs.map((e) => st.layers.get(e).get(name)).filter(Boolean);
@@ -258,6 +276,9 @@ export function mount(root, {id}, life) {
       const m = st.layerMeta.get(name);
       v.facts.textContent = `${fmtInt(m.num_weights)} weights · ${fmtInt(m.macs)} dense MACs / sample`;
       const states = recs.find((r) => r.weight_states)?.weight_states?.length || 0;
+      const fpWeights = recs.length > 0 && !states;
+      for (const c of [v.comp.card, v.hist.card, v.matrix, v.trans.card]) c.classList.toggle('hidden', fpWeights);
+      v.fpNote.classList.toggle('hidden', !fpWeights);
       if (!states) {
         draw(v.comp.graph, [], {}, recs.length ? 'Full-precision weights: no discrete states' : 'No data yet');
       } else {
@@ -269,11 +290,11 @@ export function mount(root, {id}, life) {
             type: 'scatter', mode: ex.length > 1 ? 'lines' : 'lines+markers', stackgroup: 'states', name: lab, meta: i,
             x: ex, y: recs.map((r) => fr(r, i)), line: {width: 0.5, color: colors[i]}, fillcolor: colors[i], marker: {color: colors[i]},
             hovertemplate: `state ${lab}: %{y:.2%}<extra>epoch %{x}</extra>`,
-          })).reverse(), {xaxis, yaxis: {title: {text: 'fraction of weights'}, tickformat: '.0%', range: [0, 1]},
-            legend: {traceorder: 'reversed', title: {text: 'state '}}});
+          })), {xaxis, yaxis: {title: {text: 'fraction of weights'}, tickformat: '.2~%', range: [0, 1]},
+            legend: {title: {text: 'state '}}});
         } else {
           draw(v.comp.graph, [{type: 'heatmap', x: ex, y: labels, z: labels.map((_, i) => recs.map((r) => fr(r, i))),
-            colorscale: 'Viridis', colorbar: {thickness: 10, tickformat: '.0%'},
+            colorscale: 'Viridis', colorbar: {thickness: 10, tickformat: '.2~%'},
             hovertemplate: 'state %{y}: %{z:.2%}<extra>epoch %{x}</extra>'}],
           {xaxis, yaxis: {title: {text: 'state'}, type: 'category'}});
         }
@@ -293,7 +314,7 @@ export function mount(root, {id}, life) {
           marker: {color: colorFor(4)}, hovertemplate: 'gate events: %{y:.2%} of MACs<extra>epoch %{x}</extra>'},
         {type: 'scatter', mode, name: 'weight sparsity', x: ex, y: recs.map((r) => r.weight_sparsity), line: {color: colorFor(8), width: 1.5, dash: 'dot'},
           marker: {color: colorFor(8)}, hovertemplate: 'zero weights: %{y:.2%}<extra>epoch %{x}</extra>'},
-      ] : [], {xaxis, yaxis: {title: {text: 'fraction'}, tickformat: '.0%', range: [0, 1]}});
+      ] : [], {xaxis, yaxis: {title: {text: 'fraction'}, tickformat: '.2~%', range: [0, 1]}});
     }
     const hx = epochs;
     draw(hwRate.graph, st.layerNames.map((name, i) => {
@@ -301,7 +322,7 @@ export function mount(root, {id}, life) {
       return {type: 'scatter', mode: hx.length > 1 ? 'lines' : 'markers', name: layerLabel(name), x: hx,
         y: recs.map((r) => r?.gate_event_rate ?? null), line: {color: colorFor(i), width: 2, dash: st.layerMeta.get(name).input_is_real ? 'dot' : 'solid'},
         marker: {color: colorFor(i)}, hovertemplate: `${layerLabel(name)}: %{y:.2%}<extra>epoch %{x}</extra>`};
-    }), {xaxis: {title: {text: 'epoch'}}, yaxis: {title: {text: 'gate-event rate'}, tickformat: '.0%', rangemode: 'tozero'}});
+    }), {xaxis, yaxis: {title: {text: 'gate-event rate'}, tickformat: '.2~%', rangemode: 'tozero'}}, none);
     renderCards();
   }
 
@@ -344,7 +365,7 @@ export function mount(root, {id}, life) {
         const total = lv.reduce((a, b) => a + b, 0) || 1;
         draw(v.levels.graph, [{type: 'bar', x: levelLabels(lv.length), y: lv.map((c) => c / total), marker: {color: colorFor(5)},
           hovertemplate: 'level %{x}: %{y:.2%}<extra></extra>'}],
-        {xaxis: {type: 'category', title: {text: `level (epoch ${epoch})`}}, yaxis: {title: {text: 'fraction of inputs'}, tickformat: '.0%'}, bargap: 0.1});
+        {xaxis: {type: 'category', title: {text: `level (epoch ${epoch})`}}, yaxis: {title: {text: 'fraction of inputs'}, tickformat: '.2~%'}, bargap: 0.1});
       } else {
         draw(v.levels.graph, [], {}, r?.input_is_real ? 'Real-valued input: no activation levels' : r ? 'Full-precision activations' : 'No record at this epoch');
       }
@@ -352,13 +373,15 @@ export function mount(root, {id}, life) {
     }
     const recs = st.layerNames.map((n) => at.get(n)).filter(Boolean);
     const labels = recs.map((r) => layerLabel(r.layer));
+    const sizes = recs.flatMap((r) => [r.macs, r.events]).filter((v) => v > 0);
+    const logY = sizes.length > 1 && Math.max(...sizes) / Math.min(...sizes) > 30;  // CNNs: layers differ by decades
     draw(hwEvents.graph, recs.length ? [
       {type: 'bar', name: 'dense MACs', x: labels, y: recs.map((r) => r.macs), marker: {color: 'rgba(140,140,140,0.55)'},
         hovertemplate: '%{x}: %{y:,} dense MACs<extra></extra>'},
       {type: 'bar', name: 'gate events', x: labels, y: recs.map((r) => r.events), marker: {color: colorFor(4)},
         text: recs.map((r) => fmtPct(r.gate_event_rate, 1)), textposition: 'outside', cliponaxis: false,
         hovertemplate: '%{x}: %{y:,.0f} events (%{text} of MACs)<extra></extra>'},
-    ] : [], {barmode: 'group', xaxis: {type: 'category', title: {text: `layer (epoch ${epoch})`}}, yaxis: {title: {text: 'per sample'}, type: 'log'}});
+    ] : [], {barmode: 'group', xaxis: {type: 'category', title: {text: `layer (epoch ${epoch})`}}, yaxis: {title: {text: logY ? 'per sample (log)' : 'per sample'}, type: logY ? 'log' : 'linear', dtick: logY ? 1 : undefined}});
   }
 
   function drawEmptyAtEpoch() {
@@ -368,17 +391,34 @@ export function mount(root, {id}, life) {
 
   function renderMatrix(box, r, epoch) {
     const tm = r?.transition_matrix;
-    if (!tm || tm.length > 9) {
+    if (!tm) {
+      if (box.querySelector('.js-plotly-plot')) window.Plotly.purge(box.querySelector('.js-plotly-plot'));
       fill(box, h('header', null, h('h3', null, 'State transitions')),
-        h('p', {class: 'muted small'}, !r ? 'No record at this epoch.' : !tm ? 'Full-precision weights: no transitions.'
-          : `${tm.length} states: the table is shown for up to 9 states.`));
+        h('p', {class: 'muted small'}, r ? 'Full-precision weights: no transitions.' : 'No record at this epoch.'));
       return;
     }
     const labels = stateLabels(tm.length, weightH());
+    const summary = h('p', {class: 'muted small'}, `${fmtInt(r.transitions)} weights changed state (${fmtPct(r.transitions / r.num_weights)}); `,
+      `${fmtInt(r.moves)} DST moves in all.`);
+    const head = h('header', null, h('h3', null, 'State transitions'), h('span', {class: 'note', text: `epoch ${epoch}: start state → end state`}));
+    if (tm.length > 9) {  // too many states for a table: a heatmap of the off-diagonal counts
+      let graph = box.querySelector('.chart');
+      if (!graph) {
+        graph = h('div', {class: 'chart short'});
+        fill(box, head, graph, summary);
+      } else {
+        box.replaceChild(head, box.querySelector('header'));
+        box.replaceChild(summary, box.querySelector('p'));
+      }
+      draw(graph, [{type: 'heatmap', x: labels, y: labels, z: tm.map((row, i) => row.map((c, j) => (i === j ? null : c))),
+        colorscale: 'Blues', reversescale: false, colorbar: {thickness: 10},
+        hovertemplate: '%{y} → %{x}: %{z} weights<extra></extra>'}],
+      {xaxis: {type: 'category', title: {text: 'to'}}, yaxis: {type: 'category', title: {text: 'from'}}, margin: {t: 8}});
+      return;
+    }
     const max = Math.max(1, ...tm.flatMap((row, i) => row.filter((_, j) => j !== i)));
     const accent = getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() || '#2b66d9';
-    fill(box,
-      h('header', null, h('h3', null, 'State transitions'), h('span', {class: 'note', text: `epoch ${epoch}: start state → end state`})),
+    fill(box, head,
       h('div', {class: 'table-wrap'}, h('table', {class: 'matrix'},
         h('thead', null, h('tr', null, h('th', null, 'from ╲ to'), labels.map((l) => h('th', {text: l})))),
         h('tbody', null, tm.map((row, i) => h('tr', null, h('th', {text: labels[i]}),
@@ -387,8 +427,7 @@ export function mount(root, {id}, life) {
             if (i !== j && c > 0) td.style.background = `color-mix(in srgb, ${accent} ${Math.round(10 + 50 * c / max)}%, transparent)`;
             return td;
           })))))),
-      h('p', {class: 'muted small'}, `${fmtInt(r.transitions)} weights changed state (${fmtPct(r.transitions / r.num_weights)}); `,
-        `${fmtInt(r.moves)} DST moves in all.`));
+      summary);
   }
 
   slider.addEventListener('input', () => {
@@ -398,34 +437,37 @@ export function mount(root, {id}, life) {
   });
 
   // ---- loading and live updates
-  let layerFetch = null;
+  let fetchingLayers = false;
   let wantLayersUpTo = 0;
 
+  /** Fetch the layer records of epochs up to wantLayersUpTo: one epoch at a time while live, all at once after a gap. */
   async function fetchLayers() {
-    if (layerFetch) return layerFetch;
-    layerFetch = (async () => {
-      try {
-        while (life.alive && wantLayersUpTo > lastLayerEpoch()) {
-          const have = lastLayerEpoch();
-          const missing = st.metrics.map((m) => m.epoch).filter((e) => e > have && e <= wantLayersUpTo);
-          if (missing.length && missing.length <= 5) {
-            for (const e of missing) addLayerRecords((await endpoints.layers(id, {epoch: e}, life.signal)).records);
-          } else {
-            const all = await endpoints.layers(id, {points: LAYER_POINTS}, life.signal);
-            st.layers.clear();
-            addLayerRecords(all.records);
-          }
-          if (!life.alive) return;
-          schedule('layers');
-          if (lastLayerEpoch() < wantLayersUpTo) await new Promise((res) => setTimeout(res, 500));  // not written yet
+    if (fetchingLayers) return;  // the running loop picks up the new target
+    fetchingLayers = true;
+    let stalls = 0;
+    try {
+      while (life.alive && wantLayersUpTo > lastLayerEpoch() && stalls < 10) {
+        const have = lastLayerEpoch();
+        const missing = st.metrics.map((m) => m.epoch).filter((e) => e > have && e <= wantLayersUpTo);
+        if (missing.length && missing.length <= 5) {
+          for (const e of missing) addLayerRecords((await endpoints.layers(id, {epoch: e}, life.signal)).records);
+        } else {
+          const all = await endpoints.layers(id, {points: LAYER_POINTS}, life.signal);
+          st.layers.clear();
+          addLayerRecords(all.records);
         }
-      } catch (err) {
-        if (life.alive && err.name !== 'AbortError') console.warn('layers', err);
-      } finally {
-        layerFetch = null;
+        if (!life.alive) return;
+        schedule('layers');
+        if (lastLayerEpoch() === have) {  // not written yet (or this run records no layers)
+          stalls += 1;
+          await new Promise((res) => setTimeout(res, 500));
+        }
       }
-    })();
-    return layerFetch;
+    } catch (err) {
+      if (life.alive && err.name !== 'AbortError') console.warn('layers', err);
+    } finally {
+      fetchingLayers = false;
+    }
   }
 
   let runRefresh = null;
@@ -498,7 +540,9 @@ export function mount(root, {id}, life) {
       st.layerTotal = st.run.progress.epochs_done;
     } catch (err) {
       if (!life.alive || err.name === 'AbortError') return;
-      fill(status, h('span', {class: 'banner error', text: err.status === 404 ? `Run #${id} does not exist (any more).` : `Could not load the run: ${err.message}`}));
+      root.replaceChildren(h('div', {class: 'empty'},
+        h('p', {text: err.status === 404 ? `Run #${id} does not exist (any more).` : `Could not load the run: ${err.message}`}),
+        h('a', {href: '#/runs'}, 'Back to the runs')));
       return;
     }
     status.remove();

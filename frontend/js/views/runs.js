@@ -2,7 +2,7 @@
 import {endpoints} from '../api.js';
 import {confirmButton, fill, h, toast} from '../dom.js';
 import {
-  ACTIVE, FINISHED, STATUSES, configColumns, download, fmtPct, fmtTime, progressFraction, setRoute, toCSV,
+  ACTIVE, FINISHED, STATUSES, configColumns, download, fmtPct, fmtShortTime, fmtTime, progressFraction, setRoute, toCSV,
 } from '../util.js';
 
 const PAGE_SIZES = [25, 50, 100, 200];
@@ -23,7 +23,7 @@ const COLUMNS = [
   {key: 'r', label: 'r', client: (r) => configColumns.r(r.config), num: true, title: 'Activation sparsity window r'},
   {key: 'best_val_error', label: 'Best val err', server: 'best_val_error', first: 'asc', num: true},
   {key: 'test_error', label: 'Test err', server: 'test_error', first: 'asc', num: true, title: 'Test error at the epoch of best validation error'},
-  {key: 'gate_event_rate', label: 'Gate-event rate', server: 'gate_event_rate', first: 'asc', num: true, title: 'Gate events / dense MACs (last epoch)'},
+  {key: 'gate_event_rate', label: 'Gate events', server: 'gate_event_rate', first: 'asc', num: true, title: 'Gate-event rate: gate events / dense MACs (last epoch)'},
   {key: 'created_at', label: 'Created', server: 'created_at', first: 'desc'},
 ];
 const BY_KEY = Object.fromEntries(COLUMNS.map((c) => [c.key, c]));
@@ -158,8 +158,9 @@ export function mount(root, {params}, life) {
     const ths = COLUMNS.map((c) => {
       const active = state.sort === c.key;
       const title = [c.title, c.client ? 'Sorts this page only' : null].filter(Boolean).join(' — ');
-      return h('th', {class: `sortable ${c.num ? 'num' : ''}`, title: title || null, 'data-sort': c.key,
+      return h('th', {class: `sortable ${c.num ? 'num' : ''}`, title: title || null, 'data-sort': c.key, tabindex: 0,
         'aria-sort': active ? (state.order === 'asc' ? 'ascending' : 'descending') : null,
+        onkeydown: (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); ev.currentTarget.click(); } },
         onclick: () => {
           if (state.sort === c.key) state.order = state.order === 'asc' ? 'desc' : 'asc';
           else { state.sort = c.key; state.order = c.first || 'asc'; }
@@ -238,14 +239,14 @@ export function mount(root, {params}, life) {
         h('td', null, h('span', {class: `badge ${r.status}`, text: r.status})),
         h('td', null, progressCell(r, positions)),
         h('td', {text: configColumns.dataset(r.config)}),
-        h('td', {text: configColumns.model(r.config)}),
+        h('td', {class: 'nowrap', text: configColumns.model(r.config)}),
         h('td', {class: 'num', text: configColumns.weightsN(r.config)}),
         h('td', {class: 'num', text: configColumns.actN(r.config)}),
         h('td', {class: 'num', text: configColumns.r(r.config)}),
         h('td', {class: 'num', text: fmtPct(s.best_val_error)}),
         h('td', {class: 'num', text: fmtPct(s.test_error)}),
         h('td', {class: 'num', text: fmtPct(s.gate_event_rate, 1)}),
-        h('td', {class: 'small muted', text: fmtTime(r.created_at)}),
+        h('td', {class: 'small muted nowrap', text: fmtShortTime(r.created_at), title: fmtTime(r.created_at)}),
         actionsCell(r));
     });
     if (!rows.length) {
