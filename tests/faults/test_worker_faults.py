@@ -66,10 +66,6 @@ def test_kill_9_mid_run_another_worker_resumes_bit_exact(cluster):
     again = client.post("/api/v1/runs", json={"config": CONFIG}).json()["id"]
     assert finished(client, again)["status"] == "succeeded"
     resumed, uninterrupted = final_states(data_dir, run_id), final_states(data_dir, again)
-    ma = client.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]
-    mb = client.get(f"/api/v1/runs/{again}/metrics").json()["epochs"]
-    for x, y in zip(ma, mb):
-        print("DBG", x["epoch"], x["train_loss"], y["train_loss"], x["lr"], y["lr"])
     assert resumed.keys() == uninterrupted.keys()
     for key in resumed:
         assert torch.equal(resumed[key], uninterrupted[key]), key
