@@ -4,7 +4,6 @@ Deng et al., "GXNOR-Net", Neural Networks 100 (2018) 49–58.  Pure library: no
 web, database or queue imports here.
 """
 
-from . import _threads  # noqa: F401 - first: keeps numba's threads away from torch's OpenMP
 from .activations import ACTIVATION_PRESETS, WINDOWS, MultiStepActivation, quantize_activation
 from .config import PRESETS, ConfigError, ExperimentConfig, apply_overrides, preset, validate_config
 from .data import DatasetError, load_dataset

@@ -24,6 +24,8 @@ import numba
 import numpy as np
 import torch
 
+from ._threads import sync_threads
+
 
 @dataclass(frozen=True)
 class Window:
@@ -202,6 +204,7 @@ class MultiStepActivation:
         """φ(x) and, if asked, φ'(x): fused numba kernels on the CPU, torch ops elsewhere."""
         if x.device.type != "cpu" or x.dtype != torch.float32:
             return self.forward(x), (self.derivative(x) if want_d else None)
+        sync_threads()
         xc = x.contiguous().view(-1).numpy()
         y = torch.empty_like(x, memory_format=torch.contiguous_format)
         f32 = np.float32

@@ -28,6 +28,7 @@ import numba
 import numpy as np
 import torch
 
+from ._threads import sync_threads
 from .spaces import DiscreteSpace
 
 LUT_INTERVALS = 16384
@@ -129,6 +130,7 @@ def dst_apply(
         raise ValueError(f"delta_w shape {tuple(delta_w.shape)} != idx shape {tuple(idx.shape)}")
     seed = draw_seed(generator)
     if idx.device.type == "cpu" and idx.is_contiguous():
+        sync_threads()
         dw = delta_w.detach().to(torch.float32).contiguous()
         return int(
             _dst_kernel(
