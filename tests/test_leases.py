@@ -119,3 +119,19 @@ def test_a_run_that_loses_its_worker_every_time_fails_after_its_budget(settings)
     assert row.status == "failed" and "gave up" in row.error and row.attempt == 3
     assert broker.sent == [run_id, run_id]  # requeued twice, then given up
     assert execute_run(run_id, settings) == "skipped"
+
+
+def test_warm_shutdown_hands_the_run_back_without_spending_its_budget(settings):
+    run_id = new_run(settings, epochs=20)
+    stop = threading.Event()
+
+    def stop_after_two_epochs():
+        if len(epochs_of(settings, run_id)) >= 2:
+            stop.set()
+        return stop.is_set()
+
+    assert execute_run(run_id, settings, should_shutdown=stop_after_two_epochs) == "requeue"
+    row = run_row(settings, run_id)
+    assert (row.status, row.attempt, row.max_attempts, row.lease_expires_at) == ("queued", 1, 4, None)
+    assert execute_run(run_id, settings) == "succeeded"
+    assert epochs_of(settings, run_id) == list(range(1, 21))

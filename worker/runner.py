@@ -138,7 +138,7 @@ class Lease:
         cancel_requested.  Raises LeaseLost otherwise, rolling back the whole transaction."""
         row = session.execute(
             update(Run).where(Run.id == self.run_id, Run.attempt == self.token, Run.status == "running")
-            .values(lease_expires_at=time.time() + self.seconds, **values).returning(Run.cancel_requested)
+            .values(**{"lease_expires_at": time.time() + self.seconds, **values}).returning(Run.cancel_requested)
         ).first()
         if row is None:
             self.lost.set()
