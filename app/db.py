@@ -26,7 +26,9 @@ def get_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    # Fail fast when the server is down (the API answers 503, workers retry) instead of hanging.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20, pool_timeout=10,
+                         connect_args={"connect_timeout": 5})
 
 
 @lru_cache(maxsize=8)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from app.api.routes import catalog, health, runs, ui
 from app.db import migrate
@@ -51,6 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={
             "detail": [{"loc": ["body", *exc.field.split(".")], "msg": exc.message, "type": "value_error"}],
             "field": exc.field, "message": str(exc)})
+
+    @app.exception_handler(DBAPIError)
+    async def _database_down(request: Request, exc: DBAPIError):
+        # A broken or refused connection is an outage (503, retry later); anything else is a bug.
+        if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+            return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                                content={"detail": "the database is unavailable; try again shortly"})
+        raise exc
 
     app.include_router(health.router)
     app.include_router(runs.router)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from app.db import session_scope
 from app.models import Artifact, EpochMetric, LayerRecord, Run, utcnow
@@ -73,9 +74,12 @@ class SQLReporter(Reporter):
         if now - self._last_progress < self.interval:
             return
         self._last_progress = now
-        with session_scope(self.url) as s:
-            self.cancel_requested = self.lease.fenced(s, progress_epoch=epoch, progress_fraction=fraction,
-                                                      heartbeat_at=utcnow())
+        try:
+            with session_scope(self.url) as s:
+                self.cancel_requested = self.lease.fenced(s, progress_epoch=epoch, progress_fraction=fraction,
+                                                          heartbeat_at=utcnow())
+        except OperationalError:  # progress is best effort: training goes on while the database is away
+            log.warning("run %s: progress not published (database unreachable)", self.run_id)
 
     def should_stop(self) -> bool:
         if self.should_shutdown():
@@ -93,30 +97,49 @@ class SQLReporter(Reporter):
         save_checkpoint(checkpoint, path)
         sel = checkpoint["selection"]
         try:
-            with session_scope(self.url) as s:
-                # The fenced UPDATE goes first: a stale attempt is rejected before it writes anything,
-                # and on PostgreSQL the run's row stays locked until this epoch commits.
-                self.cancel_requested = self.lease.fenced(
-                    s, epochs_done=epoch, progress_epoch=epoch, progress_fraction=1.0, heartbeat_at=utcnow(),
-                    best_val_error=json_safe(sel["best_val_error"]), best_epoch=sel["best_epoch"],
-                    test_error=sel["test_error_at_best"], best_test_error=json_safe(sel["best_test_error"]),
-                    train_loss=metrics["train_loss"], gate_event_rate=metrics["gate_event_rate"],
-                    activation_sparsity=metrics["activation_sparsity"],
-                    weight_sparsity=metrics["weight_sparsity"], transition_rate=metrics["transition_rate"],
-                )
-                old = s.scalars(select(Artifact).where(Artifact.run_id == self.run_id,
-                                                       Artifact.kind == "checkpoint")).all()
-                s.add(EpochMetric(run_id=self.run_id, epoch=epoch, metrics=json_safe(metrics)))
-                s.add_all(LayerRecord(run_id=self.run_id, epoch=epoch, layer=rec["layer"], record=json_safe(rec))
-                          for rec in layers)
-                s.execute(delete(Artifact).where(Artifact.id.in_([a.id for a in old])))
-                s.add(Artifact(run_id=self.run_id, kind="checkpoint", epoch=epoch, path=str(rel),
-                               size=path.stat().st_size))
+            old = self._commit_epoch(epoch, metrics, layers, sel, rel, path)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
         for a in old:
             (self.artifacts / a.path).unlink(missing_ok=True)
+
+    def _commit_epoch(self, epoch, metrics, layers, sel, rel, path) -> list[Artifact]:
+        """The epoch's one transaction, retried while the database is unreachable (nothing of a
+        failed attempt is committed); a lost lease or a duplicate epoch is not retried."""
+        delay = 1.0
+        while True:
+            try:
+                return self._epoch_transaction(epoch, metrics, layers, sel, rel, path)
+            except OperationalError:
+                if self.lease.lost.is_set():
+                    raise
+                log.warning("run %s: epoch %s not recorded yet (database unreachable); retrying in %.0f s",
+                            self.run_id, epoch, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _epoch_transaction(self, epoch, metrics, layers, sel, rel, path) -> list[Artifact]:
+        with session_scope(self.url) as s:
+            # The fenced UPDATE goes first: a stale attempt is rejected before it writes anything,
+            # and on PostgreSQL the run's row stays locked until this epoch commits.
+            self.cancel_requested = self.lease.fenced(
+                s, epochs_done=epoch, progress_epoch=epoch, progress_fraction=1.0, heartbeat_at=utcnow(),
+                best_val_error=json_safe(sel["best_val_error"]), best_epoch=sel["best_epoch"],
+                test_error=sel["test_error_at_best"], best_test_error=json_safe(sel["best_test_error"]),
+                train_loss=metrics["train_loss"], gate_event_rate=metrics["gate_event_rate"],
+                activation_sparsity=metrics["activation_sparsity"],
+                weight_sparsity=metrics["weight_sparsity"], transition_rate=metrics["transition_rate"],
+            )
+            old = s.scalars(select(Artifact).where(Artifact.run_id == self.run_id,
+                                                   Artifact.kind == "checkpoint")).all()
+            s.add(EpochMetric(run_id=self.run_id, epoch=epoch, metrics=json_safe(metrics)))
+            s.add_all(LayerRecord(run_id=self.run_id, epoch=epoch, layer=rec["layer"], record=json_safe(rec))
+                      for rec in layers)
+            s.execute(delete(Artifact).where(Artifact.id.in_([a.id for a in old])))
+            s.add(Artifact(run_id=self.run_id, kind="checkpoint", epoch=epoch, path=str(rel),
+                           size=path.stat().st_size))
+        return list(old)
 
 
 class LeaseLost(RuntimeError):

@@ -1,17 +1,19 @@
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import SettingsDep
+from app.db import get_engine
 from app.schemas import Health
 
 router = APIRouter()
 
 
 @router.get("/healthz", response_model=Health, tags=["health"])
-def healthz(request: Request, session: SessionDep, settings: SettingsDep) -> Health:
+def healthz(request: Request, settings: SettingsDep) -> Health:
     """Liveness plus database and broker reachability."""
     try:
-        session.execute(text("SELECT 1"))
+        with get_engine(settings.db_url).connect() as conn:
+            conn.execute(text("SELECT 1"))
         db_ok = True
     except Exception:  # noqa: BLE001 - any failure means unreachable
         db_ok = False
