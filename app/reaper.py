@@ -12,13 +12,13 @@ from sqlalchemy import select, update
 from app.db import session_scope
 from app.models import Run
 from app.settings import Settings
+from worker.celery_app import TASK_NAME
 
 log = logging.getLogger("gxnor.reaper")
 
 
 def reap(settings: Settings, celery) -> list[int]:
     """Requeue (and re-send) every running run whose lease has lapsed; returns their ids."""
-    from worker.celery_app import TASK_NAME
     from worker.runner import fail_spent
 
     with session_scope(settings.db_url) as s:
@@ -35,15 +35,40 @@ def reap(settings: Settings, celery) -> list[int]:
     return expired
 
 
+def resend_lost(settings: Settings, celery, suspects: set[int]) -> list[int]:
+    """Resend queued runs that the broker no longer holds a message for.
+
+    A run is resent only when it was missing in two consecutive rounds (``suspects`` carries
+    the previous round's), so a message that is just being published or picked up is not
+    mistaken for a lost one; a duplicate is harmless anyway (claims are atomic)."""
+    from app.broker import pending_run_ids
+
+    pending = pending_run_ids(celery, settings.queue)
+    if pending is None:
+        return []
+    with session_scope(settings.db_url) as s:
+        queued = set(s.scalars(select(Run.id).where(Run.status == "queued")))
+    missing = queued - pending
+    lost = sorted(missing & suspects)
+    suspects.clear()
+    suspects.update(missing - set(lost))
+    for run_id in lost:
+        log.warning("run %s: the broker lost its message; resent", run_id)
+        celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
+    return lost
+
+
 def start_reaper(settings: Settings, celery) -> threading.Event:
     """Reap every ``reaper_interval_s`` in a daemon thread; set the returned event to stop it."""
     stop = threading.Event()
+    suspects: set[int] = set()
 
     def loop() -> None:
         while not stop.wait(settings.reaper_interval_s):
             try:
                 reap(settings, celery)
-            except Exception:  # noqa: BLE001 - e.g. database briefly unreachable: try again next round
+                resend_lost(settings, celery, suspects)
+            except Exception:  # noqa: BLE001 - e.g. database or broker briefly unreachable: next round
                 log.warning("reaper round failed", exc_info=True)
 
     threading.Thread(target=loop, name="gxnor-reaper", daemon=True).start()

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(None, description="Default: a filesystem queue under DATA_DIR/broker.")
     artifact_dir: Path | None = Field(None, description="Default: DATA_DIR/artifacts (shared by API and workers).")
     queue: str = "gxnor"
+    broker_visibility_timeout_s: float | None = Field(
+        None, gt=0, description="Redis: seconds before an unacknowledged message is redelivered (kombu's "
+        "default: one hour).  Leases make a redelivery harmless, so this only bounds recovery time.")
     progress_interval_s: float = Field(1.0, gt=0, description="How often a worker publishes progress.")
     lease_seconds: float = Field(30.0, gt=0, description="A worker's claim on a run lapses this long after "
                                  "its last heartbeat; the reaper then requeues the run.")

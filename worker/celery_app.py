@@ -23,6 +23,10 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
+    if settings.broker_visibility_timeout_s is not None:
+        v = settings.broker_visibility_timeout_s
+        app.conf.broker_transport_options = {"visibility_timeout": v, "unacked_restore_interval": min(v, 10.0),
+                                             "unacked_restore_throttle": 1}
     if settings.broker_url is None:
         # Embedded default: a queue of files under the data directory.  It needs no server
         # and keeps queued runs across a restart.

@@ -233,7 +233,7 @@ def execute_run(run_id: int, settings: Settings, should_shutdown: Callable[[], b
     """
     token = claim(run_id, settings)
     if token is None:
-        log.info("run %s is not queued; skipping", run_id)
+        log.warning("run %s is not queued (running elsewhere, finished or given up); message skipped", run_id)
         return "skipped"
     with session_scope(settings.db_url) as s:
         config = s.get(Run, run_id).config

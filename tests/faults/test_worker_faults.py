@@ -89,3 +89,37 @@ def test_sigstop_past_the_lease_then_sigcont_leaves_no_duplicate_epochs(cluster)
     layers = client.get(f"/api/v1/runs/{run_id}/layers").json()["records"]
     assert len(layers) == 12 * 3 and len({(r["epoch"], r["layer"]) for r in layers}) == 36
     assert "lost its lease" in w1.text() or w1.p.poll() is None
+
+
+def test_a_redelivered_message_past_the_visibility_timeout_runs_once(tmp_path, pg_url, redis_url, procs):
+    env = service_env(tmp_path, GXNOR_DATABASE_URL=pg_url, GXNOR_BROKER_URL=redis_url,
+                      GXNOR_QUEUE=f"gxnor-vis-{uuid.uuid4().hex[:8]}", GXNOR_BROKER_VISIBILITY_TIMEOUT_S="2")
+    port = free_port()
+    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
+    procs.append(api)
+    wait_healthy(f"http://127.0.0.1:{port}", api)
+    workers = [Proc(["worker", "--name", f"v{i}@fault"], env, tmp_path / f"v{i}.log") for i in (1, 2)]
+    procs.extend(workers)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        config = {**CONFIG, "train": {"epochs": 30, "batch_size": 50}}  # runs well past 2 s
+        run_id = client.post("/api/v1/runs", json={"config": config}).json()["id"]
+        run = finished(client, run_id)
+        assert run["status"] == "succeeded", run["error"]
+        assert run["attempt"] == 1  # executed once
+        epochs = [m["epoch"] for m in client.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]]
+        assert epochs == list(range(1, 31))
+    skipped = sum(w.text().count(f"run {run_id} is not queued") for w in workers)
+    assert skipped >= 1  # the broker did redeliver while the run trained; the claim turned it away
+
+
+def test_a_run_that_kills_its_worker_every_time_ends_failed_after_its_budget(cluster):
+    client, add_worker, _ = cluster
+    run_id = client.post("/api/v1/runs", json={"config": CONFIG}).json()["id"]
+    for attempt in (1, 2, 3):
+        worker = add_worker(f"oom{attempt}")
+        wait_for(lambda attempt=attempt: get(client, run_id)["attempt"] == attempt
+                 and get(client, run_id)["status"] == "running", timeout=60, what=f"attempt {attempt}")
+        worker.stop(signal.SIGKILL)  # as the kernel's OOM killer would
+    run = wait_for(lambda: (r := get(client, run_id))["status"] == "failed" and r, timeout=60,
+                   what="the run to be given up")
+    assert run["attempt"] == 3 and "gave up" in run["error"]

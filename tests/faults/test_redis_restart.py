@@ -1,0 +1,75 @@
+"""Redis killed and restarted (no persistence) with runs queued and running: every run finishes."""
+
+import signal
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+import redis
+
+from tests.integration.conftest import Proc, free_port, service_env, wait_for, wait_healthy
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, so killing it disturbs nobody else."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        wait_for(lambda: self._ping(), timeout=10, interval=0.1, what="redis to start")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def _ping(self):
+        try:
+            return redis.Redis(port=self.port).ping()
+        except redis.ConnectionError:
+            return False
+
+
+@pytest.fixture()
+def private_redis():
+    r = PrivateRedis()
+    r.start()
+    yield r
+    if r.proc.poll() is None:
+        r.kill()
+
+
+def test_runs_queued_and_running_all_finish_after_a_redis_restart(tmp_path, pg_url, procs, private_redis):
+    env = service_env(tmp_path, GXNOR_DATABASE_URL=pg_url,
+                      GXNOR_BROKER_URL=f"redis://127.0.0.1:{private_redis.port}/0",
+                      GXNOR_QUEUE=f"gxnor-redis-{uuid.uuid4().hex[:8]}", GXNOR_LEASE_SECONDS="3",
+                      GXNOR_REAPER_INTERVAL_S="0.5")
+    port = free_port()
+    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
+    procs.append(api)
+    wait_healthy(f"http://127.0.0.1:{port}", api)
+    procs.append(Proc(["worker", "--name", "w1@redis"], env, tmp_path / "w1.log"))
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    config = {"name": "redis", "dataset": {"name": "mnist5k"}, "model": {"hidden": [128]},
+              "train": {"epochs": 8, "batch_size": 50}}
+    ids = [client.post("/api/v1/runs", json={"config": config}).json()["id"] for _ in range(3)]
+    wait_for(lambda: client.get(f"/api/v1/runs/{ids[0]}").json()["progress"]["epochs_done"] >= 1,
+             what="the first run to train")
+    assert [client.get(f"/api/v1/runs/{i}").json()["status"] for i in ids[1:]] == ["queued", "queued"]
+
+    private_redis.kill()  # every queued message is gone with it
+    time.sleep(2)
+    private_redis.start()
+
+    for run_id in ids:
+        run = wait_for(lambda run_id=run_id: (r := client.get(f"/api/v1/runs/{run_id}").json())["status"]
+                       in ("succeeded", "failed", "cancelled") and r, timeout=240, what=f"run {run_id}")
+        assert run["status"] == "succeeded", run["error"]
+        epochs = [m["epoch"] for m in client.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]]
+        assert epochs == list(range(1, 9))
+    client.close()
