@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from starlette.routing import Match
 
 from app.api.routes import catalog, health, runs, ui
 from app.db import migrate
@@ -52,6 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=422, content={
             "detail": [{"loc": ["body", *exc.field.split(".")], "msg": exc.message, "type": "value_error"}],
             "field": exc.field, "message": str(exc)})
+
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc):
+        # Starlette lists only the first matching route's methods; list every route's for this path.
+        allowed = sorted({m for r in app.router.routes if getattr(r, "methods", None)
+                          and r.matches(request.scope)[0] != Match.NONE for m in r.methods})
+        return JSONResponse(status_code=405, content={"detail": "Method Not Allowed"},
+                            headers={"Allow": ", ".join(allowed)})
 
     @app.exception_handler(DBAPIError)
     async def _database_down(request: Request, exc: DBAPIError):

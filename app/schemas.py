@@ -98,3 +98,14 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: bool
     broker: bool
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+ERRORS = {
+    404: {"model": ErrorOut, "description": "Unknown run id"},
+    503: {"model": ErrorOut, "description": "The database is unavailable; retry later"},
+}
+CONFLICT = {409: {"model": ErrorOut, "description": "Not allowed in the run's current status"}}

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "svhn")
 ARCHS = ("mlp", "mnist_cnn", "cifar_vgg")
@@ -23,7 +23,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 class DatasetConfig(_Strict):
@@ -45,7 +45,7 @@ class DatasetConfig(_Strict):
 
 class ModelConfig(_Strict):
     arch: Literal[ARCHS] = Field("mlp", description="mlp, mnist_cnn or cifar_vgg (METHOD §5).")
-    hidden: list[int] = Field(
+    hidden: list[Annotated[int, Field(ge=1, le=16384)]] = Field(
         default_factory=lambda: [256, 256],
         max_length=16,
         description="Hidden layer widths of the MLP (1–16 384 each, at most 16 layers).",
@@ -53,14 +53,6 @@ class ModelConfig(_Strict):
     width: float = Field(
         1.0, gt=0.0, le=4.0, description="Channel multiplier for the CNNs (1 = the paper's)."
     )
-
-    @field_validator("hidden")
-    @classmethod
-    def _widths_in_bounds(cls, v: list[int]) -> list[int]:
-        for w in v:
-            if not 1 <= w <= 16384:
-                raise ValueError(f"hidden widths must be 1–16384, got {w}")
-        return v
 
 
 class WeightConfig(_Strict):

@@ -3,7 +3,7 @@ import json
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -12,11 +12,13 @@ from app import runs as svc
 from app.api.deps import SessionDep, SettingsDep, read_session
 from app.db import session_scope
 from app.models import FINISHED, RUN_STATUSES, EpochMetric, Run
-from app.schemas import CompareOut, LayersOut, MetricsOut, RunCreate, RunList, RunOut, Summary
+from app.schemas import CONFLICT, ERRORS, CompareOut, LayersOut, MetricsOut, RunCreate, RunList, RunOut, Summary
 from worker.celery_app import TASK_NAME
 
-router = APIRouter(prefix="/api/v1", tags=["runs"])
+router = APIRouter(prefix="/api/v1", tags=["runs"], responses=ERRORS)
 
+MAX_ID = 2_147_483_647
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="Run id.")]
 Points = Annotated[int | None, Query(ge=4, le=100_000, description="Point budget: at most this many epochs.")]
 
 
@@ -26,7 +28,7 @@ class FastJSON(Response):
     media_type = "application/json"
 
     def render(self, content) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, option=orjson.OPT_NAIVE_UTC)  # stored times are UTC
 
 
 @router.post("/runs", status_code=201, response_model=RunOut)
@@ -57,13 +59,13 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
-async def get_run(run_id: int, request: Request):
+async def get_run(run_id: RunId, request: Request):
     with read_session(request) as session:
         return FastJSON(svc.fetch_run(session, run_id))
 
 
 @router.get("/runs/{run_id}/metrics", response_model=MetricsOut)
-async def get_metrics(run_id: int, request: Request, points: Points = None,
+async def get_metrics(run_id: RunId, request: Request, points: Points = None,
                       metric: Annotated[str, Query(max_length=50)] = "train_loss"):
     """Run-level metrics, one object per epoch; ``points`` keeps the extremes of ``metric`` and the last epoch."""
     with read_session(request) as session:
@@ -78,7 +80,7 @@ async def get_metrics(run_id: int, request: Request, points: Points = None,
 
 
 @router.get("/runs/{run_id}/layers", response_model=LayersOut)
-async def get_layers(run_id: int, request: Request,
+async def get_layers(run_id: RunId, request: Request,
                      epoch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
                layer: Annotated[str | None, Query(max_length=50)] = None,
                points: Points = None):
@@ -93,22 +95,22 @@ async def get_layers(run_id: int, request: Request,
     return FastJSON({"run_id": run_id, "records": [orjson.Fragment(r) for _, r in rows]})
 
 
-@router.post("/runs/{run_id}/cancel", response_model=RunOut)
-def cancel_run(run_id: int, session: SessionDep):
+@router.post("/runs/{run_id}/cancel", response_model=RunOut, responses=CONFLICT)
+def cancel_run(run_id: RunId, session: SessionDep):
     """Stop a queued or running run, keeping what it recorded; 409 if it already finished."""
     svc.cancel_run(session, svc.get_run(session, run_id))
     return FastJSON(svc.fetch_run(session, run_id))
 
 
-@router.delete("/runs/{run_id}", status_code=204)
-def delete_run(run_id: int, session: SessionDep, settings: SettingsDep) -> Response:
+@router.delete("/runs/{run_id}", status_code=204, responses=CONFLICT)
+def delete_run(run_id: RunId, session: SessionDep, settings: SettingsDep) -> Response:
     """Remove a finished run and its artifacts; 409 while it is queued or running."""
     svc.delete_run(session, svc.get_run(session, run_id), settings)
     return Response(status_code=204)
 
 
 @router.get("/runs/{run_id}/checkpoint", response_class=FileResponse)
-def download_checkpoint(run_id: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+def download_checkpoint(run_id: RunId, session: SessionDep, settings: SettingsDep) -> FileResponse:
     """The latest checkpoint (load with ``gxnor_core.load_model``)."""
     run = svc.get_run(session, run_id)
     path = svc.checkpoint_file(session, run, settings)
@@ -116,7 +118,7 @@ def download_checkpoint(run_id: int, session: SessionDep, settings: SettingsDep)
 
 
 @router.get("/runs/{run_id}/events")
-async def run_events(run_id: int, request: Request, session: SessionDep, settings: SettingsDep,
+async def run_events(run_id: RunId, request: Request, session: SessionDep, settings: SettingsDep,
                      after: Annotated[int, Query(ge=0, description="Last epoch the client has.")] = 0):
     """Server-Sent Events: ``progress`` while training, ``epoch`` for each new epoch, ``status`` at the end."""
     svc.require_run(session, run_id)
@@ -167,11 +169,14 @@ def _sse(event: str, data: dict, event_id: int | None = None) -> str:
 
 @router.get("/compare", response_model=CompareOut, tags=["compare"])
 async def compare(request: Request,
-                  ids: Annotated[str, Query(pattern=r"^\d+(,\d+){0,19}$", description="Up to 20 run ids, a,b,c.")],
+                  ids: Annotated[str, Query(pattern=r"^\d{1,12}(,\d{1,12}){0,19}$", description="Up to 20 ids: a,b,c")],
                   metric: Annotated[str, Query(max_length=50)] = "val_error",
                   points: Points = None):
     """Several runs' config diff, one metric aligned by epoch, and per-layer hardware figures."""
     run_ids = list(dict.fromkeys(int(i) for i in ids.split(",")))
+    too_big = [i for i in run_ids if i > MAX_ID]
+    if too_big:
+        raise HTTPException(404, f"run {too_big[0]} not found")
     with read_session(request) as session:
         cols = [Run.id, Run.name, Run.status, Run.config, *(getattr(Run, k) for k in Summary.model_fields)]
         found = {r.id: r for r in session.execute(select(*cols).where(Run.id.in_(run_ids)))}
