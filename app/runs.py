@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.models import FINISHED, SUMMARY_COLUMNS, Artifact, EpochMetric, LayerRecord, Project, Run
 from app.settings import Settings
 from gxnor_core.config import ConfigError, ExperimentConfig
-from gxnor_core.models import check_architecture
+from gxnor_core.models import model_size
 
 
 def check_servable(config: ExperimentConfig, settings: Settings) -> None:
@@ -29,9 +29,23 @@ def check_servable(config: ExperimentConfig, settings: Settings) -> None:
     if settings.allowed_datasets is not None and config.dataset.name not in settings.allowed_datasets:
         raise ConfigError("config.dataset.name", f"this server serves {', '.join(settings.allowed_datasets)}")
     try:
-        check_architecture(config)
+        weights, macs = model_size(config)
     except ConfigError as exc:
         raise ConfigError(f"config.{exc.field}", exc.message) from None
+    if weights > settings.max_weights:
+        raise ConfigError("config.model", f"the network has {weights:,} weights; this server allows "
+                          f"{settings.max_weights:,}")
+    if macs > settings.max_macs:
+        raise ConfigError("config.model", f"the network needs {macs:,} MACs per sample; this server allows "
+                          f"{settings.max_macs:,}")
+
+
+def check_queue_room(session: Session, settings: Settings) -> None:
+    queued = session.scalar(select(func.count()).select_from(Run).where(Run.status == "queued"))
+    if queued >= settings.max_queued_runs:
+        raise HTTPException(429, f"{queued} runs are already queued (this server's limit is "
+                                 f"{settings.max_queued_runs}); try again when some have started",
+                            headers={"Retry-After": "60"})
 
 
 def project_named(session: Session, name: str) -> Project:

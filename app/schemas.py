@@ -109,3 +109,4 @@ ERRORS = {
     503: {"model": ErrorOut, "description": "The database is unavailable; retry later"},
 }
 CONFLICT = {409: {"model": ErrorOut, "description": "Not allowed in the run's current status"}}
+TOO_MANY = {429: {"model": ErrorOut, "description": "The server's queue is full; retry later"}}

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=100, description="Attempt budget of a new run.")
     max_epochs: int = Field(10_000, ge=1, le=10_000, description="Server cap on train.epochs.")
     allowed_datasets: list[str] | None = None
+    max_weights: int = Field(50_000_000, ge=1, description="Server cap on a model's weights.")
+    max_macs: int = Field(2_000_000_000, ge=1, description="Server cap on a model's dense MACs per sample.")
+    max_queued_runs: int = Field(1000, ge=1, description="Server cap on runs waiting in the queue (429 beyond).")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 beyond).")
 
     @property
     def db_url(self) -> str:

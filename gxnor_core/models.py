@@ -100,9 +100,22 @@ def _plan(config: ExperimentConfig, input_shape: tuple[int, int, int]) -> list[t
     return plan
 
 
-def check_architecture(config: ExperimentConfig) -> None:
-    """Raise ConfigError if config.model cannot take config.dataset's inputs (builds nothing)."""
-    _plan(config, INPUT_SHAPES[config.dataset.name])
+def model_size(config: ExperimentConfig) -> tuple[int, int]:
+    """(weights, dense MACs per sample) of config's network, computed without building it;
+    ConfigError if config.model cannot take config.dataset's inputs."""
+    c, h, w = INPUT_SHAPES[config.dataset.name]
+    weights = macs = 0
+    for _name, kind, fan_in, out, kernel, pad, pool in _plan(config, (c, h, w)):
+        if kind == "conv":
+            h, w = h + 2 * pad - kernel + 1, w + 2 * pad - kernel + 1
+            weights += out * fan_in * kernel * kernel
+            macs += out * h * w * fan_in * kernel * kernel
+            if pool:
+                h, w = h // 2, w // 2
+        else:
+            weights += fan_in * out
+            macs += fan_in * out
+    return weights, macs
 
 
 def build_model(config: ExperimentConfig, input_shape: tuple[int, int, int] | None = None) -> GXNORNet:

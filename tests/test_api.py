@@ -237,3 +237,19 @@ def test_progress_is_published_while_an_epoch_runs(client, settings):
     assert len(seen) >= 2  # the fraction advanced mid-epoch, several times
     assert client.get(f"/api/v1/runs/{run['id']}").json()["progress"] == {
         "epoch": 1, "fraction": 1.0, "epochs_done": 1, "total_epochs": 1}
+
+
+def test_limits_body_size_queue_cap_and_model_size(tmp_path):
+    settings = Settings(data_dir=tmp_path / "limits", max_queued_runs=2, max_weights=100_000,
+                        max_body_bytes=4096)
+    with TestClient(create_app(settings)) as client:
+        big = {"config": {"name": "x" * 100, "project": "p"}, "pad": "y" * 5000}
+        assert client.post("/api/v1/runs", json=big).status_code == 413
+        resp = client.post("/api/v1/runs", json={"config": {"model": {"hidden": [16384]}}})
+        assert resp.status_code == 422 and resp.json()["field"] == "config.model"
+        assert "weights" in resp.json()["message"]
+        for _ in range(2):
+            assert client.post("/api/v1/runs", json={"config": QUICK}).status_code == 201
+        full = client.post("/api/v1/runs", json={"config": QUICK})
+        assert full.status_code == 429 and "queued" in full.json()["detail"]
+        assert client.get("/api/v1/runs").json()["total"] == 2  # nothing half-stored

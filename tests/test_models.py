@@ -77,3 +77,13 @@ def test_persistent_bytes_per_weight(base, expected):
     opt.step()
     n = sum(m.num_weights for m in model.discrete_layers())
     assert opt.persistent_bytes() / n == expected
+
+
+def test_model_size_is_computed_without_building_and_matches_the_built_network():
+    from gxnor_core.models import model_size
+
+    cnn = _cfg(dataset={"name": "mnist5k"}, model={"arch": "mnist_cnn"})
+    assert model_size(cnn) == (581_408, 4_267_008)
+    vgg = _cfg(dataset={"name": "cifar10"}, model={"arch": "cifar_vgg"})
+    weights, macs = model_size(vgg)
+    assert weights == 12_973_440 and 600e6 < macs < 630e6  # METHOD §5: ≈616 M

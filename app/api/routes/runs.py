@@ -12,7 +12,18 @@ from app import runs as svc
 from app.api.deps import SessionDep, SettingsDep, read_session
 from app.db import session_scope
 from app.models import FINISHED, RUN_STATUSES, EpochMetric, Run
-from app.schemas import CONFLICT, ERRORS, CompareOut, LayersOut, MetricsOut, RunCreate, RunList, RunOut, Summary
+from app.schemas import (
+    CONFLICT,
+    ERRORS,
+    TOO_MANY,
+    CompareOut,
+    LayersOut,
+    MetricsOut,
+    RunCreate,
+    RunList,
+    RunOut,
+    Summary,
+)
 from worker.celery_app import TASK_NAME
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], responses=ERRORS)
@@ -31,10 +42,11 @@ class FastJSON(Response):
         return orjson.dumps(content, option=orjson.OPT_NAIVE_UTC)  # stored times are UTC
 
 
-@router.post("/runs", status_code=201, response_model=RunOut)
+@router.post("/runs", status_code=201, response_model=RunOut, responses=TOO_MANY)
 def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep):
     """Validate and queue a run."""
     svc.check_servable(body.config, settings)
+    svc.check_queue_room(session, settings)
     run_id = svc.create_run(session, body.config, settings.max_attempts).id
     session.commit()
     request.app.state.celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
