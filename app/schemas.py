@@ -109,4 +109,8 @@ ERRORS = {
     503: {"model": ErrorOut, "description": "The database is unavailable; retry later"},
 }
 CONFLICT = {409: {"model": ErrorOut, "description": "Not allowed in the run's current status"}}
-TOO_MANY = {429: {"model": ErrorOut, "description": "The server's queue is full; retry later"}}
+SUBMIT = {
+    400: {"model": ErrorOut, "description": "The body is not JSON"},
+    413: {"model": ErrorOut, "description": "The body is larger than the server accepts"},
+    429: {"model": ErrorOut, "description": "The server's queue is full; retry later"},
+}

@@ -15,7 +15,7 @@ from app.models import FINISHED, RUN_STATUSES, EpochMetric, Run
 from app.schemas import (
     CONFLICT,
     ERRORS,
-    TOO_MANY,
+    SUBMIT,
     CompareOut,
     LayersOut,
     MetricsOut,
@@ -42,7 +42,7 @@ class FastJSON(Response):
         return orjson.dumps(content, option=orjson.OPT_NAIVE_UTC)  # stored times are UTC
 
 
-@router.post("/runs", status_code=201, response_model=RunOut, responses=TOO_MANY)
+@router.post("/runs", status_code=201, response_model=RunOut, responses=SUBMIT)
 def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep):
     """Validate and queue a run."""
     svc.check_servable(body.config, settings)
