@@ -1,6 +1,6 @@
 """Recording overhead: a run through the worker (SQL reporter) vs the same run through `gxnor train`.
 
-    python -m bench.recording_overhead [--epochs 4] [--rounds 2] [--database-url URL]
+    python -m bench.recording_overhead [--epochs 4] [--rounds 2] [--database-url URL-of-an-empty-database]
 
 Both paths train the same config with the same seed; the worker path also writes every
 epoch (metrics, layer records, checkpoint reference, progress) into SQL — SQLite in a

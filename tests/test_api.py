@@ -253,3 +253,22 @@ def test_limits_body_size_queue_cap_and_model_size(tmp_path):
         full = client.post("/api/v1/runs", json={"config": QUICK})
         assert full.status_code == 429 and "queued" in full.json()["detail"]
         assert client.get("/api/v1/runs").json()["total"] == 2  # nothing half-stored
+
+
+def test_hostile_names_are_stored_verbatim_and_checkpoints_cannot_escape_the_artifact_dir(client, settings):
+    from sqlalchemy import update
+
+    from app.db import session_scope
+    from app.models import Artifact
+
+    payload = "<img src=x onerror=alert(1)>\"'&"
+    run = submit(client, name=payload, project="<b>team</b>")
+    assert client.get(f"/api/v1/runs/{run['id']}").json()["name"] == payload
+    assert client.get("/api/v1/runs", params={"q": "<img"}).json()["items"][0]["project"] == "<b>team</b>"
+    execute_run(run["id"], settings)
+    outside = settings.data_dir.parent / "secret.txt"
+    outside.write_text("not yours")
+    with session_scope(settings.db_url) as s:  # a tampered artifact row pointing outside
+        s.execute(update(Artifact).where(Artifact.run_id == run["id"]).values(path="../../secret.txt"))
+    resp = client.get(f"/api/v1/runs/{run['id']}/checkpoint")
+    assert resp.status_code == 404 and b"not yours" not in resp.content
