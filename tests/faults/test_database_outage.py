@@ -10,10 +10,9 @@ import threading
 import time
 import uuid
 
-import httpx
 import pytest
 
-from tests.integration.conftest import Proc, free_port, service_env, wait_for, wait_healthy
+from tests.integration.conftest import free_port, start_cluster, wait_for
 
 
 class Relay:
@@ -76,14 +75,9 @@ def relay():
 def test_postgres_outage_gives_503_and_the_worker_finishes_the_run_without_partial_epochs(
         tmp_path, pg_url, redis_url, procs, relay):
     url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{relay.port}")
-    env = service_env(tmp_path, GXNOR_DATABASE_URL=url, GXNOR_BROKER_URL=redis_url,
-                      GXNOR_QUEUE=f"gxnor-outage-{uuid.uuid4().hex[:8]}", GXNOR_LEASE_SECONDS="30")
-    port = free_port()
-    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
-    procs.append(api)
-    wait_healthy(f"http://127.0.0.1:{port}", api)
-    procs.append(Proc(["worker", "--name", "w1@outage"], env, tmp_path / "w1.log"))
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    client, add_worker = start_cluster(tmp_path, procs, GXNOR_DATABASE_URL=url, GXNOR_BROKER_URL=redis_url,
+                                       GXNOR_QUEUE=f"gxnor-outage-{uuid.uuid4().hex[:8]}")
+    add_worker("w1")
     config = {"name": "outage", "dataset": {"name": "mnist5k"}, "model": {"hidden": [256, 256]},
               "train": {"epochs": 10, "batch_size": 50}}
     run_id = client.post("/api/v1/runs", json={"config": config}).json()["id"]

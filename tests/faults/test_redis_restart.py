@@ -5,11 +5,10 @@ import subprocess
 import time
 import uuid
 
-import httpx
 import pytest
 import redis
 
-from tests.integration.conftest import Proc, free_port, service_env, wait_for, wait_healthy
+from tests.integration.conftest import free_port, start_cluster, wait_for
 
 
 class PrivateRedis:
@@ -45,16 +44,11 @@ def private_redis():
 
 
 def test_runs_queued_and_running_all_finish_after_a_redis_restart(tmp_path, pg_url, procs, private_redis):
-    env = service_env(tmp_path, GXNOR_DATABASE_URL=pg_url,
-                      GXNOR_BROKER_URL=f"redis://127.0.0.1:{private_redis.port}/0",
-                      GXNOR_QUEUE=f"gxnor-redis-{uuid.uuid4().hex[:8]}", GXNOR_LEASE_SECONDS="3",
-                      GXNOR_REAPER_INTERVAL_S="0.5")
-    port = free_port()
-    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
-    procs.append(api)
-    wait_healthy(f"http://127.0.0.1:{port}", api)
-    procs.append(Proc(["worker", "--name", "w1@redis"], env, tmp_path / "w1.log"))
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    client, add_worker = start_cluster(tmp_path, procs, GXNOR_DATABASE_URL=pg_url,
+                                       GXNOR_BROKER_URL=f"redis://127.0.0.1:{private_redis.port}/0",
+                                       GXNOR_QUEUE=f"gxnor-redis-{uuid.uuid4().hex[:8]}", GXNOR_LEASE_SECONDS="3",
+                                       GXNOR_REAPER_INTERVAL_S="0.5")
+    add_worker("w1")
     config = {"name": "redis", "dataset": {"name": "mnist5k"}, "model": {"hidden": [128]},
               "train": {"epochs": 8, "batch_size": 50}}
     ids = [client.post("/api/v1/runs", json={"config": config}).json()["id"] for _ in range(3)]

@@ -4,11 +4,10 @@ import signal
 import time
 import uuid
 
-import httpx
 import pytest
 import torch
 
-from tests.integration.conftest import Proc, free_port, service_env, wait_for, wait_healthy
+from tests.integration.conftest import start_cluster, wait_for
 
 LEASE = "3"
 CONFIG = {"name": "fault", "dataset": {"name": "mnist5k"}, "model": {"hidden": [256, 256]},
@@ -17,21 +16,11 @@ CONFIG = {"name": "fault", "dataset": {"name": "mnist5k"}, "model": {"hidden": [
 
 @pytest.fixture()
 def cluster(tmp_path, pg_url, redis_url, procs):
-    env = service_env(tmp_path, GXNOR_DATABASE_URL=pg_url, GXNOR_BROKER_URL=redis_url,
-                      GXNOR_QUEUE=f"gxnor-fault-{uuid.uuid4().hex[:8]}", GXNOR_LEASE_SECONDS=LEASE,
-                      GXNOR_REAPER_INTERVAL_S="0.5")
-    port = free_port()
-    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
-    procs.append(api)
-    wait_healthy(f"http://127.0.0.1:{port}", api)
-
-    def add_worker(name):
-        w = Proc(["worker", "--name", f"{name}@fault"], env, tmp_path / f"{name}.log")
-        procs.append(w)
-        return w
-
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        yield client, add_worker, tmp_path / "data"
+    client, add_worker = start_cluster(tmp_path, procs, GXNOR_DATABASE_URL=pg_url, GXNOR_BROKER_URL=redis_url,
+                                       GXNOR_QUEUE=f"gxnor-fault-{uuid.uuid4().hex[:8]}", GXNOR_LEASE_SECONDS=LEASE,
+                                       GXNOR_REAPER_INTERVAL_S="0.5")
+    yield client, add_worker, tmp_path / "data"
+    client.close()
 
 
 def get(client, run_id):
@@ -92,15 +81,11 @@ def test_sigstop_past_the_lease_then_sigcont_leaves_no_duplicate_epochs(cluster)
 
 
 def test_a_redelivered_message_past_the_visibility_timeout_runs_once(tmp_path, pg_url, redis_url, procs):
-    env = service_env(tmp_path, GXNOR_DATABASE_URL=pg_url, GXNOR_BROKER_URL=redis_url,
-                      GXNOR_QUEUE=f"gxnor-vis-{uuid.uuid4().hex[:8]}", GXNOR_BROKER_VISIBILITY_TIMEOUT_S="2")
-    port = free_port()
-    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
-    procs.append(api)
-    wait_healthy(f"http://127.0.0.1:{port}", api)
-    workers = [Proc(["worker", "--name", f"v{i}@fault"], env, tmp_path / f"v{i}.log") for i in (1, 2)]
-    procs.extend(workers)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    client, add_worker = start_cluster(tmp_path, procs, GXNOR_DATABASE_URL=pg_url, GXNOR_BROKER_URL=redis_url,
+                                       GXNOR_QUEUE=f"gxnor-vis-{uuid.uuid4().hex[:8]}",
+                                       GXNOR_BROKER_VISIBILITY_TIMEOUT_S="2")
+    workers = [add_worker("v1"), add_worker("v2")]
+    with client:
         config = {**CONFIG, "train": {"epochs": 30, "batch_size": 50}}  # runs well past 2 s
         run_id = client.post("/api/v1/runs", json={"config": config}).json()["id"]
         run = finished(client, run_id)

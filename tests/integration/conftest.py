@@ -116,3 +116,20 @@ def wait_for(predicate, timeout: float = 120, interval: float = 0.3, what: str =
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_cluster(tmp_path: Path, procs: list, **env_extra: str):
+    """`gxnor api` on a free port plus ``add_worker(name)``; returns (httpx client, add_worker)."""
+    env = service_env(tmp_path, **env_extra)
+    port = free_port()
+    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
+    procs.append(api)
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(base, api)
+
+    def add_worker(name: str) -> Proc:
+        w = Proc(["worker", "--name", f"{name}@test"], env, tmp_path / f"{name}.log")
+        procs.append(w)
+        return w
+
+    return httpx.Client(base_url=base, timeout=30), add_worker

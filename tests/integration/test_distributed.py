@@ -3,30 +3,17 @@
 import signal
 import uuid
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from .conftest import Proc, free_port, service_env, wait_for, wait_healthy
+from .conftest import start_cluster, wait_for
 
 
 @pytest.fixture()
 def cluster(tmp_path, pg_url, redis_url, procs):
-    """Start an API; ``add_worker()`` starts a worker.  All on one fresh database and queue."""
-    env = service_env(tmp_path, GXNOR_DATABASE_URL=pg_url, GXNOR_BROKER_URL=redis_url,
-                      GXNOR_QUEUE=f"gxnor-it-{uuid.uuid4().hex[:8]}")
-    port = free_port()
-    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
-    procs.append(api)
-    base = f"http://127.0.0.1:{port}"
-    wait_healthy(base, api)
-
-    def add_worker(name: str) -> Proc:
-        w = Proc(["worker", "--name", f"{name}@it"], env, tmp_path / f"{name}.log")
-        procs.append(w)
-        return w
-
-    client = httpx.Client(base_url=base, timeout=30)
+    """An API and ``add_worker()``, all on one fresh database and queue."""
+    client, add_worker = start_cluster(tmp_path, procs, GXNOR_DATABASE_URL=pg_url, GXNOR_BROKER_URL=redis_url,
+                                       GXNOR_QUEUE=f"gxnor-it-{uuid.uuid4().hex[:8]}")
     yield client, add_worker, pg_url
     client.close()
 
