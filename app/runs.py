@@ -13,6 +13,7 @@ from sqlalchemy import Text, and_, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from app.models import FINISHED, SUMMARY_COLUMNS, Artifact, EpochMetric, LayerRecord, Project, Run
+from app.schemas import Summary
 from app.settings import Settings
 from gxnor_core.config import ConfigError, ExperimentConfig
 from gxnor_core.models import model_size
@@ -82,8 +83,7 @@ def require_run(session: Session, run_id: int) -> None:
 
 # Reads for the API return plain dicts in the shape of app.schemas.RunOut, with the stored
 # JSON columns passed through as raw text (orjson.Fragment): no decode and re-encode per request.
-_SUMMARY = ("best_epoch", "best_val_error", "test_error", "best_test_error", "train_loss", "gate_event_rate",
-            "activation_sparsity", "weight_sparsity", "transition_rate")
+_SUMMARY = tuple(Summary.model_fields)
 _RUN_COLUMNS = (
     Run.id, Run.name, Project.name.label("project"), Run.status, Run.cancel_requested, Run.progress_epoch,
     Run.progress_fraction, Run.epochs_done, Run.total_epochs, *(getattr(Run, k) for k in _SUMMARY),

@@ -79,6 +79,12 @@ def _dst_kernel(idx, dw, inv_step, lut, seed, max_index):  # pragma: no cover - 
     return moves
 
 
+@lru_cache(maxsize=32)
+def _device_table(m: float, device: torch.device) -> torch.Tensor:
+    """tau_table on a device, copied there once (not on every step)."""
+    return torch.from_numpy(tau_table(m)).to(device)
+
+
 def _hash_uniform(n: int, seed: int, device: torch.device) -> torch.Tensor:
     """The kernel's per-weight uniform numbers u ∈ [0, 1), as torch ops (int64, masked to 32 bits)."""
     h = (torch.arange(n, device=device, dtype=torch.int64) * _GOLDEN + seed) & _MASK32
@@ -98,7 +104,7 @@ def dst_update_torch(
     t = delta_w.reshape(-1).to(torch.float32) * np.float32(1.0 / space.step)
     kf = torch.trunc(t)
     nu = t - kf
-    lut = torch.from_numpy(tau_table(float(m))).to(t.device)
+    lut = _device_table(float(m), t.device)
     x = nu.abs() * np.float32(LUT_INTERVALS)
     j = x.to(torch.int64).clamp_(max=LUT_INTERVALS - 1)
     lo = lut[j]

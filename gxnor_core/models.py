@@ -71,7 +71,8 @@ def _block(layer: nn.Module, channels: int, conv: bool, pool: bool, act: StepAct
 
 
 def _plan(config: ExperimentConfig, input_shape: tuple[int, int, int]) -> list[tuple]:
-    """(name, kind, in, out, kernel, padding, pool) per block; ConfigError if the input is too small."""
+    """(name, kind, in, out, kernel, padding, pool, dense MACs per sample) per block;
+    ConfigError if the input is too small."""
     c, h, w = input_shape
     arch = config.model.arch
     if arch == "mlp":
@@ -87,15 +88,16 @@ def _plan(config: ExperimentConfig, input_shape: tuple[int, int, int]) -> list[t
         counts[kind] += 1
         if kind == "conv":
             h, w = h + 2 * pad - kernel + 1, w + 2 * pad - kernel + 1
+            macs = out * h * w * c * kernel * kernel
             if pool:
                 h, w = h // 2, w // 2
             if h < 1 or w < 1:
                 raise ConfigError("model.arch", f"{arch} needs larger inputs than "
                                   f"{config.dataset.name}'s {input_shape[1]}x{input_shape[2]} images")
-            plan.append((f"conv{counts[kind]}", kind, c, out, kernel, pad, pool))
+            plan.append((f"conv{counts[kind]}", kind, c, out, kernel, pad, pool, macs))
             c, features = out, out * h * w
         else:
-            plan.append((f"fc{counts[kind]}", kind, features, out, 0, 0, False))
+            plan.append((f"fc{counts[kind]}", kind, features, out, 0, 0, False, features * out))
             features = out
     return plan
 
@@ -103,19 +105,9 @@ def _plan(config: ExperimentConfig, input_shape: tuple[int, int, int]) -> list[t
 def model_size(config: ExperimentConfig) -> tuple[int, int]:
     """(weights, dense MACs per sample) of config's network, computed without building it;
     ConfigError if config.model cannot take config.dataset's inputs."""
-    c, h, w = INPUT_SHAPES[config.dataset.name]
-    weights = macs = 0
-    for _name, kind, fan_in, out, kernel, pad, pool in _plan(config, (c, h, w)):
-        if kind == "conv":
-            h, w = h + 2 * pad - kernel + 1, w + 2 * pad - kernel + 1
-            weights += out * fan_in * kernel * kernel
-            macs += out * h * w * fan_in * kernel * kernel
-            if pool:
-                h, w = h // 2, w // 2
-        else:
-            weights += fan_in * out
-            macs += fan_in * out
-    return weights, macs
+    plan = _plan(config, INPUT_SHAPES[config.dataset.name])
+    weights = sum(fan_in * out * max(kernel, 1) ** 2 for _, _, fan_in, out, kernel, _, _, _ in plan)
+    return weights, sum(layer[-1] for layer in plan)
 
 
 def build_model(config: ExperimentConfig, input_shape: tuple[int, int, int] | None = None) -> GXNORNet:
@@ -125,7 +117,7 @@ def build_model(config: ExperimentConfig, input_shape: tuple[int, int, int] | No
     space = DiscreteSpace(wc.N, wc.H) if wc.discrete else None
     phi = MultiStepActivation(ac.N, ac.r, ac.a, ac.window) if ac.discrete else None
     blocks: OrderedDict[str, nn.Sequential] = OrderedDict()
-    for i, (name, kind, fan_in, out, kernel, pad, pool) in enumerate(plan):
+    for i, (name, kind, fan_in, out, kernel, pad, pool, _macs) in enumerate(plan):
         act = StepActivation(phi) if i < len(plan) - 1 else None
         if kind == "conv":
             layer = (DiscreteConv2d(fan_in, out, kernel, space, padding=pad) if space is not None
