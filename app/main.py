@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.routing import Match
 
-from app.api.routes import catalog, health, runs, ui
-from app.db import migrate
+from app.api.routes import access, catalog, health, runs, ui
+from app.auth import ensure_admin
+from app.db import migrate, session_scope
 from app.reaper import start_reaper
 from app.settings import Settings, get_settings
 from gxnor_core.config import ConfigError
@@ -61,13 +62,25 @@ class _TooLarge(Exception):
     pass
 
 
+def prepare_database(settings: Settings) -> str | None:
+    """Migrate to the newest schema; on first start create the admin.  Returns the admin's new token when
+    one was made (shown once) — the CLI prints it with a sign-in link before the server starts."""
+    migrate(settings.db_url)
+    with session_scope(settings.db_url) as session:
+        given = settings.admin_token.get_secret_value() if settings.admin_token else None
+        return ensure_admin(session, given)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        migrate(settings.db_url)
+        token = prepare_database(settings)
+        if token:  # started without the CLI (which prints a sign-in link): the token must not be lost
+            print(f"GXNOR Lab: created user 'admin' in team 'default'; its API token (shown once): {token}",
+                  flush=True)
         stop_reaper = start_reaper(settings, app.state.celery)
         yield
         stop_reaper.set()
@@ -111,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(access.router)
     app.include_router(catalog.router)
     app.include_router(ui.router)
     return app

@@ -1,7 +1,7 @@
-"""SQL schema: projects own runs; runs own epoch metrics, layer records and artifacts.
+"""SQL schema: teams own projects; projects own runs and sweeps; runs own epoch metrics, layer records
+and artifacts.  Users belong to teams and authenticate with API tokens (stored as SHA-256 hashes).
 
-Ownership goes through projects, so teams (a later issue) are one more table and a
-``team_id`` on projects, not a rewrite.
+Every data query is scoped through ``projects.team_id``: a token sees only its user's teams.
 """
 
 from __future__ import annotations
@@ -41,12 +41,63 @@ class Base(DeclarativeBase):
     pass
 
 
-class Project(Base):
-    __tablename__ = "projects"
+class Team(Base):
+    __tablename__ = "teams"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ApiToken(Base):
+    """A bearer token: only its SHA-256 is stored; ``prefix`` (its first characters) identifies it in lists."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("team_id", "name", name="uq_projects_team_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     runs: Mapped[list[Run]] = relationship(back_populates="project")
+
+
+class Sweep(Base):
+    """A base config expanded into runs (``points``: per run index its group, overrides and seed)."""
+
+    __tablename__ = "sweeps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict] = mapped_column(JSON)
+    fields: Mapped[list] = mapped_column(JSON)
+    points: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Run(Base):
@@ -74,6 +125,8 @@ class Run(Base):
     progress_fraction: Mapped[float] = mapped_column(Float, default=0.0)
     total_epochs: Mapped[int] = mapped_column(Integer)
     info: Mapped[dict | None] = mapped_column(JSON)
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
+    sweep_index: Mapped[int | None] = mapped_column(Integer)
     # Summary (see SUMMARY_COLUMNS).
     best_val_error: Mapped[float | None] = mapped_column(Float)
     test_error: Mapped[float | None] = mapped_column(Float)

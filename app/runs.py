@@ -12,7 +12,8 @@ from fastapi import HTTPException
 from sqlalchemy import Text, and_, cast, func, select, update
 from sqlalchemy.orm import Session
 
-from app.models import FINISHED, SUMMARY_COLUMNS, Artifact, EpochMetric, LayerRecord, Project, Run
+from app.auth import Principal
+from app.models import FINISHED, SUMMARY_COLUMNS, Artifact, EpochMetric, LayerRecord, Project, Run, Team
 from app.schemas import Summary
 from app.settings import Settings
 from gxnor_core.config import ConfigError, ExperimentConfig
@@ -41,43 +42,71 @@ def check_servable(config: ExperimentConfig, settings: Settings) -> None:
                           f"{settings.max_macs:,}")
 
 
-def check_queue_room(session: Session, settings: Settings) -> None:
-    queued = session.scalar(select(func.count()).select_from(Run).where(Run.status == "queued"))
-    if queued >= settings.max_queued_runs:
-        raise HTTPException(429, f"{queued} runs are already queued (this server's limit is "
-                                 f"{settings.max_queued_runs}); try again when some have started",
+def resolve_team(session: Session, principal: Principal, name: str | None) -> Team:
+    """The team a new run or sweep goes to: the named one (if the caller belongs to it), else the caller's
+    only team."""
+    mine = list(session.scalars(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name)))
+    if name is not None:
+        for team in mine:
+            if team.name == name:
+                return team
+        raise ConfigError("team", f"you are not a member of a team named {name!r}")
+    if len(mine) == 1:
+        return mine[0]
+    if not mine:
+        raise ConfigError("team", "you belong to no team; an admin can add you to one")
+    raise ConfigError("team", f"you belong to {len(mine)} teams ({', '.join(t.name for t in mine)}); say which")
+
+
+def check_queue_room(session: Session, settings: Settings, team_id: int, adding: int = 1) -> None:
+    """429 when the team's queued runs plus ``adding`` would pass the server's cap."""
+    queued = session.scalar(select(func.count()).select_from(Run).join(Project, Project.id == Run.project_id)
+                            .where(Run.status == "queued", Project.team_id == team_id))
+    if queued + adding > settings.max_queued_runs:
+        raise HTTPException(429, f"your team has {queued} runs queued; this server queues at most "
+                                 f"{settings.max_queued_runs} per team — try again when some have started"
+                                 + (f" (this request adds {adding})" if adding > 1 else ""),
                             headers={"Retry-After": "60"})
 
 
-def project_named(session: Session, name: str) -> Project:
-    project = session.scalars(select(Project).where(Project.name == name)).first()
+def default_team_id(session: Session) -> int:
+    """The team every database has (made by migration 0003): where runs go in scripts and tests."""
+    return session.scalar(select(Team.id).where(Team.name == "default"))
+
+
+def project_named(session: Session, team_id: int, name: str) -> Project:
+    project = session.scalars(select(Project).where(Project.team_id == team_id, Project.name == name)).first()
     if project is None:
-        project = Project(name=name)
+        project = Project(team_id=team_id, name=name)
         session.add(project)
         session.flush()
     return project
 
 
-def create_run(session: Session, config: ExperimentConfig, max_attempts: int = 3) -> Run:
+def create_run(session: Session, config: ExperimentConfig, team_id: int, max_attempts: int = 3,
+               sweep_id: int | None = None, sweep_index: int | None = None) -> Run:
     run = Run(
-        project=project_named(session, config.project), name=config.name, status="queued",
+        project=project_named(session, team_id, config.project), name=config.name, status="queued",
         config=config.model_dump(mode="json"), total_epochs=config.train.epochs, max_attempts=max_attempts,
+        sweep_id=sweep_id, sweep_index=sweep_index,
     )
     session.add(run)
     session.flush()
     return run
 
 
-def get_run(session: Session, run_id: int) -> Run:
+def get_run(session: Session, run_id: int, teams: frozenset[int]) -> Run:
+    """The run, or 404 — also when it belongs to another team (its existence is not revealed)."""
     run = session.get(Run, run_id)
-    if run is None:
+    if run is None or run.project.team_id not in teams:
         raise HTTPException(404, f"run {run_id} not found")
     return run
 
 
-def require_run(session: Session, run_id: int) -> None:
-    """404 unless the run exists (reads one indexed column, not the row)."""
-    if session.scalar(select(Run.id).where(Run.id == run_id)) is None:
+def require_run(session: Session, run_id: int, teams: frozenset[int]) -> None:
+    """404 unless the run exists and is visible (one indexed read)."""
+    found = session.scalar(select(Project.team_id).join(Run, Run.project_id == Project.id).where(Run.id == run_id))
+    if found is None or found not in teams:
         raise HTTPException(404, f"run {run_id} not found")
 
 
@@ -85,8 +114,9 @@ def require_run(session: Session, run_id: int) -> None:
 # JSON columns passed through as raw text (orjson.Fragment): no decode and re-encode per request.
 _SUMMARY = tuple(Summary.model_fields)
 _RUN_COLUMNS = (
-    Run.id, Run.name, Project.name.label("project"), Run.status, Run.cancel_requested, Run.progress_epoch,
-    Run.progress_fraction, Run.epochs_done, Run.total_epochs, *(getattr(Run, k) for k in _SUMMARY),
+    Run.id, Run.name, Project.name.label("project"), Team.name.label("team"), Run.sweep_id, Run.status,
+    Run.cancel_requested, Run.progress_epoch, Run.progress_fraction, Run.epochs_done, Run.total_epochs,
+    *(getattr(Run, k) for k in _SUMMARY),
     cast(Run.config, Text).label("config"), cast(Run.info, Text).label("info"), Run.error, Run.attempt,
     Run.worker, Run.created_at, Run.started_at, Run.finished_at,
 )
@@ -98,7 +128,8 @@ def _raw(text: str | None):
 
 def _run_dict(row) -> dict:
     return {
-        "id": row.id, "name": row.name, "project": row.project, "status": row.status,
+        "id": row.id, "name": row.name, "project": row.project, "team": row.team, "sweep_id": row.sweep_id,
+        "status": row.status,
         "cancel_requested": row.cancel_requested,
         "progress": {"epoch": row.progress_epoch, "fraction": row.progress_fraction,
                      "epochs_done": row.epochs_done, "total_epochs": row.total_epochs},
@@ -110,24 +141,29 @@ def _run_dict(row) -> dict:
 
 
 def _select_runs():
-    return select(*_RUN_COLUMNS).join(Project, Project.id == Run.project_id)
+    return select(*_RUN_COLUMNS).join(Project, Project.id == Run.project_id).join(Team, Team.id == Project.team_id)
 
 
-def fetch_run(session: Session, run_id: int) -> dict:
-    row = session.execute(_select_runs().where(Run.id == run_id)).first()
+def fetch_run(session: Session, run_id: int, teams: frozenset[int]) -> dict:
+    row = session.execute(_select_runs().where(Run.id == run_id, Project.team_id.in_(teams))).first()
     if row is None:
         raise HTTPException(404, f"run {run_id} not found")
     return _run_dict(row)
 
 
-def list_runs(session: Session, *, status: str | None, project: str | None, q: str | None, sort: str,
-              order: str, limit: int, offset: int) -> tuple[list[dict], int]:
-    """One page of runs: the ids are sorted on narrow rows, then only that page is read whole."""
-    stmt = select(Run.id)
+def list_runs(session: Session, *, teams: frozenset[int], status: str | None, project: str | None,
+              team: str | None = None, sweep: int | None = None, q: str | None, sort: str, order: str, limit: int,
+              offset: int) -> tuple[list[dict], int]:
+    """One page of the visible runs: the ids are sorted on narrow rows, then only that page is read whole."""
+    stmt = select(Run.id).join(Project, Project.id == Run.project_id).where(Project.team_id.in_(teams))
     if status:
         stmt = stmt.where(Run.status == status)
     if project:
-        stmt = stmt.join(Project, Project.id == Run.project_id).where(Project.name == project)
+        stmt = stmt.where(Project.name == project)
+    if team:
+        stmt = stmt.where(Project.team_id.in_(select(Team.id).where(Team.name == team)))
+    if sweep is not None:
+        stmt = stmt.where(Run.sweep_id == sweep)
     if q:
         pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Run.name.ilike(f"%{pattern}%", escape="\\"))

@@ -17,6 +17,8 @@ SortKey = Literal[("created_at", "name", "status") + SUMMARY_COLUMNS]
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     config: ExperimentConfig = Field(default_factory=ExperimentConfig)
+    team: str | None = Field(None, min_length=1, max_length=100,
+                             description="The team the run's project belongs to (default: your only team).")
 
 
 class Progress(BaseModel):
@@ -42,6 +44,8 @@ class RunOut(BaseModel):
     id: int
     name: str
     project: str
+    team: str
+    sweep_id: int | None = None
     status: RunStatus
     cancel_requested: bool
     progress: Progress
@@ -105,6 +109,7 @@ class ErrorOut(BaseModel):
 
 
 ERRORS = {
+    401: {"model": ErrorOut, "description": "No token, or an invalid or revoked one"},
     404: {"model": ErrorOut, "description": "Unknown run id"},
     503: {"model": ErrorOut, "description": "The database is unavailable; retry later"},
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,7 +29,14 @@ class Settings(BaseSettings):
     allowed_datasets: list[str] | None = None
     max_weights: int = Field(50_000_000, ge=1, description="Server cap on a model's weights.")
     max_macs: int = Field(2_000_000_000, ge=1, description="Server cap on a model's dense MACs per sample.")
-    max_queued_runs: int = Field(1000, ge=1, description="Server cap on runs waiting in the queue (429 beyond).")
+    max_queued_runs: int = Field(1000, ge=1, description="Cap on one team's runs waiting in the queue (429 "
+                                 "beyond).")
+    max_sweep_runs: int = Field(500, ge=1, description="Cap on the runs one sweep expands to (422 beyond).")
+    auth: bool = Field(True, description="Require API tokens.  Off is allowed only on a loopback address.")
+    admin_token: SecretStr | None = Field(None, description="At first start (no users yet), the admin's token "
+                                          "(for automation and tests); otherwise one is made and printed.")
+    auth_cache_s: float = Field(2.0, ge=0, description="Seconds a token lookup is cached per process (a "
+                                "revocation reaches other processes within this time).")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 beyond).")
 
     @property

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from app.db import migrate, session_scope
-from app.runs import create_run
+from app.runs import create_run, default_team_id
 from app.settings import Settings
 from gxnor_core import train, validate_config
 from gxnor_core.reporters import DirectoryReporter
@@ -47,7 +47,7 @@ def main() -> None:
         per_epoch["gxnor_train"].append((time.perf_counter() - t0) / args.epochs)
 
         with session_scope(settings.db_url) as s:
-            run_id = create_run(s, config).id
+            run_id = create_run(s, config, default_team_id(s)).id
         t0 = time.perf_counter()
         assert execute_run(run_id, settings) == "succeeded"
         per_epoch["worker"].append((time.perf_counter() - t0) / args.epochs)

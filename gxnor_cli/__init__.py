@@ -84,6 +84,43 @@ def _service_env(args: argparse.Namespace) -> None:
         value = getattr(args, flag, None)
         if value:
             os.environ[var] = str(value)
+    if getattr(args, "no_auth", False):
+        os.environ["GXNOR_AUTH"] = "false"
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve_checks(args: argparse.Namespace, settings) -> str | None:
+    """Refuse an open server; migrate; on first start make the admin and say how to sign in."""
+    if not settings.auth and not _is_loopback(args.host):
+        raise _Refused(f"refusing to listen on {args.host} with auth switched off (GXNOR_AUTH=false / --no-auth): "
+                       "anyone who can reach it could use it. Bind to 127.0.0.1, or leave auth on.")
+    from app.main import prepare_database
+
+    token = prepare_database(settings)
+    where = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    if not settings.auth:
+        print("GXNOR Lab: auth is off (loopback only): no token needed.", flush=True)
+    elif token:
+        print(f"GXNOR Lab: first start — created user 'admin' (team 'default').\n"
+              f"  API token (shown once; keep it): {token}\n"
+              f"  Sign in: {where}/#token={token}", flush=True)
+    else:
+        print("GXNOR Lab: sign in with your API token (`gxnor token` makes a new admin token).", flush=True)
+    return token
+
+
+class _Refused(Exception):
+    pass
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -93,7 +130,12 @@ def cmd_api(args: argparse.Namespace) -> int:
     from app.settings import Settings
 
     _service_env(args)
-    uvicorn.run(create_app(Settings()), host=args.host, port=args.port, log_level="info", access_log=False)
+    settings = Settings()
+    try:
+        _serve_checks(args, settings)
+    except _Refused as exc:
+        return _fail(str(exc))
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 
@@ -118,7 +160,6 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from app.db import migrate
     from app.main import create_app
     from app.settings import Settings
     from app.supervisor import requeue_orphans
@@ -126,7 +167,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     _service_env(args)
     settings = Settings()
     settings.ensure_dirs()
-    migrate(settings.db_url)
+    try:
+        _serve_checks(args, settings)
+    except _Refused as exc:
+        return _fail(str(exc))
     requeue_orphans(settings)
     worker = subprocess.Popen([sys.executable, "-m", "gxnor_cli", "worker", "--loglevel", "WARNING"],
                               env=os.environ.copy(), start_new_session=True, preexec_fn=_die_with_parent)
@@ -152,6 +196,51 @@ def _die_with_parent() -> None:
         pass
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """A new API token straight in the database (whoever can read the data directory is trusted)."""
+    from sqlalchemy import select
+
+    from app.auth import issue_token
+    from app.db import session_scope
+    from app.main import prepare_database
+    from app.models import User
+    from app.settings import Settings
+
+    _service_env(args)
+    settings = Settings()
+    settings.ensure_dirs()
+    prepare_database(settings)
+    with session_scope(settings.db_url) as session:
+        user = session.scalars(select(User).where(User.name == args.user)).first()
+        if user is None:
+            return _fail(f"--user: no user named {args.user!r}")
+        _, token = issue_token(session, user.id, args.token_name)
+    print(token)
+    return 0
+
+
+def _client(args: argparse.Namespace):
+    import httpx
+
+    token = args.token or os.environ.get("GXNOR_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=args.server.rstrip("/"), timeout=30, headers=headers)
+
+
+def _api_error(resp) -> int | None:
+    """Exit code 2 with the server's one-line reason for a refused request, None when it succeeded."""
+    if resp.status_code < 400:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    message = body.get("message") or body.get("detail") or resp.text
+    if resp.status_code == 401:
+        message = f"{message} (pass --token or set GXNOR_TOKEN)"
+    return _fail(f"{resp.status_code}: {message}")
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     import httpx
 
@@ -163,12 +252,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     base = args.server.rstrip("/")
+    body = {"config": config, **({"team": args.team} if args.team else {})}
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            resp = client.post("/api/v1/runs", json={"config": config})
-            if resp.status_code == 422:
-                return _fail(resp.json().get("message", resp.text))
-            resp.raise_for_status()
+        with _client(args) as client:
+            resp = client.post("/api/v1/runs", json=body)
+            if (code := _api_error(resp)) is not None:
+                return code
             run = resp.json()
             print(json.dumps({"id": run["id"], "status": run["status"], "url": f"{base}/#/runs/{run['id']}"}))
             if not args.follow:
@@ -217,12 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="the whole product on one machine: API + UI + a local worker")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-auth", action="store_true", help="no tokens (only on a loopback address)")
     service_flags(p, data_dir_default=os.environ.get("GXNOR_DATA_DIR", "./gxnor-data"))
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("api", help="the REST API and UI (distributed mode)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-auth", action="store_true", help="no tokens (only on a loopback address)")
     service_flags(p)
     p.set_defaults(func=cmd_api)
 
@@ -237,7 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config field")
     p.add_argument("--follow", action="store_true", help="show progress until the run ends")
+    p.add_argument("--team", help="the team to queue it in (default: your only team)")
+    p.add_argument("--token", help="API token (default: GXNOR_TOKEN)")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("token", help="make a new API token directly in the database (server-side admin)")
+    p.add_argument("--user", default="admin", help="whose token (default: admin)")
+    p.add_argument("--name", dest="token_name", default="cli", help="a label for the token")
+    service_flags(p, data_dir_default=os.environ.get("GXNOR_DATA_DIR", "./gxnor-data"))
+    p.set_defaults(func=cmd_token)
     return parser
 
 

@@ -14,16 +14,18 @@ from gxnor_core import load_model
 from worker.runner import execute_run
 
 QUICK = {"name": "api-quick", "model": {"hidden": [32]}, "train": {"epochs": 3, "batch_size": 100}}
+ADMIN = "gx_api-test-admin"
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 
 
 @pytest.fixture()
 def settings(tmp_path):
-    return Settings(data_dir=tmp_path / "data", progress_interval_s=0.05)
+    return Settings(data_dir=tmp_path / "data", progress_interval_s=0.05, admin_token=ADMIN)
 
 
 @pytest.fixture()
 def client(settings):
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=AS_ADMIN) as c:
         yield c
 
 
@@ -241,8 +243,8 @@ def test_progress_is_published_while_an_epoch_runs(client, settings):
 
 def test_limits_body_size_queue_cap_and_model_size(tmp_path):
     settings = Settings(data_dir=tmp_path / "limits", max_queued_runs=2, max_weights=100_000,
-                        max_body_bytes=4096)
-    with TestClient(create_app(settings)) as client:
+                        max_body_bytes=4096, admin_token=ADMIN)
+    with TestClient(create_app(settings), headers=AS_ADMIN) as client:
         big = {"config": {"name": "x" * 100, "project": "p"}, "pad": "y" * 5000}
         assert client.post("/api/v1/runs", json=big).status_code == 413
         resp = client.post("/api/v1/runs", json={"config": {"model": {"hidden": [16384]}}})

@@ -14,8 +14,13 @@ from app.main import create_app
 from app.settings import Settings
 
 _data = Path(tempfile.mkdtemp(prefix="gxnor-fuzz-"))
-app = create_app(Settings(data_dir=_data))
-schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex=r".*/events$")
+ADMIN = "gx_fuzz-admin-token"
+app = create_app(Settings(data_dir=_data, admin_token=ADMIN))
+# Not fuzzed: the SSE stream (never ends by design); revoking tokens and rewriting users, which would
+# revoke the fuzzer's own token or strip its teams and leave every later case a 401/404 (tests/test_auth.py
+# covers both).
+schema = (schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex=r".*/events$")
+          .exclude(method="DELETE", path_regex=r".*/tokens/.*").exclude(method="PATCH", path_regex=r".*/users/.*"))
 EXAMPLES = int(os.environ.get("GXNOR_FUZZ_EXAMPLES", "25"))
 
 
@@ -25,4 +30,4 @@ EXAMPLES = int(os.environ.get("GXNOR_FUZZ_EXAMPLES", "25"))
 def test_api_never_errors_and_keeps_its_schema(case):
     # Every check but "schema-valid data is accepted": the server rightly answers 422 to some
     # schema-valid configs (a network too big for its input, a dataset path, the server's caps).
-    case.call_and_validate(excluded_checks=[positive_data_acceptance])
+    case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN}"}, excluded_checks=[positive_data_acceptance])

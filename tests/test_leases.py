@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from app.db import migrate, session_scope
 from app.models import EpochMetric, Run
 from app.reaper import reap
-from app.runs import create_run
+from app.runs import create_run, default_team_id
 from app.settings import Settings
 from gxnor_core import validate_config
 from worker.runner import execute_run
@@ -36,7 +36,7 @@ def settings(tmp_path):
 def new_run(settings, epochs=3, **cfg):
     config = validate_config({"model": {"hidden": [64]}, "train": {"epochs": epochs, "batch_size": 20}, **cfg})
     with session_scope(settings.db_url) as s:
-        return create_run(s, config).id
+        return create_run(s, config, default_team_id(s)).id
 
 
 def run_row(settings, run_id):

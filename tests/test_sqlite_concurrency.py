@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from app.db import migrate, session_scope
 from app.models import EpochMetric, LayerRecord, Run
-from app.runs import create_run
+from app.runs import create_run, default_team_id
 from app.settings import Settings
 from gxnor_core import validate_config
 
@@ -23,7 +23,7 @@ def test_several_runs_write_at_once_without_locking_errors_and_exact_row_counts(
     migrate(settings.db_url)
     config = validate_config({"model": {"hidden": [16]}, "train": {"epochs": 25, "batch_size": 100}})
     with session_scope(settings.db_url) as s:
-        ids = [create_run(s, config).id for _ in range(4)]
+        ids = [create_run(s, config, default_team_id(s)).id for _ in range(4)]
     # Four processes, as four workers on one machine would be: each commits 25 epochs and
     # publishes progress every 10 ms into the same file.
     with mp.get_context("spawn").Pool(4) as pool:

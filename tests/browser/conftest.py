@@ -18,6 +18,8 @@ CHROMIUM = os.environ.get("GXNOR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+# The admin's token of the test server (GXNOR_ADMIN_TOKEN at first start); pages sign in with `#token=`.
+ADMIN_TOKEN = "gx_browser-test-admin-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,8 @@ def server(tmp_path_factory):
     """The whole product (API, UI, one local worker) on a free port; yields its base URL."""
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
-    up = Proc(["up", "--port", str(port), "--data-dir", str(tmp / "data")], service_env(tmp), tmp / "up.log")
+    env = service_env(tmp, GXNOR_ADMIN_TOKEN=ADMIN_TOKEN)
+    up = Proc(["up", "--port", str(port), "--data-dir", str(tmp / "data")], env, tmp / "up.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, up)
@@ -36,7 +39,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api(server):
-    with httpx.Client(base_url=server, timeout=30) as client:
+    with httpx.Client(base_url=server, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
         yield client
 
 
@@ -51,10 +54,10 @@ def browser():
         b.close()
 
 
-@pytest.fixture()
-def page(browser):
-    """A fresh page; console errors and uncaught exceptions fail the test, and every dialog is recorded."""
+def _page(browser, signed_in: bool):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
+    if signed_in:  # as if the sign-in link had been opened before
+        context.add_init_script(f"localStorage.setItem('gxnor.token', {ADMIN_TOKEN!r})")
     pg = context.new_page()
     pg.errors = []
     pg.dialogs = []
@@ -69,9 +72,33 @@ def page(browser):
 
     pg.on("dialog", on_dialog)
     pg.set_default_timeout(20_000)
+    return context, pg
+
+
+@pytest.fixture()
+def page(browser):
+    """A fresh page signed in as the admin; console errors and uncaught exceptions fail the test, and every
+    dialog is recorded."""
+    context, pg = _page(browser, signed_in=True)
     yield pg
     context.close()
     assert not pg.errors, pg.errors
+
+
+@pytest.fixture()
+def anonymous_page(browser):
+    """Like ``page`` but with no stored token (sign-in tests)."""
+    context, pg = _page(browser, signed_in=False)
+    yield pg
+    context.close()
+    assert not pg.errors, pg.errors
+
+
+def sign_in(pg, server: str, path: str = "/runs") -> None:
+    """Open the dashboard through the sign-in link, then go to ``path`` (a hash route)."""
+    pg.goto(f"{server}/#token={ADMIN_TOKEN}")
+    pg.wait_for_function("() => !location.hash.includes('token=')")
+    pg.goto(f"{server}/#{path}")
 
 
 def shoot(pg, name: str) -> Path:

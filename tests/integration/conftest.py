@@ -18,6 +18,9 @@ from sqlalchemy import create_engine, text
 
 PG_ADMIN_URL = os.environ.get("GXNOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GXNOR_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# Services started by these tests get this admin token at first start (GXNOR_ADMIN_TOKEN).
+ADMIN_TOKEN = "gx_integration-test-admin-token"
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def free_port() -> int:
@@ -90,7 +93,7 @@ def procs():
 def service_env(tmp_path: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GXNOR_")}
     env.update({"GXNOR_DATA_DIR": str(tmp_path / "data"), "GXNOR_PROGRESS_INTERVAL_S": "0.3",
-                "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **extra})
+                "GXNOR_ADMIN_TOKEN": ADMIN_TOKEN, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **extra})
     return env
 
 
@@ -132,4 +135,4 @@ def start_cluster(tmp_path: Path, procs: list, **env_extra: str):
         procs.append(w)
         return w
 
-    return httpx.Client(base_url=base, timeout=30), add_worker
+    return httpx.Client(base_url=base, timeout=30, headers=AS_ADMIN), add_worker

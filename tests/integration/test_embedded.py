@@ -1,6 +1,8 @@
-"""`gxnor up` as a user runs it: start, submit, finish, stop, start again."""
+"""`gxnor up` as a user runs it: start, sign in with the printed token, submit, finish, stop, start again."""
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,20 +14,31 @@ from .conftest import Proc, free_port, service_env, wait_for, wait_healthy
 
 def start(tmp_path, procs, port, tag):
     env = service_env(tmp_path)
+    del env["GXNOR_ADMIN_TOKEN"]  # as a user runs it: the token is made and printed at first start
     up = Proc(["up", "--port", str(port), "--data-dir", str(tmp_path / "data")], env, tmp_path / f"up-{tag}.log")
     procs.append(up)
     wait_healthy(f"http://127.0.0.1:{port}", up)
-    return up, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    return up
 
 
 def test_gxnor_up_keeps_data_and_queued_runs_across_a_restart(tmp_path, procs):
     port = free_port()
-    up, client = start(tmp_path, procs, port, "1")
+    up = start(tmp_path, procs, port, "1")
+    # First start: an admin token and a sign-in link carrying it are printed.
+    link = re.search(rf"Sign in: (http://127\.0\.0\.1:{port}/#token=(gx_\S+))", up.text())
+    assert link, up.text()
+    token = link.group(2)
+    assert httpx.get(f"http://127.0.0.1:{port}/api/v1/runs").status_code == 401
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers={"Authorization": f"Bearer {token}"})
+    assert client.get("/api/v1/me").json()["user"]["name"] == "admin"
 
-    # A user submits with the CLI and follows the run to the end.
-    res = subprocess.run([sys.executable, "-m", "gxnor_cli", "submit", "quick", "--server",
-                          f"http://127.0.0.1:{port}", "--set", "train.epochs=2", "--follow"],
-                         capture_output=True, text=True, timeout=180)
+    # A user submits with the CLI (token from GXNOR_TOKEN) and follows the run to the end.
+    cli = [sys.executable, "-m", "gxnor_cli", "submit", "quick", "--server", f"http://127.0.0.1:{port}"]
+    refused = subprocess.run(cli, capture_output=True, text=True, timeout=60,
+                             env={k: v for k, v in os.environ.items() if k != "GXNOR_TOKEN"})
+    assert refused.returncode == 2 and "GXNOR_TOKEN" in refused.stderr
+    res = subprocess.run([*cli, "--set", "train.epochs=2", "--follow"], capture_output=True, text=True, timeout=180,
+                         env={**os.environ, "GXNOR_TOKEN": token})
     assert res.returncode == 0, res.stderr
     done_id = json.loads(res.stdout.strip().splitlines()[-1])["id"]
     assert client.get(f"/api/v1/runs/{done_id}").json()["status"] == "succeeded"
@@ -40,8 +53,11 @@ def test_gxnor_up_keeps_data_and_queued_runs_across_a_restart(tmp_path, procs):
     assert up.stop(signal.SIGINT, timeout=120) == 0
     client.close()
 
-    # Start again: everything recorded is still there and the interrupted and waiting runs finish.
-    up2, client = start(tmp_path, procs, port, "2")
+    # Start again: everything recorded is still there, the same token works (no new one is printed) and
+    # the interrupted and waiting runs finish.
+    up2 = start(tmp_path, procs, port, "2")
+    assert "#token=" not in up2.text() and "gxnor token" in up2.text()
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers={"Authorization": f"Bearer {token}"})
     assert client.get(f"/api/v1/runs/{done_id}").json()["status"] == "succeeded"
     for run_id in (long_id, queued_id):
         run = wait_for(lambda run_id=run_id: (r := client.get(f"/api/v1/runs/{run_id}").json())["status"]

@@ -3,6 +3,7 @@ import inspect
 from fastapi import APIRouter
 
 from app.api.deps import SettingsDep
+from app.auth import Auth
 from gxnor_core import PRESETS, WINDOWS
 from gxnor_core.config import ARCHS, DATASETS, LOSSES, OPTIMIZERS, ExperimentConfig
 from gxnor_core.models import INPUT_SHAPES
@@ -17,7 +18,7 @@ _ARCH_HELP = {
 
 
 @router.get("/catalog")
-def catalog(settings: SettingsDep) -> dict:
+def catalog(settings: SettingsDep, who: Auth) -> dict:
     """Datasets, architectures, windows, presets, defaults and bounds — everything a form needs."""
     return {
         "datasets": [{"name": d, "input_shape": INPUT_SHAPES[d], "bundled": d in ("digits", "mnist5k"),

@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app import runs as svc
 from app.api.deps import SessionDep, SettingsDep, read_session
+from app.auth import Auth, AuthOrQuery
 from app.db import session_scope
-from app.models import FINISHED, RUN_STATUSES, EpochMetric, Run
+from app.models import FINISHED, RUN_STATUSES, EpochMetric, Project, Run
 from app.schemas import (
     CONFLICT,
     ERRORS,
@@ -27,6 +28,7 @@ from app.schemas import (
 from worker.celery_app import TASK_NAME
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], responses=ERRORS)
+# Every route here needs a token (``Auth``/``AuthOrQuery`` as a parameter): runs of other teams are 404.
 
 MAX_ID = 2_147_483_647
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="Run id.")]
@@ -43,21 +45,25 @@ class FastJSON(Response):
 
 
 @router.post("/runs", status_code=201, response_model=RunOut, responses=SUBMIT)
-def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep):
-    """Validate and queue a run."""
+def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep, who: Auth):
+    """Validate and queue a run (in ``team``, or the caller's only team)."""
     svc.check_servable(body.config, settings)
-    svc.check_queue_room(session, settings)
-    run_id = svc.create_run(session, body.config, settings.max_attempts).id
+    team = svc.resolve_team(session, who, body.team)
+    svc.check_queue_room(session, settings, team.id)
+    run_id = svc.create_run(session, body.config, team.id, settings.max_attempts).id
     session.commit()
     request.app.state.celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
-    return FastJSON(svc.fetch_run(session, run_id), status_code=201)
+    return FastJSON(svc.fetch_run(session, run_id, who.team_ids), status_code=201)
 
 
 @router.get("/runs", response_model=RunList)
 async def list_runs(
     request: Request,
+    who: Auth,
     status: Literal[RUN_STATUSES] | None = None,
     project: Annotated[str | None, Query(max_length=100)] = None,
+    team: Annotated[str | None, Query(max_length=100)] = None,
+    sweep: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this sweep's runs.")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Name contains (case-insensitive).")] = None,
     sort: Literal[svc.SORTABLE] = "created_at",
     order: Literal["asc", "desc"] = "desc",
@@ -65,23 +71,23 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ):
     with read_session(request) as session:
-        rows, total = svc.list_runs(session, status=status, project=project, q=q, sort=sort, order=order,
-                                    limit=limit, offset=offset)
+        rows, total = svc.list_runs(session, teams=who.team_ids, status=status, project=project, team=team,
+                                    sweep=sweep, q=q, sort=sort, order=order, limit=limit, offset=offset)
     return FastJSON({"items": rows, "total": total, "limit": limit, "offset": offset})
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
-async def get_run(run_id: RunId, request: Request):
+async def get_run(run_id: RunId, request: Request, who: Auth):
     with read_session(request) as session:
-        return FastJSON(svc.fetch_run(session, run_id))
+        return FastJSON(svc.fetch_run(session, run_id, who.team_ids))
 
 
 @router.get("/runs/{run_id}/metrics", response_model=MetricsOut)
-async def get_metrics(run_id: RunId, request: Request, points: Points = None,
+async def get_metrics(run_id: RunId, request: Request, who: Auth, points: Points = None,
                       metric: Annotated[str, Query(max_length=50)] = "train_loss"):
     """Run-level metrics, one object per epoch; ``points`` keeps the extremes of ``metric`` and the last epoch."""
     with read_session(request) as session:
-        svc.require_run(session, run_id)
+        svc.require_run(session, run_id, who.team_ids)
         raw = svc.epoch_metrics_raw(session, run_id)
     if points and len(raw) > points:
         epochs = svc.downsample([orjson.loads(r) for r in raw], points, metric)
@@ -92,14 +98,14 @@ async def get_metrics(run_id: RunId, request: Request, points: Points = None,
 
 
 @router.get("/runs/{run_id}/layers", response_model=LayersOut)
-async def get_layers(run_id: RunId, request: Request,
+async def get_layers(run_id: RunId, request: Request, who: Auth,
                      epoch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
                layer: Annotated[str | None, Query(max_length=50)] = None,
                points: Points = None):
     """Layer records; ``epoch`` for one epoch, ``layer`` for one layer, ``points`` to thin the epochs evenly
     (the last epoch is always kept)."""
     with read_session(request) as session:
-        svc.require_run(session, run_id)
+        svc.require_run(session, run_id, who.team_ids)
         rows = svc.layer_records_raw(session, run_id, epoch, layer)
     if points:
         keep = svc.thin_epochs(sorted({e for e, _ in rows}), points)
@@ -108,32 +114,34 @@ async def get_layers(run_id: RunId, request: Request,
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunOut, responses=CONFLICT)
-def cancel_run(run_id: RunId, session: SessionDep):
+def cancel_run(run_id: RunId, session: SessionDep, who: Auth):
     """Stop a queued or running run, keeping what it recorded; 409 if it already finished."""
-    svc.cancel_run(session, svc.get_run(session, run_id))
-    return FastJSON(svc.fetch_run(session, run_id))
+    svc.cancel_run(session, svc.get_run(session, run_id, who.team_ids))
+    return FastJSON(svc.fetch_run(session, run_id, who.team_ids))
 
 
 @router.delete("/runs/{run_id}", status_code=204, responses=CONFLICT)
-def delete_run(run_id: RunId, session: SessionDep, settings: SettingsDep) -> Response:
+def delete_run(run_id: RunId, session: SessionDep, settings: SettingsDep, who: Auth) -> Response:
     """Remove a finished run and its artifacts; 409 while it is queued or running."""
-    svc.delete_run(session, svc.get_run(session, run_id), settings)
+    svc.delete_run(session, svc.get_run(session, run_id, who.team_ids), settings)
     return Response(status_code=204)
 
 
 @router.get("/runs/{run_id}/checkpoint", response_class=FileResponse)
-def download_checkpoint(run_id: RunId, session: SessionDep, settings: SettingsDep) -> FileResponse:
-    """The latest checkpoint (load with ``gxnor_core.load_model``)."""
-    run = svc.get_run(session, run_id)
+def download_checkpoint(run_id: RunId, session: SessionDep, settings: SettingsDep, who: AuthOrQuery) -> FileResponse:
+    """The latest checkpoint (load with ``gxnor_core.load_model``); takes ``?token=`` for a plain link."""
+    run = svc.get_run(session, run_id, who.team_ids)
     path = svc.checkpoint_file(session, run, settings)
     return FileResponse(path, media_type="application/octet-stream", filename=f"run-{run_id}-{path.name}")
 
 
 @router.get("/runs/{run_id}/events")
 async def run_events(run_id: RunId, request: Request, session: SessionDep, settings: SettingsDep,
+                     who: AuthOrQuery,
                      after: Annotated[int, Query(ge=0, description="Last epoch the client has.")] = 0):
-    """Server-Sent Events: ``progress`` while training, ``epoch`` for each new epoch, ``status`` at the end."""
-    svc.require_run(session, run_id)
+    """Server-Sent Events: ``progress`` while training, ``epoch`` for each new epoch, ``status`` at the end.
+    Takes ``?token=`` (EventSource cannot send headers)."""
+    svc.require_run(session, run_id, who.team_ids)
     last_event = request.headers.get("last-event-id")
     start = int(last_event) if last_event and last_event.isdigit() else after
     poll = min(settings.progress_interval_s, 1.0)
@@ -141,7 +149,7 @@ async def run_events(run_id: RunId, request: Request, session: SessionDep, setti
     def snapshot(since: int):
         with session_scope(settings.db_url) as s:
             try:
-                run = svc.fetch_run(s, run_id)
+                run = svc.fetch_run(s, run_id, who.team_ids)
             except HTTPException:
                 return None, []
             new = list(s.scalars(select(EpochMetric.metrics).where(EpochMetric.run_id == run_id,
@@ -180,7 +188,7 @@ def _sse(event: str, data: dict, event_id: int | None = None) -> str:
 
 
 @router.get("/compare", response_model=CompareOut, tags=["compare"])
-async def compare(request: Request,
+async def compare(request: Request, who: Auth,
                   ids: Annotated[str, Query(pattern=r"^\d{1,12}(,\d{1,12}){0,19}$", description="Up to 20 ids: a,b,c")],
                   metric: Annotated[str, Query(max_length=50)] = "val_error",
                   points: Points = None):
@@ -191,7 +199,8 @@ async def compare(request: Request,
         raise HTTPException(404, f"run {too_big[0]} not found")
     with read_session(request) as session:
         cols = [Run.id, Run.name, Run.status, Run.config, *(getattr(Run, k) for k in Summary.model_fields)]
-        found = {r.id: r for r in session.execute(select(*cols).where(Run.id.in_(run_ids)))}
+        found = {r.id: r for r in session.execute(select(*cols).join(Project, Project.id == Run.project_id)
+                                                  .where(Run.id.in_(run_ids), Project.team_id.in_(who.team_ids)))}
         missing = [i for i in run_ids if i not in found]
         if missing:
             raise HTTPException(404, f"run {missing[0]} not found")
