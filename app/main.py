@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.routing import Match
 
-from app.api.routes import access, catalog, health, runs, ui
+from app.api.routes import access, catalog, health, runs, sweeps, ui
 from app.auth import ensure_admin
 from app.db import migrate, session_scope
 from app.reaper import start_reaper
@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(sweeps.router)
     app.include_router(access.router)
     app.include_router(catalog.router)
     app.include_router(ui.router)

@@ -112,7 +112,7 @@ def require_run(session: Session, run_id: int, teams: frozenset[int]) -> None:
 
 # Reads for the API return plain dicts in the shape of app.schemas.RunOut, with the stored
 # JSON columns passed through as raw text (orjson.Fragment): no decode and re-encode per request.
-_SUMMARY = tuple(Summary.model_fields)
+SUMMARY_FIELDS = _SUMMARY = tuple(Summary.model_fields)
 _RUN_COLUMNS = (
     Run.id, Run.name, Project.name.label("project"), Team.name.label("team"), Run.sweep_id, Run.status,
     Run.cancel_requested, Run.progress_epoch, Run.progress_fraction, Run.epochs_done, Run.total_epochs,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.models import RUN_STATUSES, SUMMARY_COLUMNS
 from gxnor_core.config import ExperimentConfig
+from gxnor_core.sweeps import SweepSpec
 
 RunStatus = Literal[RUN_STATUSES]
 SortKey = Literal[("created_at", "name", "status") + SUMMARY_COLUMNS]
@@ -96,6 +97,75 @@ class CompareOut(BaseModel):
     layers: dict[str, dict[str, dict[str, float | None]]] = Field(
         description="Run id → layer → last-epoch gate_event_rate, activation_sparsity, weight_sparsity."
     )
+
+
+class SweepCreate(SweepSpec):
+    """A sweep spec (gxnor_core.sweeps.SweepSpec) and the team it runs in."""
+
+    team: str | None = Field(None, min_length=1, max_length=100,
+                             description="The team the sweep's runs belong to (default: your only team).")
+
+
+SweepStatus = Literal["queued", "running", "finished", "cancelled"]
+
+
+class SweepOut(BaseModel):
+    id: int
+    name: str
+    project: str
+    team: str
+    status: SweepStatus
+    fields: list[str] = Field(description="The dotted config fields the sweep varies.")
+    spec: dict[str, Any]
+    counts: dict[str, int] = Field(description="Runs per status.")
+    total: int
+    progress: float = Field(description="Fraction of all the sweep's epochs done (finished runs count whole).")
+    created_at: datetime
+    cancelled_at: datetime | None
+
+
+class SweepList(BaseModel):
+    items: list[SweepOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class SweepCreated(SweepOut):
+    run_ids: list[int]
+
+
+class SweepRun(BaseModel):
+    id: int
+    name: str
+    status: RunStatus
+    index: int | None
+    group: int | None
+    seed: int | None
+    overrides: dict[str, Any]
+    progress: Progress
+    summary: Summary
+
+
+class MetricStat(BaseModel):
+    mean: float | None
+    std: float | None
+    n: int
+
+
+class SweepResult(BaseModel):
+    group: int
+    overrides: dict[str, Any]
+    seeds: list[int]
+    n: int
+    n_done: int = Field(description="Runs of this config that succeeded (the statistics are over these).")
+    metrics: dict[str, MetricStat]
+
+
+class SweepDetail(SweepOut):
+    runs: list[SweepRun]
+    results: list[SweepResult] = Field(description="One row per config: mean ± sample std over its seeds.")
+    pareto: list[int] = Field(description="Groups on the front of test error vs gate-event rate (both minimised).")
 
 
 class Health(BaseModel):

@@ -63,6 +63,7 @@ from app.models import SUMMARY_COLUMNS
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PG_ADMIN_DB = "test"
 TARGET_P99_MS = 100
+ADMIN_TOKEN = "gx_bench-admin-token"  # the API's admin token (GXNOR_ADMIN_TOKEN); its runs are in team "default"
 CHUNK = 5_000
 PROJECTS = ("mnist", "cifar", "ablations", "sweeps", "default")
 LAYERS = (  # mnist_cnn: name, kind, num_weights, dense MACs per sample, input is real
@@ -138,8 +139,9 @@ def seed(url: str, runs: int, epochs: int, rng: random.Random) -> dict:
     n_metrics = n_layers = 0
     try:
         with engine.begin() as conn:
-            conn.execute(insert(Project), [{"id": i + 1, "name": p, "created_at": now - timedelta(days=400)}
-                                           for i, p in enumerate(PROJECTS)])
+            team_id = conn.scalar(text("SELECT id FROM teams WHERE name = 'default'"))  # made by the migrations
+            conn.execute(insert(Project), [{"id": i + 1, "team_id": team_id, "name": p,
+                                            "created_at": now - timedelta(days=400)} for i, p in enumerate(PROJECTS)])
             run_rows, metric_rows, layer_rows = [], [], []
 
             def flush(force: bool = False) -> None:
@@ -231,7 +233,7 @@ def api_server(data_dir: Path, url: str):
     """``python -m gxnor_cli api`` as a subprocess; yields its base URL once /healthz answers 200."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GXNOR_")}
-    env.update(GXNOR_DATA_DIR=str(data_dir), GXNOR_DATABASE_URL=url)
+    env.update(GXNOR_DATA_DIR=str(data_dir), GXNOR_DATABASE_URL=url, GXNOR_ADMIN_TOKEN=ADMIN_TOKEN)
     log_path = data_dir / "api.log"
     root = Path(__file__).resolve().parent.parent
     with open(log_path, "wb") as log:
@@ -289,7 +291,8 @@ def _request(rng: random.Random, runs: int, epochs: int) -> tuple[str, str, dict
 async def _client(base: str, rng: random.Random, runs: int, epochs: int, t_start: float, t_end: float,
                   out: list) -> None:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits,
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
         while (t0 := time.perf_counter()) < t_end:
             kind, path, params = _request(rng, runs, epochs)
             try:

@@ -268,6 +268,82 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Queue a sweep (a YAML/JSON spec file, or preset:NAME) through the REST API."""
+    import httpx
+
+    from gxnor_core import ConfigError, apply_overrides
+    from gxnor_core.sweeps import SWEEP_PRESETS
+
+    name = args.spec.removeprefix("preset:")
+    if args.spec.startswith("preset:") or (name in SWEEP_PRESETS and not Path(args.spec).exists()):
+        spec: dict = {"name": args.name or name, "preset": name}
+    else:
+        try:
+            spec = _read_mapping(args.spec)
+        except ConfigError as exc:
+            return _fail(str(exc))
+        if args.name:
+            spec["name"] = args.name
+    try:
+        if args.set:
+            spec["base"] = apply_overrides(spec.get("base") or {}, args.set)
+    except ConfigError as exc:
+        return _fail(f"--set {exc}")
+    if args.team:
+        spec["team"] = args.team
+    base = args.server.rstrip("/")
+    try:
+        with _client(args) as client:
+            resp = client.post("/api/v1/sweeps", json=spec)
+            if (code := _api_error(resp)) is not None:
+                return code
+            sweep = resp.json()
+            print(json.dumps({"id": sweep["id"], "runs": len(sweep["run_ids"]), "fields": sweep["fields"],
+                              "url": f"{base}/#/sweeps/{sweep['id']}"}))
+            if not args.follow:
+                return 0
+            return _follow_sweep(client, sweep)
+    except httpx.HTTPError as exc:
+        print(f"gxnor: error: {base}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _read_mapping(path: str) -> dict:
+    import yaml
+
+    from gxnor_core import ConfigError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("spec", f"no such file: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())  # YAML is a superset of JSON
+    except yaml.YAMLError as exc:
+        raise ConfigError("spec", f"{p} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("spec", f"{p} must hold a mapping")
+    return data
+
+
+def _follow_sweep(client, sweep: dict) -> int:
+    from tqdm import tqdm
+
+    with tqdm(total=1.0, desc=sweep["name"], file=sys.stderr,
+              bar_format="{l_bar}{bar}| {n:.0%} [{elapsed}<{remaining}]{postfix}") as bar:
+        while sweep["status"] in ("queued", "running"):
+            time.sleep(2.0)
+            sweep = client.get(f"/api/v1/sweeps/{sweep['id']}").raise_for_status().json()
+            bar.update(sweep["progress"] - bar.n)
+            c = sweep["counts"]
+            bar.set_postfix_str(f"{c['succeeded']}/{sweep['total']} done, {c['running']} running, "
+                                f"{c['failed']} failed", refresh=False)
+    print(json.dumps({"id": sweep["id"], "status": sweep["status"], "counts": sweep["counts"],
+                      "results": [{"overrides": r["overrides"], "n_done": r["n_done"],
+                                   **{k: v["mean"] for k, v in r["metrics"].items()}} for r in sweep["results"]]}))
+    return 0 if sweep["counts"]["failed"] == 0 and sweep["status"] == "finished" else 1
+
+
 def _follow(client, run: dict) -> int:
     from tqdm import tqdm
 
@@ -331,6 +407,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--team", help="the team to queue it in (default: your only team)")
     p.add_argument("--token", help="API token (default: GXNOR_TOKEN)")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("sweep", help="queue a parameter sweep through the REST API")
+    p.add_argument("spec", help="sweep spec file (YAML or JSON: name, base, grid | list | random, seeds, …) "
+                   "or preset:NAME (paper-r, paper-a-window, paper-m, paper-n-grid)")
+    p.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a field of the base config")
+    p.add_argument("--name", help="the sweep's name (default: the spec's, or the preset's)")
+    p.add_argument("--follow", action="store_true", help="show progress until every run ends, then the results")
+    p.add_argument("--team", help="the team to queue it in (default: your only team)")
+    p.add_argument("--token", help="API token (default: GXNOR_TOKEN)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("token", help="make a new API token directly in the database (server-side admin)")
     p.add_argument("--user", default="admin", help="whose token (default: admin)")

@@ -7,6 +7,7 @@ from app.auth import Auth
 from gxnor_core import PRESETS, WINDOWS
 from gxnor_core.config import ARCHS, DATASETS, LOSSES, OPTIMIZERS, ExperimentConfig
 from gxnor_core.models import INPUT_SHAPES
+from gxnor_core.sweeps import SWEEP_PRESET_DESCRIPTIONS, SWEEP_PRESETS
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
@@ -32,5 +33,8 @@ def catalog(settings: SettingsDep, who: Auth) -> dict:
         "presets": PRESETS,
         "defaults": ExperimentConfig().model_dump(mode="json"),
         "schema": ExperimentConfig.model_json_schema(),
-        "limits": {"max_epochs": settings.max_epochs},
+        "sweep_presets": {name: {"description": SWEEP_PRESET_DESCRIPTIONS.get(name, ""), "spec": spec}
+                          for name, spec in SWEEP_PRESETS.items()},
+        "limits": {"max_epochs": settings.max_epochs, "max_sweep_runs": settings.max_sweep_runs,
+                   "max_queued_runs_per_team": settings.max_queued_runs},
     }
