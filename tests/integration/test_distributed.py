@@ -92,3 +92,39 @@ def test_cancel_stops_a_running_run_and_keeps_its_epochs(cluster):
     nxt = submit(client, "it-after-cancel", epochs=2)
     assert wait_for(lambda: status(client, nxt)["status"] == "succeeded", what="the next run")
     assert worker.stop(signal.SIGTERM) == 0
+
+
+def test_a_sweep_fans_out_over_two_workers_and_cancel_stops_the_rest(cluster):
+    client, add_worker, pg_url = cluster
+    add_worker("w1")
+    add_worker("w2")
+    base = {"model": {"hidden": [32]}, "train": {"epochs": 3, "batch_size": 50}}
+    resp = client.post("/api/v1/sweeps", json={"name": "it-sweep", "base": base,
+                                               "grid": {"activations.r": [0.25, 1.0], "weights.N": [1, 2, 3]}})
+    assert resp.status_code == 201, resp.text
+    sweep = resp.json()
+    assert sweep["total"] == 6
+    done = wait_for(lambda: (s := client.get(f"/api/v1/sweeps/{sweep['id']}").json())["status"] == "finished" and s,
+                    timeout=300, what="the sweep to finish")
+    assert done["counts"]["succeeded"] == 6 and len({r["id"] for r in done["runs"]}) == 6
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:  # both workers took part, and every run recorded exactly its 3 epochs
+        workers = conn.execute(text("SELECT count(DISTINCT worker) FROM runs WHERE sweep_id = :s"),
+                               {"s": sweep["id"]}).scalar()
+        per_run = dict(conn.execute(text("SELECT run_id, count(*) FROM epoch_metrics GROUP BY run_id")).all())
+    engine.dispose()
+    assert workers == 2 and sorted(per_run.values()) == [3] * 6
+    for row in done["results"]:  # one seed per config: the aggregate row is that run's summary
+        (run,) = [r for r in done["runs"] if r["group"] == row["group"]]
+        assert row["metrics"]["test_error"]["mean"] == run["summary"]["test_error"]
+        assert row["metrics"]["gate_event_rate"]["mean"] == run["summary"]["gate_event_rate"]
+
+    long = client.post("/api/v1/sweeps", json={"name": "it-long", "base": {**base, "train": {"epochs": 300}},
+                                               "grid": {"dst.m": [1.0, 2.0, 3.0, 4.0]}}).json()
+    wait_for(lambda: client.get(f"/api/v1/sweeps/{long['id']}").json()["counts"]["running"] == 2,
+             what="two runs of the sweep running")
+    out = client.post(f"/api/v1/sweeps/{long['id']}/cancel").json()
+    assert out["counts"]["cancelled"] == 2  # the queued two at once; the running two stop between batches
+    final = wait_for(lambda: (s := client.get(f"/api/v1/sweeps/{long['id']}").json())["status"] == "cancelled" and s,
+                     timeout=60, what="the running runs to stop")
+    assert final["counts"] == {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 4}

@@ -3,11 +3,11 @@ admins create users and teams and set memberships."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,12 +19,18 @@ from app.schemas import ErrorOut
 from gxnor_core.config import ConfigError
 
 router = APIRouter(prefix="/api/v1", tags=["access"], responses={
+    400: {"model": ErrorOut, "description": "The body is not JSON"},
     401: {"model": ErrorOut, "description": "No token, or an invalid or revoked one"},
+    404: {"model": ErrorOut, "description": "No such user or token (or not yours)"},
+    409: {"model": ErrorOut, "description": "The name is taken, or the request does not apply"},
+    413: {"model": ErrorOut, "description": "The body is larger than the server accepts"},
     403: {"model": ErrorOut, "description": "Only an admin may do this"},
 })
 
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")]
 ObjectId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+# Stored times are UTC; SQLite hands them back naive.
+UTCTime = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=UTC))]
 
 
 class TeamOut(BaseModel):
@@ -49,9 +55,9 @@ class TokenOut(BaseModel):
     name: str
     user: str
     prefix: str = Field(description="The token's first characters, to recognise it.")
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UTCTime
+    last_used_at: UTCTime | None
+    revoked_at: UTCTime | None
 
 
 class NewToken(TokenOut):
@@ -59,25 +65,25 @@ class NewToken(TokenOut):
 
 
 class TeamCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: Name
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: Name
     teams: list[Name] = Field(default_factory=list, max_length=100)
     is_admin: bool = False
 
 
 class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     teams: list[Name] | None = Field(None, max_length=100, description="Replaces the user's teams.")
     is_admin: bool | None = None
 
 
 class TokenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field("api", min_length=1, max_length=100)
     user: Name | None = Field(None, description="Admins only: make the token for this user.")
 
@@ -137,7 +143,7 @@ def list_teams(session: SessionDep, who: Auth) -> list[TeamOut]:
     return [TeamOut(id=t.id, name=t.name) for t in session.scalars(stmt)]
 
 
-@router.post("/teams", status_code=201, response_model=TeamOut, responses={409: {"model": ErrorOut}})
+@router.post("/teams", status_code=201, response_model=TeamOut)
 def create_team(body: TeamCreate, session: SessionDep, who: Admin) -> TeamOut:
     """A new, empty team (admin)."""
     team = Team(name=body.name)
@@ -155,7 +161,7 @@ def list_users(session: SessionDep, who: Admin) -> list[UserOut]:
     return [_user_out(session, u) for u in session.scalars(select(User).order_by(User.name))]
 
 
-@router.post("/users", status_code=201, response_model=UserWithToken, responses={409: {"model": ErrorOut}})
+@router.post("/users", status_code=201, response_model=UserWithToken)
 def create_user(body: UserCreate, session: SessionDep, who: Admin) -> UserWithToken:
     """A new user in the given teams, with a first token (shown once) (admin)."""
     teams = _teams_named(session, body.teams)
@@ -208,7 +214,7 @@ def create_token(body: TokenCreate, session: SessionDep, who: Auth) -> dict:
     return {**_token_out(row, user.name), "token": token}
 
 
-@router.delete("/tokens/{token_id}", status_code=204, responses={404: {"model": ErrorOut}})
+@router.delete("/tokens/{token_id}", status_code=204)
 def revoke_token(token_id: ObjectId, session: SessionDep, who: Auth) -> Response:
     """Revoke one of your tokens (an admin: anyone's).  It stops working at once on this server process and
     within a couple of seconds on others."""

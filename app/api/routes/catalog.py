@@ -4,12 +4,13 @@ from fastapi import APIRouter
 
 from app.api.deps import SettingsDep
 from app.auth import Auth
+from app.schemas import ERRORS
 from gxnor_core import PRESETS, WINDOWS
 from gxnor_core.config import ARCHS, DATASETS, LOSSES, OPTIMIZERS, ExperimentConfig
 from gxnor_core.models import INPUT_SHAPES
 from gxnor_core.sweeps import SWEEP_PRESET_DESCRIPTIONS, SWEEP_PRESETS
 
-router = APIRouter(prefix="/api/v1", tags=["catalog"])
+router = APIRouter(prefix="/api/v1", tags=["catalog"], responses={401: ERRORS[401]})
 
 _ARCH_HELP = {
     "mlp": "Fully connected: hidden widths from model.hidden, each FC-BN-φ, then 10FC-BN.",

@@ -3,8 +3,7 @@ queued as runs any number of workers pick up, and aggregated per config."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app import sweeps as sweep_svc
 from app.api.deps import SessionDep, SettingsDep
@@ -45,11 +44,12 @@ def get_sweep(sweep_id: SweepId, session: SessionDep, who: Auth):
     return FastJSON(sweep_svc.sweep_detail(session, sweep_id, who.team_ids))
 
 
-@router.get("/sweeps/{sweep_id}/results.csv", response_class=PlainTextResponse)
+@router.get("/sweeps/{sweep_id}/results.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The table"}})
 def sweep_csv(sweep_id: SweepId, session: SessionDep, who: Auth):
     """The aggregate table as CSV: swept fields, n, n_done, each metric's mean and std."""
     detail = sweep_svc.sweep_detail(session, sweep_id, who.team_ids)
-    return PlainTextResponse(to_csv(detail["results"], swept_fields(detail["results"])), media_type="text/csv",
+    return Response(to_csv(detail["results"], swept_fields(detail["results"])), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="sweep-{sweep_id}.csv"'})
 
 
