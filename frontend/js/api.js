@@ -1,7 +1,9 @@
-// Client of the public REST API (/api/v1).  A sign-in link `#token=TOKEN` stores a bearer token.
+// Client of the public REST API (/api/v1).  Every call carries the stored bearer token; a sign-in link
+// `#token=TOKEN` or the sign-in view stores it.  A 401 tells the app (onUnauthorized) to show the sign-in view.
 
 const BASE = '/api/v1';
 const TOKEN_KEY = 'gxnor.token';
+let mePromise = null;  // GET /me for the stored token
 
 export function token() {
   try { return localStorage.getItem(TOKEN_KEY); } catch { return null; }
@@ -9,7 +11,12 @@ export function token() {
 
 export function setToken(value) {
   try { value ? localStorage.setItem(TOKEN_KEY, value) : localStorage.removeItem(TOKEN_KEY); } catch { /* private mode */ }
+  mePromise = null;
 }
+
+let unauthorized = () => {};
+/** fn(): called when the server answers 401 to the token in use (revoked, mistyped or missing). */
+export function onUnauthorized(fn) { unauthorized = fn; }
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -39,7 +46,8 @@ export function qs(params) {
   return s ? `?${s}` : '';
 }
 
-export async function api(path, {method = 'GET', body, signal} = {}) {
+/** One API call. A 401 calls the onUnauthorized hook first (unless quiet401), then throws like any error. */
+export async function api(path, {method = 'GET', body, signal, quiet401 = false} = {}) {
   const headers = {Accept: 'application/json'};
   const tok = token();
   if (tok) headers.Authorization = `Bearer ${tok}`;
@@ -49,7 +57,11 @@ export async function api(path, {method = 'GET', body, signal} = {}) {
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
-  if (!res.ok) throw new ApiError(res.status, data);
+  if (!res.ok) {
+    // Only a 401 to the token still stored counts: a reply to a token since replaced is stale.
+    if (res.status === 401 && !quiet401 && tok === token()) unauthorized();
+    throw new ApiError(res.status, data);
+  }
   return data;
 }
 
@@ -60,12 +72,23 @@ export const endpoints = {
   layers: (id, params, signal) => api(`/runs/${id}/layers${qs(params)}`, {signal}),
   cancel: (id) => api(`/runs/${id}/cancel`, {method: 'POST'}),
   remove: (id) => api(`/runs/${id}`, {method: 'DELETE'}),
-  create: (config) => api('/runs', {method: 'POST', body: {config}}),
+  create: (config, team) => api('/runs', {method: 'POST', body: team ? {config, team} : {config}}),
   compare: (params, signal) => api(`/compare${qs(params)}`, {signal}),
   catalog: (signal) => api('/catalog', {signal}),
-  eventsUrl: (id, after) => `${BASE}/runs/${id}/events${qs({after})}`,
-  checkpointUrl: (id) => `${BASE}/runs/${id}/checkpoint`,
+  sweeps: (params, signal) => api(`/sweeps${qs(params)}`, {signal}),
+  sweep: (id, signal) => api(`/sweeps/${id}`, {signal}),
+  createSweep: (body) => api('/sweeps', {method: 'POST', body}),
+  cancelSweep: (id) => api(`/sweeps/${id}/cancel`, {method: 'POST'}),
+  // EventSource and plain links cannot send headers: these two routes take the token as a query parameter.
+  eventsUrl: (id, after) => `${BASE}/runs/${id}/events${qs({after, token: token()})}`,
+  checkpointUrl: (id) => `${BASE}/runs/${id}/checkpoint${qs({token: token()})}`,
 };
+
+/** The signed-in user and their teams ({user, teams}); fetched once per token.  Its 401 is the caller's to handle. */
+export function me() {
+  mePromise = mePromise || api('/me', {quiet401: true}).catch((e) => { mePromise = null; throw e; });
+  return mePromise;
+}
 
 let catalogPromise = null;
 /** The catalog rarely changes: fetch it once per page load. */

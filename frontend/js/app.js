@@ -1,19 +1,26 @@
-// Hash router: #/runs, #/new, #/new?clone=7, #/runs/7, #/compare?ids=3,7&metric=val_error
-import {setToken} from './api.js';
-import {h, lifecycle} from './dom.js';
+// Hash router: #/runs, #/new, #/new?clone=7, #/runs/7, #/compare?ids=3,7&metric=val_error, #/sweeps, #/sweeps/new,
+// #/sweeps/4.  With no token, or when the server answers 401, the sign-in view replaces the page (the hash stays,
+// so signing in opens the page the user wanted).
+import {me, onUnauthorized, setToken, token} from './api.js';
+import {fill, h, lifecycle} from './dom.js';
 import {purgeAll} from './charts.js';
 import * as runsView from './views/runs.js';
 import * as newView from './views/new.js';
 import * as runView from './views/run.js';
 import * as compareView from './views/compare.js';
+import * as sweepsView from './views/sweeps.js';
+import * as sweepView from './views/sweep.js';
+import * as signinView from './views/signin.js';
 
 const main = document.getElementById('main');
+const userBox = document.getElementById('user-box');
 let current = null;
 
 function parse() {
   let raw = location.hash.replace(/^#/, '');
   if (raw.startsWith('token=')) {  // sign-in link: keep the token, drop it from the address bar
     setToken(decodeURIComponent(raw.slice(6)));
+    userBox.replaceChildren();  // possibly another user now
     raw = '/runs';
     history.replaceState(null, '', '#/runs');
   }
@@ -27,16 +34,64 @@ function route({path, params}) {
   if ((m = path.match(/^\/runs\/(\d+)$/))) return {nav: 'runs', view: runView, args: {id: Number(m[1]), params}};
   if (path === '/new') return {nav: 'new', view: newView, args: {params}};
   if (path === '/compare') return {nav: 'compare', view: compareView, args: {params}};
+  if (path === '/sweeps') return {nav: 'sweeps', view: sweepsView, args: {params}};
+  if (path === '/sweeps/new') return {nav: 'sweeps', view: newView, args: {params, sweep: true}};
+  if ((m = path.match(/^\/sweeps\/(\d+)$/))) return {nav: 'sweeps', view: sweepView, args: {id: Number(m[1]), params}};
   return null;
 }
 
-function render() {
+function clear() {
   if (current) { current.dispose(); current = null; }
   purgeAll(main);
   main.replaceChildren();
+}
+
+function setNav(name) {
+  for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === name);
+}
+
+// ---- signed-in user (header) and the sign-in view
+function renderUser(who) {
+  const teams = (who.teams || []).map((t) => t.name);
+  fill(userBox,
+    h('span', {class: 'user-name', id: 'user-name', text: who.user.name,
+      title: teams.length ? `Teams: ${teams.join(', ')}` : null}),
+    who.user.is_admin ? h('span', {class: 'badge note', text: 'admin'}) : null,
+    h('button', {type: 'button', class: 'small', id: 'signout', onclick: signOut}, 'Sign out'));
+}
+
+function showSignIn(expired = false) {
+  clear();
+  setNav(null);
+  userBox.replaceChildren();
+  document.body.classList.add('signed-out');
+  current = lifecycle();
+  signinView.mount(main, {expired, onSignedIn: (who) => { renderUser(who); render(); }}, current);
+}
+
+function signOut() {
+  setToken(null);
+  showSignIn();
+}
+
+// A 401 to the stored token: forget it and ask for another.
+onUnauthorized(() => { setToken(null); showSignIn(true); });
+
+function loadUser() {
+  const tok = token();
+  me().then(renderUser).catch((err) => {
+    if (err.status === 401 && tok === token()) { setToken(null); showSignIn(true); }
+  });
+}
+
+function render() {
+  clear();
   const where = parse();
+  if (!token()) { showSignIn(); return; }
+  document.body.classList.remove('signed-out');
+  if (!userBox.childElementCount) loadUser();
   const r = route(where);
-  for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', r && a.dataset.nav === r.nav);
+  setNav(r?.nav);
   if (!r) {
     main.append(h('div', {class: 'empty'}, h('p', {text: 'No such page.'}), h('a', {href: '#/runs', text: 'Go to the runs'})));
     return;

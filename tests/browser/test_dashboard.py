@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from .conftest import shoot
@@ -95,7 +96,10 @@ def test_new_run_form_launches_a_run_that_fills_in_live(page, server, api):
     page.wait_for_function("document.querySelector('#layer-fc1-composition')?.data?.[0]?.x?.length === 60")
     assert "real-valued input — not an XNOR layer" in page.text_content("#layer-fc1 header")
     assert "not an XNOR layer" not in page.text_content("#layer-fc2 header")
-    assert page.get_attribute("#checkpoint-link", "href") == f"/api/v1/runs/{run_id}/checkpoint"
+    # A plain link cannot send a header: it carries the token, and downloading with it works.
+    href = page.get_attribute("#checkpoint-link", "href")
+    assert href.startswith(f"/api/v1/runs/{run_id}/checkpoint?token=")
+    assert httpx.get(f"{server}{href}", timeout=30).status_code == 200
 
 
 def test_plotted_values_equal_what_the_api_returns(page, server, api):

@@ -1,5 +1,7 @@
-// New run: a form built from GET /api/v1/catalog (JSON schema bounds, descriptions, presets); clone from a run.
-import {ApiError, catalog, endpoints} from '../api.js';
+// New run or sweep: a form built from GET /api/v1/catalog (JSON schema bounds, descriptions, presets); clone from a
+// run.  "vary" next to a field turns it into a comma-separated list of values; with any field varied the form
+// launches a grid sweep (POST /sweeps) over the varied fields × seeds instead of one run.
+import {ApiError, catalog, endpoints, me} from '../api.js';
 import {fill, h, toast} from '../dom.js';
 import {deepMerge, get, setRoute} from '../util.js';
 
@@ -33,6 +35,9 @@ const LABELS = {
   'train.loss': 'Loss', 'train.seed': 'Seed', 'train.device': 'Device',
 };
 const CLI_ONLY = new Set(['dataset.root', 'dataset.download']);
+// Fields a sweep cannot vary from the form (numbers and choices elsewhere can); the seed becomes the seeds list.
+const NOT_VARIED = new Set(['train.device', 'train.seed', ...CLI_ONLY]);
+const MAX_SEEDS = 100;
 
 function resolve(schema, prop) {
   return prop.$ref ? schema.$defs[prop.$ref.split('/').pop()] : prop;
@@ -72,18 +77,21 @@ function boundsText({kind, nullable, p}, maxOverride) {
   return parts.join(', ');
 }
 
-export function mount(root, {params}, life) {
-  document.title = 'New run — GXNOR Lab';
+export function mount(root, {params, sweep = false}, life) {
+  document.title = sweep ? 'New sweep — GXNOR Lab' : 'New run — GXNOR Lab';
   const cloneId = params.get('clone');
-  root.append(h('div', {class: 'page-head'}, h('h1', null, cloneId ? `Clone run #${cloneId}` : 'New run')));
+  const heading = h('h1', {id: 'new-title'}, cloneId ? `Clone run #${cloneId}` : sweep ? 'New sweep' : 'New run');
+  root.append(h('div', {class: 'page-head'}, heading));
   const status = h('p', {class: 'muted'}, 'Loading the catalog…');
   root.append(status);
 
   (async () => {
     let cat;
+    let who = null;
     let source = null;
     try {
-      cat = await catalog();
+      // The teams only add a select: a failure other than sign-in (handled by the app) leaves it out.
+      [cat, who] = await Promise.all([catalog(), me().catch(() => null)]);
       if (cloneId) source = await endpoints.run(Number(cloneId), life.signal);
     } catch (err) {
       if (!life.alive) return;
@@ -92,17 +100,45 @@ export function mount(root, {params}, life) {
     }
     if (!life.alive) return;
     status.remove();
-    build(root, cat, source, params, life);
+    build(root, {cat, teams: who?.teams || [], source, params, sweep, heading}, life);
   })();
 }
 
-function build(root, cat, source, params, life) {
+/** Values of a varied field, from its comma-separated text: {values} or {error}. */
+function parseValues(text, {kind, p}) {
+  const parts = text.split(',').map((x) => x.trim()).filter(Boolean);
+  if (!parts.length) return {error: 'Give at least one value, separated by commas.'};
+  const values = [];
+  for (const part of parts) {
+    let v = part;
+    if (kind === 'int' || kind === 'num') {
+      v = Number(part);
+      if (!Number.isFinite(v) || (kind === 'int' && !Number.isInteger(v))) {
+        return {error: `Not ${kind === 'int' ? 'a whole number' : 'a number'}: ${part}`};
+      }
+    } else if (kind === 'enum' && !p.enum.includes(part)) {
+      return {error: `Not one of ${p.enum.join(', ')}: ${part}`};
+    }
+    if (!values.includes(v)) values.push(v);
+  }
+  return {values};
+}
+
+function build(root, {cat, teams, source, params, sweep, heading}, life) {
   const schema = cat.schema;
-  const fields = new Map();  // "weights.N" → {wrap, input, read, write, error}
+  const fields = new Map();  // "weights.N" → {wrap, input, read, write, error, vary?}
+  const aux = new Map();     // form fields outside the config: "team", "seeds"
   const form = h('form', {class: 'config', id: 'new-run-form', autocomplete: 'off'});
   const banner = h('div', {class: 'banner error hidden', role: 'alert', id: 'form-error'});
   const preview = h('pre', {class: 'mono'});
+  const previewTitle = h('summary', null, 'Config JSON that will be sent');
   const presetBar = h('div', {class: 'presets', id: 'presets'}, h('span', {class: 'muted'}, 'Presets:'));
+  const sweepPresets = cat.sweep_presets || {};
+  const sweepPresetBar = h('div', {class: 'presets', id: 'sweep-presets'}, h('span', {class: 'muted'}, 'Sweep presets:'));
+  // preset: a sweep preset sent by name (a list or random search); applied: the sweep preset the form started from.
+  const sweepState = {forced: sweep, seedsOn: false, preset: null, applied: null};
+  const presetNote = h('div', {class: 'banner info hidden', id: 'sweep-preset-note'});
+  let varyCount = 0;
 
   // ---- one field from its JSON schema
   function makeField(path, prop) {
@@ -178,18 +214,87 @@ function build(root, cat, source, params, life) {
 
     const error = h('div', {class: 'field-error', role: 'alert', 'aria-live': 'polite'});
     const bounds = boundsText(d, maxEpochs);
-    const wrap = h('div', {class: 'field', 'data-field': path},
-      h('label', {for: id}, LABELS[path] || p.title || path, h('span', {class: 'key', text: path})),
-      h('div', {class: 'control'}, input, bounds ? h('span', {class: 'bounds', text: bounds}) : null),
-      help, error);
+    const labelText = LABELS[path] || p.title || path;
+    const label = h('label', {for: id}, h('span', {class: 'label-text', text: labelText}), h('span', {class: 'sr-only'}),
+      h('span', {class: 'key', text: path}));
+    const control = h('div', {class: 'control'}, input, bounds ? h('span', {class: 'bounds', text: bounds}) : null);
+    const wrap = h('div', {class: 'field', 'data-field': path}, label, control, help, error);
     input.addEventListener('input', () => { clearError(path); updatePreview(); });
     input.addEventListener('change', () => { clearError(path); updateInactive(); updatePreview(); });
-    fields.set(path, {wrap, input, read, write, error});
+    const field = {wrap, input, read, write, error, label, labelText, d};
+    fields.set(path, field);
+    if (path === 'train.seed') addSeeds(field, control);
+    else if (['int', 'num', 'enum'].includes(kind) && !NOT_VARIED.has(path)) addVary(path, field, control);
     return wrap;
+  }
+
+  // ---- "vary": the field becomes a comma-separated list of values to sweep over
+  function varyButton(path, labelText, onclick) {
+    return h('button', {type: 'button', class: 'small vary', 'data-vary': path, 'aria-pressed': 'false', onclick,
+      title: 'Sweep over several values of this field', 'aria-label': `Vary ${labelText} (sweep over several values)`}, 'vary');
+  }
+
+  function addVary(path, field, control) {
+    const {kind, p} = field.d;
+    const values = h('input', {type: 'text', id: `${field.input.id}-values`, class: 'vary-input hidden', 'data-vary-input': path,
+      placeholder: kind === 'enum' ? p.enum.join(', ') : 'e.g. 0, 0.5, 1', title: 'Comma-separated values to sweep over'});
+    const button = varyButton(path, field.labelText, () => setVaried(path, !field.vary.on));
+    control.prepend(values);
+    control.append(button);
+    field.vary = {on: false, input: values, button, parse: () => parseValues(values.value, field.d)};
+    values.addEventListener('input', () => { clearError(path); updateSweep(); });
+  }
+
+  /** Turn a field's list of values on (with `values`, or starting from its current value) or off. */
+  function setVaried(path, on, values) {
+    const f = fields.get(path);
+    if (!f?.vary) return;
+    const v = f.vary;
+    if (on && !v.on) v.input.value = (values ?? [f.read()]).join(', ');
+    else if (on && values) v.input.value = values.join(', ');
+    else if (!on && v.on) {  // back to one value: the first of the list
+      const parsed = v.parse();
+      if (parsed.values) f.write(parsed.values[0]);
+    }
+    if (on && !v.on) v.since = ++varyCount;
+    v.on = on;
+    f.wrap.classList.toggle('varied', on);
+    v.button.setAttribute('aria-pressed', String(on));
+    v.button.textContent = on ? 'one value' : 'vary';
+    v.input.classList.toggle('hidden', !on);
+    f.input.classList.toggle('hidden', on);
+    f.label.htmlFor = on ? v.input.id : f.input.id;
+    f.label.querySelector('.sr-only').textContent = on ? ' — values to sweep, comma-separated' : '';
+    clearError(path);
+    if (on && sweepState.preset !== null) sweepState.preset = sweepState.applied = null;  // a grid replaces it
+    updateSweep();
+    if (on && !values) { v.input.focus(); v.input.select(); }
+  }
+
+  // The seed field: in a sweep it becomes the list of seeds every config runs with.
+  function addSeeds(field, control) {
+    const seeds = h('input', {type: 'text', id: 'f-sweep-seeds', class: 'vary-input hidden', name: 'seeds', placeholder: 'e.g. 0, 1, 2',
+      title: 'Comma-separated seeds: every config runs once per seed; results are mean ± std over seeds'});
+    const button = varyButton('train.seed', field.labelText, () => {
+      sweepState.seedsOn = !sweepState.seedsOn;
+      updateSweep();
+      if (sweepState.seedsOn) { seeds.focus(); seeds.select(); }
+    });
+    control.prepend(seeds);
+    control.append(button);
+    seeds.addEventListener('input', () => { clearError('seeds'); updateSweep(); });
+    const help = field.wrap.querySelector('.help');
+    aux.set('seeds', {wrap: field.wrap, input: seeds, error: field.error, button, field, help, helpText: help.textContent, parse: () => {
+      const r = parseValues(seeds.value, {kind: 'int', p: {}});
+      if (r.values && r.values.some((x) => x < 0)) return {error: 'Seeds are whole numbers ≥ 0.'};
+      if (r.values && r.values.length > MAX_SEEDS) return {error: `At most ${MAX_SEEDS} seeds.`};
+      return r;
+    }});
   }
 
   const top = h('fieldset', null, h('legend', null, 'Run'));
   for (const key of ['name', 'project']) top.append(makeField(key, schema.properties[key]));
+  if (teams.length > 1) top.append(makeTeamField());
   form.append(top);
   for (const [key, title] of SECTIONS) {
     const sec = resolve(schema, schema.properties[key]);
@@ -198,10 +303,30 @@ function build(root, cat, source, params, life) {
     form.append(fs);
   }
   const submit = h('button', {type: 'submit', class: 'primary', id: 'submit-run'}, 'Queue run');
+  const submitSweep = h('button', {type: 'submit', class: 'primary hidden', id: 'submit-sweep'}, 'Launch sweep');
+  const baseline = h('input', {type: 'checkbox', id: 'f-sweep-baseline', name: 'baseline'});
+  const baselineLabel = h('label', {class: 'inline hidden', for: 'f-sweep-baseline',
+    title: 'The same network with full-precision weights and activations, once per seed: the paper’s comparison point'},
+  baseline, 'Add a full-precision baseline');
+  const sweepSummary = h('span', {class: 'muted small hidden', id: 'sweep-summary', 'aria-live': 'polite'});
   const reset = h('button', {type: 'button'}, 'Reset to defaults');
-  form.append(h('div', {class: 'form-actions'}, submit, reset,
-    h('span', {class: 'muted small'}, 'Bounds are checked here and again by the server.')),
-  h('details', {class: 'preview'}, h('summary', null, 'Config JSON that will be sent'), preview));
+  baseline.addEventListener('change', updateSweep);
+  form.append(h('div', {class: 'form-actions'}, submit, submitSweep, baselineLabel, reset, sweepSummary,
+    h('span', {class: 'muted small', id: 'bounds-note'}, 'Bounds are checked here and again by the server.')),
+  h('details', {class: 'preview'}, previewTitle, preview));
+
+  function makeTeamField() {
+    const input = h('select', {id: 'f-team', name: 'team'}, teams.map((t) => h('option', {value: t.name, text: t.name})));
+    const error = h('div', {class: 'field-error', role: 'alert', 'aria-live': 'polite'});
+    const wrap = h('div', {class: 'field', 'data-field': 'team'},
+      h('label', {for: 'f-team'}, 'Team', h('span', {class: 'key', text: 'team'})),
+      h('div', {class: 'control'}, input),
+      h('div', {class: 'help', text: 'The runs count against this team’s queue; its members see them.'}), error);
+    input.addEventListener('change', () => { clearError('team'); updatePreview(); });
+    aux.set('team', {wrap, input, error});
+    return wrap;
+  }
+  const team = () => (aux.has('team') ? aux.get('team').input.value : undefined);
 
   // ---- presets and values
   const presetNames = [...PRESET_ORDER.filter((n) => cat.presets[n]), ...Object.keys(cat.presets).filter((n) => !PRESET_ORDER.includes(n))];
@@ -213,21 +338,58 @@ function build(root, cat, source, params, life) {
     presetBar.append(b);
   }
 
+  const sweepPresetButtons = new Map();
+  for (const [name, preset] of Object.entries(sweepPresets)) {
+    const b = h('button', {type: 'button', class: 'small', 'data-sweep-preset': name, title: preset.description || null}, name);
+    // From the new-run page a sweep preset opens the sweep page (its own address); there it fills the form.
+    b.addEventListener('click', () => (sweep ? applySweepPreset(name) : (location.hash = `#/sweeps/new?preset=${encodeURIComponent(name)}`)));
+    sweepPresetButtons.set(name, b);
+    sweepPresetBar.append(b);
+  }
+  if (!sweepPresetButtons.size) sweepPresetBar.classList.add('hidden');
+
   function setValues(config) {
     for (const [path, f] of fields) {
+      if (f.vary?.on) setVaried(path, false);
       const v = get(config, path);
       f.write(v === undefined ? get(cat.defaults, path) : v);
       clearError(path);
     }
+    sweepState.preset = null;
+    sweepState.applied = null;
+    for (const b of sweepPresetButtons.values()) b.classList.remove('active');
     banner.classList.add('hidden');
     updateInactive();
-    updatePreview();
+    updateSweep();
   }
 
   function applyPreset(name) {
     for (const [n, b] of presetButtons) b.classList.toggle('active', n === name);
     setValues(deepMerge(cat.defaults, cat.presets[name]));
-    setRoute('/new', {preset: name});
+    setRoute(sweep ? '/sweeps/new' : '/new', sweep ? {base: name} : {preset: name});
+  }
+
+  /** A sweep preset: its base config fills the form, its grid varies fields; a list or random search is sent by name. */
+  function applySweepPreset(name) {
+    const {spec = {}, description = ''} = sweepPresets[name];
+    presetButtons.forEach((b) => b.classList.remove('active'));
+    setValues(deepMerge(cat.defaults, spec.base || {}));
+    // A grid over fields the form can vary fills the form; anything else (a list, a random search) goes by name.
+    const sendByName = !spec.grid || Object.keys(spec.grid).some((path) => !fields.get(path)?.vary);
+    if (!sendByName) for (const [path, values] of Object.entries(spec.grid)) setVaried(path, true, values);
+    const seeds = aux.get('seeds');
+    if (Array.isArray(spec.seeds) && spec.seeds.length) seeds.input.value = spec.seeds.join(', ');
+    baseline.checked = Boolean(spec.baseline);
+    sweepState.preset = sendByName ? name : null;
+    sweepState.applied = name;
+    const how = spec.random ? `a random search (${spec.budget ?? '?'} points)` : spec.list ? `a list of ${spec.list.length} points` : 'a grid';
+    const over = Object.keys(spec.grid || spec.random || Object.assign({}, ...(spec.list || []))).join(', ');
+    fill(presetNote, 'Sweep preset ', h('b', {text: name}), description ? `: ${description}` : '.', ' ',
+      sendByName ? [`It runs ${how} over `, h('code', {text: over}), ' around the config below; varying a field here replaces it.']
+        : 'Edit the values, seeds or base config below, or vary more fields.');
+    for (const [n, b] of sweepPresetButtons) b.classList.toggle('active', n === name);
+    setRoute('/sweeps/new', {preset: name});
+    updateSweep();
   }
 
   function collect() {
@@ -241,7 +403,77 @@ function build(root, cat, source, params, life) {
     return config;
   }
 
-  function updatePreview() { preview.textContent = JSON.stringify(collect(), null, 2); }
+  // ---- sweep mode: any varied field (or the seeds) turns "Queue run" into "Launch sweep (K runs)"
+  // In the order the fields were varied: the first is the x axis of the sweep's plots.
+  const variedPaths = () => [...fields].filter(([, f]) => f.vary?.on).sort(([, a], [, b]) => a.vary.since - b.vary.since)
+    .map(([path]) => path);
+  const inSweep = () => sweepState.forced || sweepState.seedsOn || sweepState.preset !== null || variedPaths().length > 0;
+
+  /** The POST /sweeps body and the number of runs it makes (null while a list is unreadable). */
+  function sweepBody() {
+    const config = collect();
+    const body = {name: config.name, base: config};
+    if (team()) body.team = team();
+    const grid = {};
+    let configs = 1;
+    let ok = true;
+    for (const path of variedPaths()) {
+      const r = fields.get(path).vary.parse();
+      if (r.values) { grid[path] = r.values; configs *= r.values.length; } else ok = false;
+    }
+    const seeds = aux.get('seeds').parse();
+    if (seeds.values) body.seeds = seeds.values; else ok = false;
+    if (sweepState.preset !== null && !variedPaths().length) {
+      body.preset = sweepState.preset;
+      const spec = sweepPresets[sweepState.preset].spec || {};
+      configs = spec.random ? spec.budget ?? null : spec.list ? spec.list.length : configs;
+    } else if (Object.keys(grid).length || !ok) {
+      body.grid = grid;
+    } else {
+      body.list = [{}];  // only the seeds vary: one config, once per seed
+    }
+    if (baseline.checked) body.baseline = true;
+    const runs = ok && configs !== null ? (configs + (baseline.checked ? 1 : 0)) * body.seeds.length : null;
+    return {body, runs, configs};
+  }
+
+  function updateSweep() {
+    const on = inSweep();
+    const seeds = aux.get('seeds');
+    if (on && seeds.input.classList.contains('hidden') && !seeds.input.value) seeds.input.value = String(fields.get('train.seed').read() ?? 0);
+    seeds.input.classList.toggle('hidden', !on);
+    seeds.field.input.classList.toggle('hidden', on);
+    seeds.field.label.htmlFor = on ? seeds.input.id : seeds.field.input.id;
+    seeds.field.label.querySelector('.label-text').textContent = on ? 'Seeds' : seeds.field.labelText;
+    seeds.field.wrap.classList.toggle('varied', on);
+    seeds.help.textContent = on ? 'Every config runs once per seed; the results are mean ± std over the seeds.' : seeds.helpText;
+    seeds.button.setAttribute('aria-pressed', String(on));
+    seeds.button.textContent = on ? 'one seed' : 'vary';
+    // The seeds stay a list while fields are varied (or on the sweep page): only a seeds-only sweep can end here.
+    seeds.button.disabled = on && !(sweepState.seedsOn && !sweepState.forced && !variedPaths().length && sweepState.preset === null);
+    seeds.button.title = seeds.button.disabled ? 'A sweep runs every config once per seed' : 'Run with several seeds';
+    submit.classList.toggle('hidden', on);
+    submitSweep.classList.toggle('hidden', !on);
+    baselineLabel.classList.toggle('hidden', !on);
+    sweepSummary.classList.toggle('hidden', !on);
+    presetNote.classList.toggle('hidden', !(on && sweepState.applied !== null));
+    heading.textContent = on ? (sweepState.forced ? 'New sweep' : 'New run → sweep') : heading.dataset.runTitle;
+    if (on) {
+      const {runs, configs, body} = sweepBody();
+      submitSweep.textContent = runs === null ? 'Launch sweep' : `Launch sweep (${runs} run${runs === 1 ? '' : 's'})`;
+      const varied = variedPaths();
+      sweepSummary.textContent = runs === null ? 'Check the lists of values.'
+        : `${varied.length ? varied.join(' × ') : body.preset ? `preset ${body.preset}` : 'one config'}: ${configs ?? '?'} config${configs === 1 ? '' : 's'}`
+          + `${baseline.checked ? ' + baseline' : ''}, × ${body.seeds.length} seed${body.seeds.length === 1 ? '' : 's'}`;
+    }
+    updatePreview();
+  }
+
+  function updatePreview() {
+    const sweeping = inSweep();
+    previewTitle.textContent = sweeping ? 'Sweep request that will be sent' : 'Config JSON that will be sent';
+    preview.textContent = JSON.stringify(sweeping ? sweepBody().body : collect(), null, 2);
+  }
 
   function updateInactive() {
     const val = (p) => fields.get(p)?.read();
@@ -253,46 +485,104 @@ function build(root, cat, source, params, life) {
   }
 
   // ---- errors
-  function clearError(path) {
+  /** The input a message about `path` belongs next to: a varied field's list, the seeds, the team. */
+  function target(path) {
+    if (aux.has(path)) return aux.get(path);
     const f = fields.get(path);
-    if (!f || !f.wrap.classList.contains('invalid')) return;
-    f.wrap.classList.remove('invalid');
-    f.error.textContent = '';
-    f.input.removeAttribute('aria-invalid');
+    return f && {wrap: f.wrap, error: f.error, input: f.vary?.on ? f.vary.input : f.input};
   }
 
-  function showError(err) {
-    let path = err.field ? String(err.field).replace(/^config\.?/, '') : '';
+  function clearError(path) {
+    const t = target(path);
+    if (!t || !t.wrap.classList.contains('invalid')) return;
+    t.wrap.classList.remove('invalid');
+    t.error.textContent = '';
+    t.input.removeAttribute('aria-invalid');
+  }
+
+  function markError(path, message) {
+    const t = target(path);
+    t.wrap.classList.add('invalid');
+    t.error.textContent = message;
+    t.input.setAttribute('aria-invalid', 'true');
+    return t;
+  }
+
+  /** A server field name ("config.weights.N", "base.weights.N", "grid.activations.r.1", "seeds.0", "team") → form path. */
+  function formPath(field) {
+    let path = String(field || '');
+    if (/^seeds(\.|$)/.test(path)) return 'seeds';
+    if (path === 'team') return aux.has('team') ? 'team' : '';
+    path = path.replace(/^(config|base|grid)\.?/, '');
     while (path && !fields.has(path)) path = path.includes('.') ? path.slice(0, path.lastIndexOf('.')) : '';
-    const f = path ? fields.get(path) : null;
-    if (f) {
-      f.wrap.classList.add('invalid');
-      f.error.textContent = err.message;
-      f.input.setAttribute('aria-invalid', 'true');
-      f.wrap.scrollIntoView({block: 'center'});
-      f.input.focus({preventScroll: true});
-      fill(banner, 'The server rejected this config: fix the highlighted field.');
+    return path;
+  }
+
+  function showError(err, what) {
+    const path = formPath(err.field);
+    if (path) {
+      const t = markError(path, err.message);
+      t.wrap.scrollIntoView({block: 'center'});
+      t.input.focus({preventScroll: true});
+      fill(banner, `The server rejected this ${what}: fix the highlighted field.`);
     } else {
-      fill(banner, `The server rejected this config: ${err.message}`);
+      fill(banner, `The server rejected this ${what}: ${err.message}`);
     }
     banner.classList.remove('hidden');
+  }
+
+  /** Client-side checks of the value lists before a sweep goes out; false when one is unreadable. */
+  function checkLists() {
+    let first = null;
+    for (const path of [...variedPaths(), 'seeds']) {
+      const r = path === 'seeds' ? aux.get('seeds').parse() : fields.get(path).vary.parse();
+      if (r.error) { const t = markError(path, r.error); first = first || t; }
+    }
+    if (first) { first.input.focus(); return false; }
+    return true;
+  }
+
+  async function launchSweep() {
+    if (!checkLists()) return;
+    submitSweep.disabled = true;
+    submitSweep.textContent = 'Launching…';
+    try {
+      const created = await endpoints.createSweep(sweepBody().body);
+      if (!life.alive) return;
+      toast(`Sweep #${created.id} queued: ${created.total} runs`);
+      location.hash = `#/sweeps/${created.id}`;
+    } catch (err) {
+      if (!life.alive) return;
+      if (err instanceof ApiError && err.status === 422) showError(err, 'sweep');
+      else if (err instanceof ApiError && err.status === 429) {
+        fill(banner, `The team’s queue is full: ${err.message}`);
+        banner.classList.remove('hidden');
+      } else { fill(banner, `Could not launch the sweep: ${err.message}`); banner.classList.remove('hidden'); }
+    } finally {
+      submitSweep.disabled = false;
+      if (life.alive) updateSweep();
+    }
   }
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     banner.classList.add('hidden');
-    for (const path of fields.keys()) clearError(path);
+    for (const path of [...fields.keys(), ...aux.keys()]) clearError(path);
+    if (inSweep()) { await launchSweep(); return; }
     submit.disabled = true;
     submit.textContent = 'Queueing…';
     try {
-      const run = await endpoints.create(collect());
+      const run = await endpoints.create(collect(), team());
       if (!life.alive) return;
       toast(`Run #${run.id} queued`);
       location.hash = `#/runs/${run.id}`;
     } catch (err) {
       if (!life.alive) return;
-      if (err instanceof ApiError && err.status === 422) showError(err);
-      else { fill(banner, `Could not queue the run: ${err.message}`); banner.classList.remove('hidden'); }
+      if (err instanceof ApiError && err.status === 422) showError(err, 'config');
+      else if (err instanceof ApiError && err.status === 429) {
+        fill(banner, `The team’s queue is full: ${err.message}`);
+        banner.classList.remove('hidden');
+      } else { fill(banner, `Could not queue the run: ${err.message}`); banner.classList.remove('hidden'); }
     } finally {
       submit.disabled = false;
       submit.textContent = 'Queue run';
@@ -300,20 +590,28 @@ function build(root, cat, source, params, life) {
   });
   reset.addEventListener('click', () => {
     presetButtons.forEach((b) => b.classList.remove('active'));
+    sweepState.seedsOn = false;
     setValues(cat.defaults);
-    setRoute('/new', {});
+    setRoute(sweep ? '/sweeps/new' : '/new', {});
   });
 
+  heading.dataset.runTitle = heading.textContent;
   const intro = source
     ? h('div', {class: 'banner info'}, 'Pre-filled from run ', h('a', {href: `#/runs/${source.id}`}, `#${source.id}`), ' ',
       h('b', {text: source.name}), '. Edit and queue.')
-    : h('p', {class: 'muted'}, 'Pick a preset or start from the defaults. Every field has the server’s bounds; ',
-      'the full-precision (-fp) presets are the paper’s baselines.');
-  root.append(intro, h('div', {class: 'toolbar'}, presetBar), banner, form);
+    : sweep
+      ? h('p', {class: 'muted'}, 'Start from a sweep preset, or set the base config below and press ', h('b', null, 'vary'),
+        ' next to each field to sweep (comma-separated values). Every combination runs once per seed.')
+      : h('p', {class: 'muted'}, 'Pick a preset or start from the defaults. Every field has the server’s bounds; ',
+        'the full-precision (-fp) presets are the paper’s baselines. ', h('b', null, 'vary'),
+        ' next to a field turns the run into a sweep.');
+  root.append(intro, h('div', {class: 'toolbar'}, presetBar, sweepPresetBar), presetNote, banner, form);
 
+  const runPreset = sweep ? params.get('base') : params.get('preset');
   if (source) setValues(deepMerge(cat.defaults, source.config));
-  else if (params.get('preset') && cat.presets[params.get('preset')]) applyPreset(params.get('preset'));
+  else if (runPreset && cat.presets[runPreset]) applyPreset(runPreset);
   else setValues(cat.defaults);
+  if (sweep && sweepPresets[params.get('preset')]) applySweepPreset(params.get('preset'));
 }
 
 function presetTitle(preset) {

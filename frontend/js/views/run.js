@@ -116,7 +116,9 @@ export function mount(root, {id}, life) {
     const dur = started ? ((finished || new Date()) - started) / 1000 : null;
     const item = (k, v) => h('span', null, `${k} `, h('b', {text: v}));
     fill(meta,
-      item('project', r.project), item('created', fmtTime(r.created_at)), item('started', fmtTime(r.started_at)),
+      item('project', r.project), r.team ? item('team', r.team) : null,
+      r.sweep_id ? h('span', {id: 'run-sweep'}, 'sweep ', h('a', {href: `#/sweeps/${r.sweep_id}`}, `#${r.sweep_id}`)) : null,
+      item('created', fmtTime(r.created_at)), item('started', fmtTime(r.started_at)),
       item('finished', fmtTime(r.finished_at)), item('duration', fmtDuration(dur)),
       r.worker ? item('worker', r.worker) : null, r.attempt > 1 ? item('attempt', String(r.attempt)) : null);
     if (r.error) {
