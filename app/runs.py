@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from fastapi import HTTPException
-from sqlalchemy import Text, and_, cast, func, select, update
+from sqlalchemy import Text, and_, bindparam, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
@@ -126,22 +126,30 @@ def _raw(text: str | None):
     return None if text is None else orjson.Fragment(text)
 
 
+_HEAD = ("id", "name", "project", "team", "sweep_id", "status", "cancel_requested")
+_N_HEAD, _N_SUMMARY = len(_HEAD), len(_SUMMARY)
+
+
 def _run_dict(row) -> dict:
-    return {
-        "id": row.id, "name": row.name, "project": row.project, "team": row.team, "sweep_id": row.sweep_id,
-        "status": row.status,
-        "cancel_requested": row.cancel_requested,
-        "progress": {"epoch": row.progress_epoch, "fraction": row.progress_fraction,
-                     "epochs_done": row.epochs_done, "total_epochs": row.total_epochs},
-        "summary": {k: getattr(row, k) for k in _SUMMARY},
-        "config": _raw(row.config), "info": _raw(row.info), "error": row.error, "attempt": row.attempt,
-        "worker": row.worker, "created_at": row.created_at, "started_at": row.started_at,
-        "finished_at": row.finished_at,
-    }
+    """A row of ``_RUN_COLUMNS`` as a RunOut-shaped dict (by position: attribute access per field is slow)."""
+    r = row if isinstance(row, tuple) else tuple(row)
+    out = dict(zip(_HEAD, r[:_N_HEAD], strict=True))
+    epoch, fraction, done, total = r[_N_HEAD:_N_HEAD + 4]
+    out["progress"] = {"epoch": epoch, "fraction": fraction, "epochs_done": done, "total_epochs": total}
+    i = _N_HEAD + 4
+    out["summary"] = dict(zip(_SUMMARY, r[i:i + _N_SUMMARY], strict=True))
+    config, info, error, attempt, worker, created, started, finished = r[i + _N_SUMMARY:]
+    out.update(config=_raw(config), info=_raw(info), error=error, attempt=attempt, worker=worker,
+               created_at=created, started_at=started, finished_at=finished)
+    return out
 
 
 def _select_runs():
     return select(*_RUN_COLUMNS).join(Project, Project.id == Run.project_id).join(Team, Team.id == Project.team_id)
+
+
+# Built once: the page of a run list, by ids (an expanding parameter, not one bind per id per request).
+_PAGE = _select_runs().where(Run.id.in_(bindparam("ids", expanding=True)))
 
 
 def fetch_run(session: Session, run_id: int, teams: frozenset[int]) -> dict:
@@ -171,7 +179,9 @@ def list_runs(session: Session, *, teams: frozenset[int], status: str | None, pr
     column = getattr(Run, sort)
     ordered = (column.desc() if order == "desc" else column.asc()).nulls_last()  # runs without it come last
     page = list(session.scalars(stmt.order_by(ordered, Run.id.desc()).limit(limit).offset(offset)))
-    rows = {r.id: r for r in session.execute(_select_runs().where(Run.id.in_(page)))} if page else {}
+    # (Measured: one statement with window functions for the count and the ranking is slower on SQLite and
+    # no faster on PostgreSQL than these three short ones.)
+    rows = {r[0]: r for r in session.execute(_PAGE, {"ids": page})} if page else {}
     return [_run_dict(rows[i]) for i in page], int(total or 0)
 
 

@@ -1,7 +1,8 @@
 """REST API latency and throughput under a dashboard read mix, on SQLite and PostgreSQL, over loopback.
 
     python -m bench.api_load [--backend sqlite|postgres|both] [--runs 1000] [--epochs 50]
-                             [--clients 50] [--duration 20] [--warmup 2]
+                             [--clients 50] [--duration 20] [--warmup 2] [--workers 1]
+                             [--client aiohttp|httpx|wrk]
 
 For each backend a fresh database is created (``app.db.migrate``) and seeded in bulk
 (SQLAlchemy Core executemany) with RUNS finished runs × EPOCHS epochs × 4 layer records per
@@ -13,10 +14,12 @@ dir; PostgreSQL is a new database ``gxnor_bench_<random>`` on
 ``postgresql+psycopg://postgres@127.0.0.1:5432`` (dropped at the end; ``VACUUM ANALYZE`` after
 seeding, as autovacuum would do on its own).  Seeding takes ~10 s per backend.
 
-Then the real API runs as a subprocess (``python -m gxnor_cli api``, one uvicorn process —
-several workers add ~44 ms per keep-alive request, see shared/PERF.md) with the filesystem
-broker, and CLIENTS closed-loop clients (asyncio + one keep-alive ``httpx.AsyncClient`` each)
-send, for DURATION seconds after a WARMUP, a mix of
+Then the real API runs as a subprocess (``python -m gxnor_cli api --workers N``; PERF.md cites a
+~44 ms keep-alive penalty with several uvicorn workers — not seen with uvicorn 0.54: p50 fell
+from 75 to 53 ms going from 1 to 2 workers) with the filesystem broker, and CLIENTS
+closed-loop clients on one keep-alive connection each — asyncio with aiohttp (or httpx), or
+``wrk`` (one thread, CLIENTS connections, the same mix in a generated Lua script) — send, for
+DURATION seconds after a WARMUP, a mix of
 
     30 %  GET /api/v1/runs                      random filter / sort / order / offset, limit 50
     30 %  GET /api/v1/runs/{id}
@@ -29,7 +32,8 @@ exceptions), requests per second and latency percentiles (overall and per endpoi
 ``target_p99_ms``.  Latency is client-side wall time per request.
 
 Caveat: the load generator runs on the same machine as the server (2 cores here), so the
-two compete for CPU; figures are a lower bound on what the server alone can do, and noisy
+two compete for CPU — a Python generator takes most of a core at ~1 000 req/s, wrk a tenth
+of that; figures are a lower bound on what the server alone can do, and noisy
 (±20 % between runs; compare backends within one run).  The default run (both backends)
 takes about 1–2 minutes including seeding.
 """
@@ -42,6 +46,7 @@ import json
 import math
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -74,6 +79,7 @@ LAYERS = (  # mnist_cnn: name, kind, num_weights, dense MACs per sample, input i
 )
 SORTABLE = ("created_at", "name", "status", *SUMMARY_COLUMNS)  # as app.runs.SORTABLE, without importing torch
 MIX = (("list", 30), ("run", 30), ("metrics", 20), ("layers", 10), ("compare", 10))
+QUERIES = ("lr0.01", "mnist", "s1", "cifar-lr", "sweeps")
 
 
 # ---------------------------------------------------------------- seeding
@@ -229,7 +235,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def api_server(data_dir: Path, url: str):
+def api_server(data_dir: Path, url: str, workers: int = 1):
     """``python -m gxnor_cli api`` as a subprocess; yields its base URL once /healthz answers 200."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GXNOR_")}
@@ -237,7 +243,8 @@ def api_server(data_dir: Path, url: str):
     log_path = data_dir / "api.log"
     root = Path(__file__).resolve().parent.parent
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gxnor_cli", "api", "--port", str(port)], cwd=root, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "gxnor_cli", "api", "--port", str(port),
+                                 "--workers", str(workers)], cwd=root, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -273,7 +280,7 @@ def _request(rng: random.Random, runs: int, epochs: int) -> tuple[str, str, dict
         if filt < 0.25:
             params["project"] = rng.choice(PROJECTS)
         elif filt < 0.4:
-            params["q"] = rng.choice(("lr0.01", "mnist", "s1", "cifar-lr", "sweeps"))
+            params["q"] = rng.choice(QUERIES)
         elif filt < 0.5:
             params["status"] = "succeeded"
         params["offset"] = rng.choice((0, 0, 0, 50, 100, rng.randrange(0, max(1, runs - 50))))
@@ -289,28 +296,50 @@ def _request(rng: random.Random, runs: int, epochs: int) -> tuple[str, str, dict
 
 
 async def _client(base: str, rng: random.Random, runs: int, epochs: int, t_start: float, t_end: float,
-                  out: list) -> None:
+                  out: list, library: str) -> None:
+    """One closed-loop client on one keep-alive connection."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    if library == "aiohttp":
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(base, connector=connector, headers=headers,
+                                         timeout=aiohttp.ClientTimeout(total=60)) as session:
+
+            async def get(path, params):
+                async with session.get(path, params=params) as resp:
+                    return resp.status, len(await resp.read())
+
+            await _loop(get, rng, runs, epochs, t_start, t_end, out)
+        return
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits,
-                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
-        while (t0 := time.perf_counter()) < t_end:
-            kind, path, params = _request(rng, runs, epochs)
-            try:
-                resp = await client.get(path, params=params)
-                status, size = resp.status_code, len(resp.content)
-            except Exception as exc:  # noqa: BLE001 - any failure is an error
-                status, size = type(exc).__name__, 0
-            t1 = time.perf_counter()
-            if t0 >= t_start:
-                out.append((kind, t1 - t0, status, size, t1))
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, headers=headers) as client:
+
+        async def get(path, params):
+            resp = await client.get(path, params=params)
+            return resp.status_code, len(resp.content)
+
+        await _loop(get, rng, runs, epochs, t_start, t_end, out)
+
+
+async def _loop(get, rng: random.Random, runs: int, epochs: int, t_start: float, t_end: float, out: list) -> None:
+    while (t0 := time.perf_counter()) < t_end:
+        kind, path, params = _request(rng, runs, epochs)
+        try:
+            status, size = await get(path, params)
+        except Exception as exc:  # noqa: BLE001 - any failure is an error
+            status, size = type(exc).__name__, 0
+        t1 = time.perf_counter()
+        if t0 >= t_start:
+            out.append((kind, t1 - t0, status, size, t1))
 
 
 async def _load(base: str, clients: int, warmup: float, duration: float, runs: int, epochs: int,
-                rng: random.Random) -> tuple[list, float, float]:
+                rng: random.Random, library: str) -> tuple[list, float, float]:
     out: list = []
     t_start = time.perf_counter() + warmup
     t_end = t_start + duration
-    await asyncio.gather(*(_client(base, random.Random(rng.random()), runs, epochs, t_start, t_end, out)
+    await asyncio.gather(*(_client(base, random.Random(rng.random()), runs, epochs, t_start, t_end, out, library)
                            for _ in range(clients)))
     return out, t_start, time.perf_counter()
 
@@ -360,15 +389,92 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
         with (pg_database() if backend == "postgres" else _nothing(Settings(data_dir=tmp).db_url)) as url:
             seeded = seed(url, args.runs, args.epochs, rng)
             print(f"[{backend}] seeded {seeded}", file=sys.stderr, flush=True)
-            with api_server(tmp, url) as base:
-                samples, t_start, t_stop = asyncio.run(
-                    _load(base, args.clients, args.warmup, args.duration, args.runs, args.epochs, rng))
-            result = summarise(samples, t_start, t_stop)
+            with api_server(tmp, url, args.workers) as base:
+                if args.client == "wrk":
+                    result = _wrk(base, args, tmp)
+                else:
+                    samples, t_start, t_stop = _run(_load(base, args.clients, args.warmup, args.duration, args.runs,
+                                                          args.epochs, rng, args.client))
+                    result = summarise(samples, t_start, t_stop)
             print(f"[{backend}] {result['requests']} requests, {result['rps']} req/s, p99 {result['p99_ms']} ms",
                   file=sys.stderr, flush=True)
             return {**result, "seed": seeded}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# The same mix for wrk (a C load generator: far less client CPU on the 2 cores the server shares).
+_WRK_SCRIPT = """
+math.randomseed(%(seed)d)
+local sorts = {%(sorts)s}
+local projects = {%(projects)s}
+local queries = {%(queries)s}
+local offsets = {0, 0, 0, 50, 100}
+local function pick(t) return t[math.random(#t)] end
+request = function()
+  local r = math.random(100)
+  local id = math.random(1, %(runs)d)
+  local path
+  if r <= %(list)d then
+    path = "/api/v1/runs?limit=50&sort=" .. pick(sorts) .. "&order=" .. pick({"asc", "desc"})
+    local f = math.random()
+    if f < 0.25 then path = path .. "&project=" .. pick(projects)
+    elseif f < 0.4 then path = path .. "&q=" .. pick(queries)
+    elseif f < 0.5 then path = path .. "&status=succeeded" end
+    local o = math.random(6)
+    path = path .. "&offset=" .. (o <= 5 and offsets[o] or math.random(0, math.max(0, %(runs)d - 50)))
+  elseif r <= %(run)d then path = "/api/v1/runs/" .. id
+  elseif r <= %(metrics)d then path = "/api/v1/runs/" .. id .. "/metrics?points=200"
+  elseif r <= %(layers)d then path = "/api/v1/runs/" .. id .. "/layers?epoch=" .. math.random(1, %(epochs)d)
+  else
+    local ids = {}
+    for i = 1, 5 do ids[i] = math.random(1, %(runs)d) end
+    path = "/api/v1/compare?metric=val_error&ids=" .. table.concat(ids, ",")
+  end
+  return wrk.format("GET", path, {["Authorization"] = "Bearer %(token)s"})
+end
+"""
+
+
+def _wrk(base: str, args: argparse.Namespace, workdir: Path) -> dict:
+    """Run wrk with the mix (one thread, CLIENTS connections): warm-up, then the measured run."""
+    cumulative, bounds = 0, {}
+    for kind, weight in MIX:
+        cumulative += weight
+        bounds[kind] = cumulative
+    lua = workdir / "mix.lua"
+    lua.write_text(_WRK_SCRIPT % {
+        "seed": args.seed, "runs": args.runs, "epochs": args.epochs, "token": ADMIN_TOKEN,
+        "sorts": ", ".join(f'"{k}"' for k in SORTABLE), "projects": ", ".join(f'"{p}"' for p in PROJECTS),
+        "queries": ", ".join(f'"{q}"' for q in QUERIES), **bounds})
+    common = ["wrk", "-t1", f"-c{args.clients}", "-s", str(lua), "--latency"]
+    subprocess.run([*common, f"-d{max(1, round(args.warmup))}", base], capture_output=True, check=True)
+    out = subprocess.run([*common, f"-d{round(args.duration)}", "--timeout", "60s", base], capture_output=True,
+                         text=True, check=True).stdout
+
+    def ms(text: str) -> float:
+        value, unit = float(text[:-2] if text.endswith(("ms", "us")) else text[:-1]), text[-2:]
+        return round(value * {"us": 0.001, "ms": 1.0}.get(unit, 1000.0), 1)
+
+    pct = {int(m[0]): ms(m[1]) for m in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"requests": requests, "errors": (int(non2xx.group(1)) if non2xx else 0)
+            + (sum(int(x) for x in socket.groups()) if socket else 0),
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": pct[50], "p75_ms": pct[75], "p90_ms": pct[90], "p99_ms": pct[99],
+            "max_ms": ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out).group(1)),
+            "note": "wrk: latency includes connecting (50 connections opened at once); no per-endpoint split"}
+
+
+def _run(coro):
+    """asyncio.run, on uvloop when it is there (less client CPU on the machine the server shares)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 @contextmanager
@@ -378,6 +484,14 @@ def _nothing(value):
 
 def _sigterm(signum, frame):
     raise SystemExit(128 + signum)  # run the finally blocks: stop the API, drop the database
+
+
+def _default_client() -> str:
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        return "httpx"
+    return "aiohttp"
 
 
 def main() -> None:
@@ -390,6 +504,10 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0, help="measured seconds")
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds of load before")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1, help="API processes (gxnor api --workers)")
+    ap.add_argument("--client", choices=("aiohttp", "httpx", "wrk"), default=_default_client(),
+                    help="load generator: Python asyncio clients with aiohttp (default when installed) or httpx, "
+                    "or wrk (a C program, apt install wrk: the least client CPU on the machine the server shares)")
     args = ap.parse_args()
     if args.runs < 5 or args.epochs < 1:
         ap.error("need --runs >= 5 and --epochs >= 1")
@@ -397,7 +515,7 @@ def main() -> None:
     result: dict = {
         "setup": {"runs": args.runs, "epochs": args.epochs, "layers_per_epoch": len(LAYERS),
                   "clients": args.clients, "duration_s": args.duration, "warmup_s": args.warmup,
-                  "uvicorn_workers": 1, "cpus": os.cpu_count(),
+                  "uvicorn_workers": args.workers, "client": args.client, "cpus": os.cpu_count(),
                   "note": "load generator shares the machine with the server"},
         "target_p99_ms": TARGET_P99_MS,
     }

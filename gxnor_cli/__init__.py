@@ -135,7 +135,11 @@ def cmd_api(args: argparse.Namespace) -> int:
         _serve_checks(args, settings)
     except _Refused as exc:
         return _fail(str(exc))
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=False)
+    if args.workers > 1:  # each process builds the app from the same GXNOR_* environment
+        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
+                    log_level="info", access_log=False)
+    else:
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=False)
     return 0
 
 
@@ -389,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("api", help="the REST API and UI (distributed mode)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N",
+                   help="API processes (uvicorn workers; default 1)")
     p.add_argument("--no-auth", action="store_true", help="no tokens (only on a loopback address)")
     service_flags(p)
     p.set_defaults(func=cmd_api)
