@@ -121,11 +121,11 @@ def wait_for(predicate, timeout: float = 120, interval: float = 0.3, what: str =
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_cluster(tmp_path: Path, procs: list, **env_extra: str):
+def start_cluster(tmp_path: Path, procs: list, api_args: tuple[str, ...] = (), **env_extra: str):
     """`gxnor api` on a free port plus ``add_worker(name)``; returns (httpx client, add_worker)."""
     env = service_env(tmp_path, **env_extra)
     port = free_port()
-    api = Proc(["api", "--port", str(port)], env, tmp_path / "api.log")
+    api = Proc(["api", "--port", str(port), *api_args], env, tmp_path / "api.log")
     procs.append(api)
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base, api)

@@ -1,8 +1,10 @@
 """Distributed mode: `gxnor api` + `gxnor worker`s on Redis and PostgreSQL, driven over HTTP."""
 
 import signal
+import time
 import uuid
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -128,3 +130,19 @@ def test_a_sweep_fans_out_over_two_workers_and_cancel_stops_the_rest(cluster):
     final = wait_for(lambda: (s := client.get(f"/api/v1/sweeps/{long['id']}").json())["status"] == "cancelled" and s,
                      timeout=60, what="the running runs to stop")
     assert final["counts"] == {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 4}
+
+
+def test_several_api_processes_share_one_database_and_a_revocation_reaches_all(tmp_path, pg_url, redis_url, procs):
+    client, _ = start_cluster(tmp_path, procs, api_args=("--workers", "3"), GXNOR_DATABASE_URL=pg_url,
+                              GXNOR_BROKER_URL=redis_url, GXNOR_AUTH_CACHE_S="1")
+    made = client.post("/api/v1/tokens", json={"name": "short-lived"}).json()
+    mine = {"Authorization": f"Bearer {made['token']}"}
+    me = f"{str(client.base_url).rstrip('/')}/api/v1/me"
+    # Each request may land on any of the three processes (new connections): all know the token.
+    for _ in range(12):
+        assert httpx.get(me, headers=mine, timeout=10).status_code == 200
+    assert client.delete(f"/api/v1/tokens/{made['id']}").status_code == 204
+    time.sleep(1.5)  # GXNOR_AUTH_CACHE_S: the other processes' cached lookups expire
+    codes = {httpx.get(me, headers=mine, timeout=10).status_code for _ in range(12)}
+    assert codes == {401}
+    client.close()
