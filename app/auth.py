@@ -139,16 +139,33 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}  # (the last: Starlette's TestClient)
+
+
 def _authenticate(request: Request, token: str | None) -> Principal:
     settings: Settings = request.app.state.settings
     if not settings.auth:
+        # The CLI refuses to listen beyond loopback with auth off; this holds however the app is served.
+        if request.client is not None and request.client.host not in LOOPBACK:
+            raise HTTPException(403, "auth is switched off on this server: it answers loopback clients only")
         return Principal(0, "anonymous", True, frozenset(_all_teams(settings)))
     if not token:
         raise _unauthorized("missing token: send 'Authorization: Bearer TOKEN'")
     principal = lookup(settings, token)
     if principal is None:
         raise _unauthorized("invalid or revoked token")
+    request.state.token = token  # long-lived responses (SSE) check it again as they go
     return principal
+
+
+def still_allowed(request: Request, team_id_of: int | None) -> bool:
+    """For a long-lived response: is the token that opened it still valid, and still in that team?"""
+    settings: Settings = request.app.state.settings
+    token = getattr(request.state, "token", None)
+    if not settings.auth or token is None:
+        return True
+    principal = lookup(settings, token)
+    return principal is not None and (team_id_of is None or principal.sees(team_id_of))
 
 
 def _all_teams(settings: Settings) -> list[int]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -50,8 +50,12 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
+MIGRATION_LOCK = 0x67786E6F72  # PostgreSQL advisory lock key ("gxnor")
+
+
 def migrate(url: str) -> None:
-    """``alembic upgrade head`` on the given database (part of every start-up)."""
+    """``alembic upgrade head`` on the given database (part of every start-up).  On PostgreSQL an advisory
+    lock serialises it: an API and its workers starting together must not run the same migration twice."""
     from pathlib import Path
 
     from alembic import command
@@ -60,4 +64,14 @@ def migrate(url: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url)
-    command.upgrade(cfg, "head")
+    if not url.startswith("postgresql"):
+        command.upgrade(cfg, "head")  # SQLite: the file lock serialises writers
+        return
+    with get_engine(url).connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        conn.commit()
+        try:
+            command.upgrade(cfg, "head")
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            conn.commit()

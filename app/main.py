@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.routing import Match
 
 from app.api.routes import access, catalog, health, runs, sweeps, ui
@@ -67,9 +67,12 @@ def prepare_database(settings: Settings) -> str | None:
     """Migrate to the newest schema; on first start create the admin.  Returns the admin's new token when
     one was made (shown once) — the CLI prints it with a sign-in link before the server starts."""
     migrate(settings.db_url)
-    with session_scope(settings.db_url) as session:
-        given = settings.admin_token.get_secret_value() if settings.admin_token else None
-        return ensure_admin(session, given)
+    given = settings.admin_token.get_secret_value() if settings.admin_token else None
+    try:
+        with session_scope(settings.db_url) as session:
+            return ensure_admin(session, given)
+    except IntegrityError:  # another process made the admin at the same moment: that one stands
+        return None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

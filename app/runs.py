@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from fastapi import HTTPException
 from sqlalchemy import Text, and_, bindparam, cast, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
@@ -58,8 +59,13 @@ def resolve_team(session: Session, principal: Principal, name: str | None) -> Te
     raise ConfigError("team", f"you belong to {len(mine)} teams ({', '.join(t.name for t in mine)}); say which")
 
 
-def check_queue_room(session: Session, settings: Settings, team_id: int, adding: int = 1) -> None:
-    """429 when the team's queued runs plus ``adding`` would pass the server's cap."""
+def check_queue_room(session: Session, settings: Settings, team_id: int, adding: int = 1,
+                     field: str = "config") -> None:
+    """429 when the team's queued runs plus ``adding`` would pass the server's cap (422 when ``adding`` alone
+    does: waiting would not help)."""
+    if adding > settings.max_queued_runs:
+        raise ConfigError(field, f"this adds {adding} runs; this server queues at "
+                          f"most {settings.max_queued_runs} per team")
     queued = session.scalar(select(func.count()).select_from(Run).join(Project, Project.id == Run.project_id)
                             .where(Run.status == "queued", Project.team_id == team_id))
     if queued + adding > settings.max_queued_runs:
@@ -75,11 +81,16 @@ def default_team_id(session: Session) -> int:
 
 
 def project_named(session: Session, team_id: int, name: str) -> Project:
-    project = session.scalars(select(Project).where(Project.team_id == team_id, Project.name == name)).first()
+    """The team's project of that name, made if new (two requests making it at once: both get the one)."""
+    query = select(Project).where(Project.team_id == team_id, Project.name == name)
+    project = session.scalars(query).first()
     if project is None:
-        project = Project(team_id=team_id, name=name)
-        session.add(project)
-        session.flush()
+        try:
+            with session.begin_nested():
+                project = Project(team_id=team_id, name=name)
+                session.add(project)
+        except IntegrityError:
+            project = session.scalars(query).one()
     return project
 
 
@@ -182,7 +193,7 @@ def list_runs(session: Session, *, teams: frozenset[int], status: str | None, pr
     # (Measured: one statement with window functions for the count and the ranking is slower on SQLite and
     # no faster on PostgreSQL than these three short ones.)
     rows = {r[0]: r for r in session.execute(_PAGE, {"ids": page})} if page else {}
-    return [_run_dict(rows[i]) for i in page], int(total or 0)
+    return [_run_dict(rows[i]) for i in page if i in rows], int(total or 0)  # (one deleted in between: skipped)
 
 
 def epoch_metrics_raw(session: Session, run_id: int) -> list[str]:

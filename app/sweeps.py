@@ -47,7 +47,8 @@ def create_sweep(session: Session, spec: SweepSpec, team_name: str | None, who: 
     for point in points:
         _servable(spec, point, settings)
     team = svc.resolve_team(session, who, team_name)
-    svc.check_queue_room(session, settings, team.id, adding=len(points))
+    mode = "grid" if spec.grid is not None else ("list" if spec.list is not None else "budget")
+    svc.check_queue_room(session, settings, team.id, adding=len(points), field=mode)
     project = svc.project_named(session, team.id, points[0].config.project)
     rows = [{"index": p.index, "group": p.group, "overrides": p.overrides, "seed": p.seed} for p in points]
     stored = spec.model_dump(mode="json", exclude_none=True)

@@ -176,3 +176,25 @@ def test_auth_off_on_loopback_needs_no_token(tmp_path):
         assert client.post("/api/v1/runs", json={"config": TINY}).status_code == 201
         assert client.get("/api/v1/runs").json()["total"] == 1
         assert client.get("/api/v1/me").json()["user"]["name"] == "anonymous"
+
+
+def test_an_open_event_stream_ends_when_its_token_is_revoked(world, settings):
+    client, tokens = world
+    alice = bearer(tokens["alice"])
+    run = client.post("/api/v1/runs", json={"config": {**TINY, "name": "watched"}}, headers=alice).json()
+    made = client.post("/api/v1/tokens", json={"name": "tab"}, headers=alice).json()
+    # Revoke from another process's point of view: straight in the database, with no cache clearing here.
+    from sqlalchemy import update
+
+    from app.auth import CACHE
+    from app.models import utcnow
+
+    with client.stream("GET", f"/api/v1/runs/{run['id']}/events", params={"token": made["token"]}) as resp:
+        assert resp.status_code == 200
+        lines = resp.iter_lines()
+        assert next(line for line in lines if line.startswith("event:")) == "event: progress"
+        with session_scope(settings.db_url) as s:
+            s.execute(update(ApiToken).where(ApiToken.id == made["id"]).values(revoked_at=utcnow()))
+        CACHE.clear()  # as if auth_cache_s had passed
+        events = [line for line in lines if line.startswith("event:") or line.startswith("data:")]
+    assert events[-2:] == ["event: status", 'data: {"status": "unauthorized"}']

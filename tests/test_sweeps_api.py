@@ -157,3 +157,11 @@ def test_cancel_stops_what_has_not_finished_and_sweeps_are_team_scoped(client, s
         assert client.request(method, f"/api/v1/sweeps/{sweep['id']}{path}", headers=eve).status_code == 404
     assert client.get("/api/v1/sweeps", headers=eve).json()["total"] == 0
     assert client.get("/api/v1/runs", params={"sweep": sweep["id"]}, headers=eve).json()["total"] == 0
+
+
+def test_a_sweep_larger_than_the_whole_queue_is_a_422_not_a_429(tmp_path):
+    settings = Settings(data_dir=tmp_path / "small", admin_token=ADMIN, max_queued_runs=5)
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
+        resp = client.post("/api/v1/sweeps", json=GRID)  # 8 runs > 5: waiting would never help
+        assert resp.status_code == 422 and resp.json()["field"] == "grid" and "at most 5" in resp.json()["message"]
+        nothing_stored(client)

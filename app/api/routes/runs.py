@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import runs as svc
 from app.api.deps import SessionDep, SettingsDep, read_session
-from app.auth import Auth, AuthOrQuery
+from app.auth import Auth, AuthOrQuery, still_allowed
 from app.db import session_scope
 from app.models import FINISHED, RUN_STATUSES, EpochMetric, Project, Run
 from app.schemas import (
@@ -138,12 +138,14 @@ def download_checkpoint(run_id: RunId, session: SessionDep, settings: SettingsDe
 @router.get("/runs/{run_id}/events")
 async def run_events(run_id: RunId, request: Request, session: SessionDep, settings: SettingsDep,
                      who: AuthOrQuery,
-                     after: Annotated[int, Query(ge=0, description="Last epoch the client has.")] = 0):
+                     after: Annotated[int, Query(ge=0, le=1_000_000, description="Last epoch the client has.")] = 0):
     """Server-Sent Events: ``progress`` while training, ``epoch`` for each new epoch, ``status`` at the end.
     Takes ``?token=`` (EventSource cannot send headers)."""
     svc.require_run(session, run_id, who.team_ids)
+    team_id = session.scalar(select(Project.team_id).join(Run, Run.project_id == Project.id).where(Run.id == run_id))
     last_event = request.headers.get("last-event-id")
-    start = int(last_event) if last_event and last_event.isdigit() else after
+    start = int(last_event) if last_event and last_event.isascii() and last_event.isdigit() and len(last_event) < 10 \
+        else after
     poll = min(settings.progress_interval_s, 1.0)
 
     def snapshot(since: int):
@@ -160,6 +162,9 @@ async def run_events(run_id: RunId, request: Request, session: SessionDep, setti
     async def stream():
         seen, last_progress = start, None
         while True:
+            if not await run_in_threadpool(still_allowed, request, team_id):  # token revoked, or left the team
+                yield _sse("status", {"status": "unauthorized"})
+                return
             run, new = await run_in_threadpool(snapshot, seen)
             if run is None:
                 yield _sse("status", {"status": "deleted"})

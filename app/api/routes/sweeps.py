@@ -1,6 +1,7 @@
 """Sweeps: a base config expanded over a grid, a list or a random search, times seeds — validated whole,
 queued as runs any number of workers pick up, and aggregated per config."""
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -13,6 +14,7 @@ from app.schemas import CONFLICT, ERRORS, SUBMIT, SweepCreate, SweepCreated, Swe
 from gxnor_core.sweeps import SweepSpec, swept_fields, to_csv
 from worker.celery_app import TASK_NAME
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["sweeps"], responses=ERRORS)
 SweepId = Annotated[int, Path(ge=1, le=MAX_ID, description="Sweep id.")]
 
@@ -24,8 +26,11 @@ def create_sweep(body: SweepCreate, request: Request, session: SessionDep, setti
     spec = SweepSpec.model_validate(body.model_dump(exclude={"team"}, exclude_unset=True))
     sweep, run_ids = sweep_svc.create_sweep(session, spec, body.team, who, settings)
     session.commit()
-    for run_id in run_ids:
-        request.app.state.celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
+    try:
+        for run_id in run_ids:
+            request.app.state.celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
+    except Exception:  # noqa: BLE001 - stored and queued in SQL: the reaper re-sends what the broker lacks
+        log.exception("sweep %s: sending its runs to the broker failed; the reaper will re-send them", sweep.id)
     out = sweep_svc.sweep_detail(session, sweep.id, who.team_ids)
     return FastJSON({**{k: out[k] for k in SweepOut.model_fields}, "run_ids": run_ids}, status_code=201)
 
