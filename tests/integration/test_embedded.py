@@ -41,6 +41,24 @@ def test_gxnor_up_keeps_data_and_queued_runs_across_a_restart(tmp_path, procs):
                          env={**os.environ, "GXNOR_TOKEN": token})
     assert res.returncode == 0, res.stderr
     done_id = json.loads(res.stdout.strip().splitlines()[-1])["id"]
+
+    # A sweep from a spec file with the CLI: two explicit points, followed to the end.
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text("name: cli-sweep\nbase: {model: {hidden: [16]}, train: {epochs: 1}}\n"
+                    "list: [{activations.r: 0.25}, {activations.r: 1.0}]\n")
+    sweep_cli = [sys.executable, "-m", "gxnor_cli", "sweep", str(spec), "--server", f"http://127.0.0.1:{port}"]
+    res = subprocess.run([*sweep_cli, "--follow"], capture_output=True, text=True, timeout=180,
+                         env={**os.environ, "GXNOR_TOKEN": token})
+    assert res.returncode == 0, res.stderr
+    queued, finished = (json.loads(line) for line in res.stdout.strip().splitlines()[-2:])
+    assert queued["runs"] == 2 and queued["fields"] == ["activations.r"]
+    assert finished["status"] == "finished" and [r["overrides"] for r in finished["results"]] == [
+        {"activations.r": 0.25}, {"activations.r": 1.0}]
+    assert all(r["n_done"] == 1 and r["test_error"] is not None for r in finished["results"])
+    spec.write_text("name: bad\ngrid: {activations.r: [0.5, 9]}\n")
+    bad = subprocess.run(sweep_cli, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "GXNOR_TOKEN": token})
+    assert bad.returncode == 2 and "grid.activations.r" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert client.get(f"/api/v1/runs/{done_id}").json()["status"] == "succeeded"
 
     # A long run starts; another waits in the queue; the user presses Ctrl-C.
