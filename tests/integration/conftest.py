@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -88,6 +89,8 @@ def procs():
     for p in started:
         if p.p.poll() is None:
             p.stop(signal.SIGKILL, timeout=10)
+        with contextlib.suppress(ProcessLookupError):  # and whatever it started (uvicorn's worker processes)
+            os.killpg(p.p.pid, signal.SIGKILL)
 
 
 def service_env(tmp_path: Path, **extra: str) -> dict:
