@@ -9,6 +9,8 @@ from functools import lru_cache
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+IDLE_IN_TRANSACTION_MS = 10_000
+
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
@@ -27,8 +29,12 @@ def get_engine(url: str) -> Engine:
 
         return engine
     # Fail fast when the server is down (the API answers 503, workers retry) instead of hanging.
+    # A process frozen (SIGSTOP, a swap storm) inside a transaction would hold its row locks for good: the
+    # server ends such a session after IDLE_IN_TRANSACTION_MS, so the reaper can hand its run to another worker
+    # (whose lease fencing already rejects the frozen one's later writes).
     return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20, pool_timeout=10,
-                         connect_args={"connect_timeout": 5})
+                         connect_args={"connect_timeout": 5,
+                                       "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"})
 
 
 @lru_cache(maxsize=8)

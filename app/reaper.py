@@ -22,8 +22,13 @@ def reap(settings: Settings, celery) -> list[int]:
     from worker.runner import fail_spent
 
     with session_scope(settings.db_url) as s:
+        # SKIP LOCKED: a worker frozen inside its epoch transaction holds the run's row lock; waiting for it
+        # would stall the reaper (every run) until PostgreSQL ends that session (idle_in_transaction timeout,
+        # app.db) — skip it this round instead.
+        lapsed = (select(Run.id).where(Run.status == "running", Run.lease_expires_at < time.time())
+                  .with_for_update(skip_locked=True))
         expired = list(s.scalars(
-            update(Run).where(Run.status == "running", Run.lease_expires_at < time.time())
+            update(Run).where(Run.id.in_(lapsed), Run.status == "running")
             .values(status="queued", lease_expires_at=None).returning(Run.id)
         ))
         if expired:

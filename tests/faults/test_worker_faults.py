@@ -108,3 +108,42 @@ def test_a_run_that_kills_its_worker_every_time_ends_failed_after_its_budget(clu
     run = wait_for(lambda: (r := get(client, run_id))["status"] == "failed" and r, timeout=60,
                    what="the run to be given up")
     assert run["attempt"] == 3 and "gave up" in run["error"]
+
+
+def test_a_worker_frozen_inside_its_epoch_transaction_does_not_stall_the_reaper(tmp_path, pg_url):
+    """SIGSTOP can land while a worker holds its run's row lock: the reaper must skip that row (not wait on
+    it) and get it once PostgreSQL ends the frozen session (idle_in_transaction_session_timeout)."""
+    from sqlalchemy import create_engine, text, update
+
+    from app.db import IDLE_IN_TRANSACTION_MS, migrate, session_scope
+    from app.models import Run
+    from app.reaper import reap
+    from app.runs import create_run, default_team_id
+    from app.settings import Settings
+    from gxnor_core import validate_config
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=pg_url)
+    migrate(pg_url)
+    with session_scope(pg_url) as s:
+        frozen, other = (create_run(s, validate_config({"name": n}), default_team_id(s)).id for n in ("a", "b"))
+        s.execute(update(Run).where(Run.id.in_([frozen, other]))
+                  .values(status="running", attempt=1, lease_expires_at=time.time() - 1))
+
+    class Broker:
+        def __init__(self):
+            self.sent = []
+
+        def send_task(self, name, args, queue=None):
+            self.sent.append(args[0])
+
+    worker = create_engine(pg_url, connect_args={
+        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"}).connect()
+    worker.execute(text("SELECT id FROM runs WHERE id = :i FOR UPDATE"), {"i": frozen})  # ... and freezes here
+    broker = Broker()
+    t0 = time.monotonic()
+    assert reap(settings, broker) == [other]  # at once: the locked row is skipped, the other reaped
+    assert time.monotonic() - t0 < 5
+    requeued = wait_for(lambda: reap(settings, broker), timeout=IDLE_IN_TRANSACTION_MS / 1000 + 20, interval=0.5,
+                        what="the frozen session to be ended and its run reaped")
+    assert requeued == [frozen] and broker.sent == [other, frozen]
+    worker.invalidate()
