@@ -19,8 +19,7 @@ from gxnor_core.sweeps import (
     SweepSpec,
     aggregate,
     expand,
-    is_baseline,
-    pareto_front,
+    front_groups,
     parse_spec,
     swept_fields,
 )
@@ -129,11 +128,8 @@ def sweep_detail(session: Session, sweep_id: int, teams: frozenset[int]) -> dict
         if r.status == "succeeded":
             results[r.sweep_index] = summary
     rows = aggregate(sweep.points, results)
-    # The front of the discrete configs (the full-precision baseline has no gate events to trade).
-    candidates = [row for row in rows if not is_baseline(row)]
-    xy = [(row["metrics"]["gate_event_rate"]["mean"], row["metrics"]["test_error"]["mean"]) for row in candidates]
-    front = [candidates[i]["group"] for i in pareto_front(xy)]
-    return {**_out(sweep, project, team, counts, progress), "runs": runs, "results": rows, "pareto": front}
+    return {**_out(sweep, project, team, counts, progress), "runs": runs, "results": rows,
+            "pareto": front_groups(rows)}
 
 
 def cancel_sweep(session: Session, sweep_id: int, teams: frozenset[int]) -> None:

@@ -36,8 +36,8 @@ from gxnor_core.sweeps import (
     SWEEP_PRESETS,
     aggregate,
     expand,
+    front_groups,
     is_baseline,
-    pareto_front,
     parse_spec,
     swept_fields,
 )
@@ -91,9 +91,7 @@ def _value(value) -> str:
 def render_table(rows: list[dict]) -> list[str]:
     """Markdown lines: one row per point, the full-precision baseline last, ◆ on the Pareto front."""
     fields = swept_fields(rows)
-    gxnor = [r for r in rows if not is_baseline(r)]
-    front = {gxnor[i]["group"] for i in pareto_front(
-        [(r["metrics"]["test_error"]["mean"], r["metrics"]["gate_event_rate"]["mean"]) for r in gxnor])}
+    front = set(front_groups(rows))
     lines = [
         "| " + " | ".join(f"`{f}`" for f in fields)
         + " | n | best val error (%) | test error (%) | activation sparsity | gate-event rate |",

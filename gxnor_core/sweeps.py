@@ -428,6 +428,14 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
+def front_groups(rows: list[dict[str, Any]]) -> list[int]:
+    """Groups of the aggregate rows on the Pareto front of mean test error and mean gate-event rate (both
+    minimised); the full-precision baseline is left out — it has no gate events to trade."""
+    candidates = [row for row in rows if not is_baseline(row)]
+    xy = [(row["metrics"]["gate_event_rate"]["mean"], row["metrics"]["test_error"]["mean"]) for row in candidates]
+    return [candidates[i]["group"] for i in pareto_front(xy)]
+
+
 def to_csv(rows: list[dict[str, Any]], fields: list[str]) -> str:
     """The aggregate table: swept fields, n, n_done, then each metric's mean and std."""
     import csv
