@@ -246,8 +246,6 @@ def _api_error(resp) -> int | None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    import httpx
-
     from gxnor_core import ConfigError, apply_overrides
     from gxnor_core.config import load_config_file
 
@@ -255,18 +253,23 @@ def cmd_submit(args: argparse.Namespace) -> int:
         config = apply_overrides(load_config_file(args.config), args.set or [])
     except ConfigError as exc:
         return _fail(str(exc))
-    base = args.server.rstrip("/")
     body = {"config": config, **({"team": args.team} if args.team else {})}
+    return _post_and_follow(args, "runs", body, lambda run: {"id": run["id"], "status": run["status"]}, _follow)
+
+
+def _post_and_follow(args: argparse.Namespace, kind: str, body: dict, describe, follow) -> int:
+    """POST /api/v1/KIND, print one JSON line (``describe`` + its UI link), then ``follow`` it if asked."""
+    import httpx
+
+    base = args.server.rstrip("/")
     try:
         with _client(args) as client:
-            resp = client.post("/api/v1/runs", json=body)
+            resp = client.post(f"/api/v1/{kind}", json=body)
             if (code := _api_error(resp)) is not None:
                 return code
-            run = resp.json()
-            print(json.dumps({"id": run["id"], "status": run["status"], "url": f"{base}/#/runs/{run['id']}"}))
-            if not args.follow:
-                return 0
-            return _follow(client, run)
+            made = resp.json()
+            print(json.dumps({**describe(made), "url": f"{base}/#/{kind}/{made['id']}"}))
+            return follow(client, made) if args.follow else 0
     except httpx.HTTPError as exc:
         print(f"gxnor: error: {base}: {exc}", file=sys.stderr)
         return 1
@@ -274,9 +277,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Queue a sweep (a YAML/JSON spec file, or preset:NAME) through the REST API."""
-    import httpx
-
     from gxnor_core import ConfigError, apply_overrides
+    from gxnor_core.config import read_mapping
     from gxnor_core.sweeps import SWEEP_PRESETS
 
     name = args.spec.removeprefix("preset:")
@@ -284,7 +286,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         spec: dict = {"name": args.name or name, "preset": name}
     else:
         try:
-            spec = _read_mapping(args.spec)
+            spec = read_mapping(args.spec, "spec")
         except ConfigError as exc:
             return _fail(str(exc))
         if args.name:
@@ -296,38 +298,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _fail(f"--set {exc}")
     if args.team:
         spec["team"] = args.team
-    base = args.server.rstrip("/")
-    try:
-        with _client(args) as client:
-            resp = client.post("/api/v1/sweeps", json=spec)
-            if (code := _api_error(resp)) is not None:
-                return code
-            sweep = resp.json()
-            print(json.dumps({"id": sweep["id"], "runs": len(sweep["run_ids"]), "fields": sweep["fields"],
-                              "url": f"{base}/#/sweeps/{sweep['id']}"}))
-            if not args.follow:
-                return 0
-            return _follow_sweep(client, sweep)
-    except httpx.HTTPError as exc:
-        print(f"gxnor: error: {base}: {exc}", file=sys.stderr)
-        return 1
-
-
-def _read_mapping(path: str) -> dict:
-    import yaml
-
-    from gxnor_core import ConfigError
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError("spec", f"no such file: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())  # YAML is a superset of JSON
-    except yaml.YAMLError as exc:
-        raise ConfigError("spec", f"{p} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ConfigError("spec", f"{p} must hold a mapping")
-    return data
+    return _post_and_follow(args, "sweeps", spec, lambda sweep: {
+        "id": sweep["id"], "runs": len(sweep["run_ids"]), "fields": sweep["fields"]}, _follow_sweep)
 
 
 def _follow_sweep(client, sweep: dict) -> int:

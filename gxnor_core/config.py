@@ -205,15 +205,20 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     text_path = str(path)
     if text_path.startswith("preset:") or (text_path in PRESETS and not Path(text_path).exists()):
         return copy.deepcopy(PRESETS[text_path.removeprefix("preset:")])
-    p = Path(text_path)
+    return read_mapping(text_path, "config")
+
+
+def read_mapping(path: str | Path, field: str) -> dict[str, Any]:
+    """A JSON or YAML file holding a mapping (empty file: ``{}``); errors are ConfigError on ``field``."""
+    p = Path(path)
     if not p.is_file():
-        raise ConfigError("config", f"no such file: {p}")
+        raise ConfigError(field, f"no such file: {p}")
     raw = p.read_text()
     if p.suffix == ".json":
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise ConfigError("config", f"invalid JSON: {exc}") from None
+            raise ConfigError(field, f"invalid JSON: {exc}") from None
     else:
         import yaml
 
@@ -222,9 +227,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError("config", f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+            raise ConfigError(field, f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("config", "config must be a mapping")
+        raise ConfigError(field, f"{field} must be a mapping")
     return data
