@@ -43,7 +43,7 @@ def create_sweep(session: Session, spec: SweepSpec, team_name: str | None, who: 
     """Validate every run before storing anything; then the sweep and its runs in one transaction."""
     spec = parse_spec(spec)  # with its preset merged in
     points = expand(spec, max_runs=settings.max_sweep_runs)
-    for point in points:
+    for point in {p.group: p for p in points}.values():  # the seed changes nothing the server checks
         _servable(spec, point, settings)
     team = svc.resolve_team(session, who, team_name)
     mode = "grid" if spec.grid is not None else ("list" if spec.list is not None else "budget")
@@ -109,6 +109,12 @@ def list_sweeps(session: Session, teams: frozenset[int], limit: int, offset: int
     return [_out(s, p, t, *stats[s.id]) for s, p, t in rows], int(total or 0)
 
 
+def sweep_out(session: Session, sweep_id: int, teams: frozenset[int]) -> dict[str, Any]:
+    """The sweep with its status counts and progress (SweepOut), without its runs and results."""
+    sweep, project, team = get_sweep(session, sweep_id, teams)
+    return _out(sweep, project, team, *_counts_and_progress(session, [sweep.id])[sweep.id])
+
+
 def sweep_detail(session: Session, sweep_id: int, teams: frozenset[int]) -> dict[str, Any]:
     """The sweep, each run (with its point), one aggregate row per config and the Pareto front."""
     sweep, project, team = get_sweep(session, sweep_id, teams)
@@ -139,7 +145,6 @@ def cancel_sweep(session: Session, sweep_id: int, teams: frozenset[int]) -> None
     if not open_runs:
         raise HTTPException(409, f"sweep {sweep_id} has no unfinished run to cancel")
     for run in open_runs:
-        if run.status not in FINISHED:
-            svc.cancel_run(session, run)
+        svc.cancel_run(session, run)
     sweep.cancelled_at = utcnow()
     session.flush()

@@ -31,8 +31,7 @@ def create_sweep(body: SweepCreate, request: Request, session: SessionDep, setti
             request.app.state.celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
     except Exception:  # noqa: BLE001 - stored and queued in SQL: the reaper re-sends what the broker lacks
         log.exception("sweep %s: sending its runs to the broker failed; the reaper will re-send them", sweep.id)
-    out = sweep_svc.sweep_detail(session, sweep.id, who.team_ids)
-    return FastJSON({**{k: out[k] for k in SweepOut.model_fields}, "run_ids": run_ids}, status_code=201)
+    return FastJSON({**sweep_svc.sweep_out(session, sweep.id, who.team_ids), "run_ids": run_ids}, status_code=201)
 
 
 @router.get("/sweeps", response_model=SweepList)
@@ -62,5 +61,4 @@ def sweep_csv(sweep_id: SweepId, session: SessionDep, who: Auth):
 def cancel_sweep(sweep_id: SweepId, session: SessionDep, who: Auth):
     """Cancel the sweep's unfinished runs (what they recorded is kept); 409 when all have finished."""
     sweep_svc.cancel_sweep(session, sweep_id, who.team_ids)
-    out = sweep_svc.sweep_detail(session, sweep_id, who.team_ids)
-    return FastJSON({k: out[k] for k in SweepOut.model_fields})
+    return FastJSON(sweep_svc.sweep_out(session, sweep_id, who.team_ids))
