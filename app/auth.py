@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -129,9 +130,7 @@ def lookup(settings: Settings, token: str) -> Principal | None:
     return principal
 
 
-def _aware(dt):
-    from datetime import UTC
-
+def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 

@@ -123,11 +123,11 @@ def require_run(session: Session, run_id: int, teams: frozenset[int]) -> None:
 
 # Reads for the API return plain dicts in the shape of app.schemas.RunOut, with the stored
 # JSON columns passed through as raw text (orjson.Fragment): no decode and re-encode per request.
-SUMMARY_FIELDS = _SUMMARY = tuple(Summary.model_fields)
+SUMMARY_FIELDS = tuple(Summary.model_fields)
 _RUN_COLUMNS = (
     Run.id, Run.name, Project.name.label("project"), Team.name.label("team"), Run.sweep_id, Run.status,
     Run.cancel_requested, Run.progress_epoch, Run.progress_fraction, Run.epochs_done, Run.total_epochs,
-    *(getattr(Run, k) for k in _SUMMARY),
+    *(getattr(Run, k) for k in SUMMARY_FIELDS),
     cast(Run.config, Text).label("config"), cast(Run.info, Text).label("info"), Run.error, Run.attempt,
     Run.worker, Run.created_at, Run.started_at, Run.finished_at,
 )
@@ -138,7 +138,7 @@ def _raw(text: str | None):
 
 
 _HEAD = ("id", "name", "project", "team", "sweep_id", "status", "cancel_requested")
-_N_HEAD, _N_SUMMARY = len(_HEAD), len(_SUMMARY)
+_N_HEAD, _N_SUMMARY = len(_HEAD), len(SUMMARY_FIELDS)
 
 
 def _run_dict(row) -> dict:
@@ -148,7 +148,7 @@ def _run_dict(row) -> dict:
     epoch, fraction, done, total = r[_N_HEAD:_N_HEAD + 4]
     out["progress"] = {"epoch": epoch, "fraction": fraction, "epochs_done": done, "total_epochs": total}
     i = _N_HEAD + 4
-    out["summary"] = dict(zip(_SUMMARY, r[i:i + _N_SUMMARY], strict=True))
+    out["summary"] = dict(zip(SUMMARY_FIELDS, r[i:i + _N_SUMMARY], strict=True))
     config, info, error, attempt, worker, created, started, finished = r[i + _N_SUMMARY:]
     out.update(config=_raw(config), info=_raw(info), error=error, attempt=attempt, worker=worker,
                created_at=created, started_at=started, finished_at=finished)
