@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from app.db import get_engine, session_scope
+from app.db import get_read_engine, session_scope
 from app.settings import Settings
 
 
@@ -31,5 +31,6 @@ SessionDep = Annotated[Session, Depends(get_session)]
 def read_session(request: Request) -> Connection:
     """A plain connection for ``async def`` read routes, used inline: short indexed reads run on the
     event loop instead of hopping to the thread pool twice (dependency + route), which costs more than
-    the reads themselves, and skip the ORM session they do not need."""
-    return get_engine(request.app.state.settings.db_url).connect()
+    the reads themselves, and skip the ORM session they do not need.  Autocommit on PostgreSQL: see
+    ``app.db.get_read_engine``."""
+    return get_read_engine(request.app.state.settings.db_url).connect()

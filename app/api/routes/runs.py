@@ -23,7 +23,6 @@ from app.schemas import (
     RunCreate,
     RunList,
     RunOut,
-    Summary,
 )
 from worker.celery_app import TASK_NAME
 
@@ -203,13 +202,7 @@ async def compare(request: Request, who: Auth,
     if too_big:
         raise HTTPException(404, f"run {too_big[0]} not found")
     with read_session(request) as session:
-        cols = [Run.id, Run.name, Run.status, Run.config, *(getattr(Run, k) for k in Summary.model_fields)]
-        found = {r.id: r for r in session.execute(select(*cols).join(Project, Project.id == Run.project_id)
-                                                  .where(Run.id.in_(run_ids), Project.team_id.in_(who.team_ids)))}
-        missing = [i for i in run_ids if i not in found]
-        if missing:
-            raise HTTPException(404, f"run {missing[0]} not found")
-        runs = [found[i] for i in run_ids]
+        runs = svc.compared_runs(session, run_ids, who.team_ids)
         series = svc.metric_series(session, run_ids, metric)
         layers = svc.last_epoch_layers(session, run_ids, ("gate_event_rate", "activation_sparsity",
                                                           "weight_sparsity"))
@@ -218,9 +211,8 @@ async def compare(request: Request, who: Auth,
         keep = svc.thin_epochs(epochs, points)
         epochs = [e for e in epochs if e in keep]
     return FastJSON({
-        "runs": [{"id": r.id, "name": r.name, "status": r.status, "config": r.config,
-                  "summary": {k: getattr(r, k) for k in Summary.model_fields}} for r in runs],
-        "config_diff": svc.config_diff([r.config for r in runs]),
+        "runs": runs,
+        "config_diff": svc.config_diff([r["config"] for r in runs]),
         "metric": metric, "epochs": epochs,
         "series": {str(i): [series[i].get(e) for e in epochs] for i in run_ids},
         "layers": {str(i): layers[i] for i in run_ids},
