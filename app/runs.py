@@ -196,49 +196,72 @@ def _list_statements(status: bool, project: bool, team: bool, sweep: bool, q: bo
     count = select(func.count()).select_from(stmt.subquery())
     column = getattr(Run, sort)
     ordered = (column.desc() if order == "desc" else column.asc()).nulls_last()  # runs without it come last
-    return count, stmt.order_by(ordered, Run.id.desc()).limit(bindparam("limit")).offset(bindparam("offset"))
+    ids = stmt.order_by(ordered, Run.id.desc()).limit(bindparam("limit")).offset(bindparam("offset"))
+    rows = stmt.with_only_columns(*_RUN_COLUMNS).join(Team, Team.id == Project.team_id) \
+        .order_by(ordered, Run.id.desc()).limit(bindparam("limit")).offset(bindparam("offset"))
+    return count, ids, rows
 
 
 def list_runs(session: Session, *, teams: frozenset[int], status: str | None, project: str | None,
               team: str | None = None, sweep: int | None = None, q: str | None, sort: str, order: str, limit: int,
               offset: int) -> tuple[list[dict], int]:
-    """One page of the visible runs: the ids are sorted on narrow rows, then only that page is read whole."""
-    count, ids = _list_statements(bool(status), bool(project), bool(team), sweep is not None, bool(q), sort, order)
+    """One page of the visible runs.  SQLite: the ids are sorted on narrow rows, then only that page is read
+    whole (sorting whole rows is twice as slow there); PostgreSQL: one statement sorts and reads the page
+    (its top-N sort does not mind the width, and it saves a round trip)."""
+    count, ids, whole = _list_statements(bool(status), bool(project), bool(team), sweep is not None, bool(q), sort,
+                                         order)
     params = {"teams": list(teams), "status": status, "project": project, "team": team, "sweep": sweep,
               "limit": limit, "offset": offset}
     if q:
         params["pattern"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     total = session.execute(count, params).scalar()
-    page = list(session.execute(ids, params).scalars())
-    # (Measured: one statement with window functions for the count and the ranking is slower on SQLite and
-    # no faster on PostgreSQL than these three short ones.)
-    rows = {r[0]: r for r in session.execute(_PAGE, {"ids": page})} if page else {}
+    # (Measured: one statement with a window function for the count is slower on SQLite and no faster on
+    # PostgreSQL than a count of its own.)
+    if session.dialect.name == "postgresql":
+        return [_run_dict(r) for r in session.execute(whole, params).all()], int(total or 0)
+    page = session.execute(ids, params).scalars().all()
+    rows = {r[0]: r for r in session.execute(_PAGE, {"ids": page}).all()} if page else {}
     return [_run_dict(rows[i]) for i in page if i in rows], int(total or 0)  # (one deleted in between: skipped)
 
 
-_EPOCH_METRICS = (select(cast(EpochMetric.metrics, Text)).where(EpochMetric.run_id == bindparam("id"))
-                  .order_by(EpochMetric.epoch))
+# A run's epochs or layer records, with the run's team in the same statement (an outer join: a visible run
+# with nothing recorded yet is one row of NULLs), so the visibility check costs no round trip of its own.
+_EPOCH_METRICS = (select(Project.team_id, cast(EpochMetric.metrics, Text)).select_from(Run)
+                  .join(Project, Project.id == Run.project_id)
+                  .outerjoin(EpochMetric, EpochMetric.run_id == Run.id)
+                  .where(Run.id == bindparam("id")).order_by(EpochMetric.epoch))
 
 
-def epoch_metrics_raw(session: Session, run_id: int) -> list[str]:
-    """Each epoch's stored metrics JSON, in epoch order, undecoded."""
-    return list(session.execute(_EPOCH_METRICS, {"id": run_id}).scalars())
+def _visible_rows(rows: list, run_id: int, teams: frozenset[int]) -> list:
+    if not rows or rows[0][0] not in teams:
+        raise HTTPException(404, f"run {run_id} not found")
+    return rows
+
+
+def epoch_metrics_raw(session: Session, run_id: int, teams: frozenset[int]) -> list[str]:
+    """Each epoch's stored metrics JSON, in epoch order, undecoded (404 unless the run is visible)."""
+    rows = _visible_rows(session.execute(_EPOCH_METRICS, {"id": run_id}).all(), run_id, teams)
+    return [m for _, m in rows if m is not None]
 
 
 @lru_cache(maxsize=4)
 def _layer_statement(by_epoch: bool, by_layer: bool):
-    stmt = select(LayerRecord.epoch, cast(LayerRecord.record, Text)).where(LayerRecord.run_id == bindparam("id"))
+    on = [LayerRecord.run_id == Run.id]
     if by_epoch:
-        stmt = stmt.where(LayerRecord.epoch == bindparam("epoch"))
+        on.append(LayerRecord.epoch == bindparam("epoch"))
     if by_layer:
-        stmt = stmt.where(LayerRecord.layer == bindparam("layer"))
-    return stmt.order_by(LayerRecord.epoch, LayerRecord.id)
+        on.append(LayerRecord.layer == bindparam("layer"))
+    return (select(Project.team_id, LayerRecord.epoch, cast(LayerRecord.record, Text)).select_from(Run)
+            .join(Project, Project.id == Run.project_id).outerjoin(LayerRecord, and_(*on))
+            .where(Run.id == bindparam("id")).order_by(LayerRecord.epoch, LayerRecord.id))
 
 
-def layer_records_raw(session: Session, run_id: int, epoch: int | None, layer: str | None) -> list[tuple[int, str]]:
-    """(epoch, record JSON) of the run's layer records, undecoded."""
+def layer_records_raw(session: Session, run_id: int, teams: frozenset[int], epoch: int | None,
+                      layer: str | None) -> list[tuple[int, str]]:
+    """(epoch, record JSON) of the run's layer records, undecoded (404 unless the run is visible)."""
     stmt = _layer_statement(epoch is not None, layer is not None)
-    return [tuple(r) for r in session.execute(stmt, {"id": run_id, "epoch": epoch, "layer": layer})]
+    rows = _visible_rows(session.execute(stmt, {"id": run_id, "epoch": epoch, "layer": layer}).all(), run_id, teams)
+    return [(e, r) for _, e, r in rows if r is not None]
 
 
 _COMPARED = select(Run.id, Run.name, Run.status, cast(Run.config, Text).label("config"),
@@ -249,7 +272,8 @@ _COMPARED = select(Run.id, Run.name, Run.status, cast(Run.config, Text).label("c
 def compared_runs(session: Session, run_ids: list[int], teams: frozenset[int]) -> list[dict]:
     """The runs of a comparison, in the order asked (404 naming the first missing or invisible one)."""
     found = {}
-    for run_id, name, status, config, *summary in session.execute(_COMPARED, {"ids": run_ids, "teams": list(teams)}):
+    for run_id, name, status, config, *summary in session.execute(_COMPARED, {"ids": run_ids,
+                                                                                  "teams": list(teams)}).all():
         found[run_id] = {"id": run_id, "name": name, "status": status, "config": orjson.loads(config),
                          "summary": dict(zip(SUMMARY_FIELDS, summary, strict=True))}
     missing = [i for i in run_ids if i not in found]
@@ -267,7 +291,7 @@ def _metric_statement(metric: str):
 def metric_series(session: Session, run_ids: list[int], metric: str) -> dict[int, dict[int, float | None]]:
     """run → epoch → one metric, extracted in SQL."""
     out: dict[int, dict[int, float | None]] = {i: {} for i in run_ids}
-    for run_id, epoch, v in session.execute(_metric_statement(metric), {"ids": run_ids}):
+    for run_id, epoch, v in session.execute(_metric_statement(metric), {"ids": run_ids}).all():
         out[run_id][epoch] = v
     return out
 
@@ -283,7 +307,7 @@ def _last_layers_statement(fields: tuple[str, ...]):
 def last_epoch_layers(session: Session, run_ids: list[int], fields: tuple[str, ...]) -> dict[int, dict[str, dict]]:
     """run → layer → fields of its last recorded epoch's layer record, extracted in SQL."""
     out: dict[int, dict[str, dict]] = {i: {} for i in run_ids}
-    for run_id, layer, *values in session.execute(_last_layers_statement(fields), {"ids": run_ids}):
+    for run_id, layer, *values in session.execute(_last_layers_statement(fields), {"ids": run_ids}).all():
         out[run_id][layer] = dict(zip(fields, values, strict=True))
     return out
 

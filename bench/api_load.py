@@ -126,8 +126,8 @@ def _layer(rng: random.Random, epoch: int, spec: tuple) -> dict:
     }
 
 
-def seed(url: str, runs: int, epochs: int, rng: random.Random) -> dict:
-    """Schema via migrate(), then bulk inserts; returns counts and seconds."""
+def seed(url: str, runs: int, epochs: int, rng: random.Random, now: datetime | None = None) -> dict:
+    """Schema via migrate(), then bulk inserts (runs created before ``now``); returns counts and seconds."""
     from app.db import migrate
     from app.models import EpochMetric, LayerRecord, Project, Run
     from gxnor_core.config import ExperimentConfig
@@ -140,7 +140,7 @@ def seed(url: str, runs: int, epochs: int, rng: random.Random) -> dict:
             "num_weights": sum(s[2] for s in LAYERS), "num_discrete_weights": sum(s[2] for s in LAYERS),
             "train_samples": 54_000, "val_samples": 6_000, "test_samples": 10_000, "batches_per_epoch": 540,
             "start_epoch": 0}
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     engine = create_engine(url)
     n_metrics = n_layers = 0
     try:

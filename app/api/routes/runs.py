@@ -86,8 +86,7 @@ async def get_metrics(run_id: RunId, request: Request, who: Auth, points: Points
                       metric: Annotated[str, Query(max_length=50)] = "train_loss"):
     """Run-level metrics, one object per epoch; ``points`` keeps the extremes of ``metric`` and the last epoch."""
     with read_session(request) as session:
-        svc.require_run(session, run_id, who.team_ids)
-        raw = svc.epoch_metrics_raw(session, run_id)
+        raw = svc.epoch_metrics_raw(session, run_id, who.team_ids)
     if points and len(raw) > points:
         epochs = svc.downsample([orjson.loads(r) for r in raw], points, metric)
     else:
@@ -104,8 +103,7 @@ async def get_layers(run_id: RunId, request: Request, who: Auth,
     """Layer records; ``epoch`` for one epoch, ``layer`` for one layer, ``points`` to thin the epochs evenly
     (the last epoch is always kept)."""
     with read_session(request) as session:
-        svc.require_run(session, run_id, who.team_ids)
-        rows = svc.layer_records_raw(session, run_id, epoch, layer)
+        rows = svc.layer_records_raw(session, run_id, who.team_ids, epoch, layer)
     if points:
         keep = svc.thin_epochs(sorted({e for e, _ in rows}), points)
         rows = [(e, r) for e, r in rows if e in keep]
