@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 IDLE_IN_TRANSACTION_MS = 10_000
 PING_AFTER_IDLE_S = 1.0
+READ_RANDOM_PAGE_COST = 1.1
 
 
 @lru_cache(maxsize=8)
@@ -52,8 +53,16 @@ def get_read_engine(url: str) -> Engine:
     and the pool replaces every connection older than the failure.  SQLite: the one engine."""
     if not url.startswith("postgresql"):
         return get_engine(url)
+    # Planner settings for these connections only.  random_page_cost 1.1 (PostgreSQL's default 4 models spinning
+    # disks): the API's reads touch a cached working set, and at 4 the planner reads the whole runs table rather
+    # than look up a list page's 50 runs by key.  force_generic_plan: psycopg prepares a statement on its 5th
+    # use; PostgreSQL would still plan the list statements afresh at every execution (~0.35 ms, as long as the
+    # run itself) because it cannot cost LIMIT $n generically — these statements are key lookups and short
+    # scans whose best plan does not depend on the values.
+    args = _pg_connect_args()
+    args["options"] += f" -c random_page_cost={READ_RANDOM_PAGE_COST} -c plan_cache_mode=force_generic_plan"
     engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=30, pool_timeout=10,
-                           pool_use_lifo=True, connect_args=_pg_connect_args())
+                           pool_use_lifo=True, connect_args=args)
 
     @event.listens_for(engine, "checkin")
     def _stamp(_dbapi_conn, record):

@@ -102,7 +102,12 @@ class Sweep(Base):
 
 class Run(Base):
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_status_lease", "status", "lease_expires_at"),)
+    __table_args__ = (
+        Index("ix_runs_status_lease", "status", "lease_expires_at"),
+        # PostgreSQL only (migration 0004): the run list sorts and counts from this index alone.
+        Index("ix_runs_list", "project_id", postgresql_include=[
+            "id", "name", "status", "created_at", "sweep_id", *SUMMARY_COLUMNS]),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
