@@ -179,41 +179,54 @@ def fetch_run(session: Session, run_id: int, teams: frozenset[int]) -> dict:
 
 
 @lru_cache(maxsize=512)
-def _list_statements(status: bool, project: bool, team: bool, sweep: bool, q: bool, sort: str, order: str):
-    """(count, page) for one shape of list request, built once; the values are bind parameters."""
-    stmt = select(Run.id).join(Project, Project.id == Run.project_id).where(Project.team_id.in_(_TEAMS))
+def _list_statements(status: bool, project: bool, team: bool, sweep: bool, q: bool, sort: str, order: str,
+                     counted: bool):
+    """The statements for one shape of list request, built once (the values are bind parameters): the page,
+    with the total as its last column when ``counted``, else the page and a count of its own."""
+    visible = [Project.team_id.in_(_TEAMS)]
     if status:
-        stmt = stmt.where(Run.status == bindparam("status"))
+        visible.append(Run.status == bindparam("status"))
     if project:
-        stmt = stmt.where(Project.name == bindparam("project"))
+        visible.append(Project.name == bindparam("project"))
     if team:
-        stmt = stmt.where(Project.team_id.in_(select(Team.id).where(Team.name == bindparam("team"))))
+        visible.append(Project.team_id.in_(select(Team.id).where(Team.name == bindparam("team"))))
     if sweep:
-        stmt = stmt.where(Run.sweep_id == bindparam("sweep"))
+        visible.append(Run.sweep_id == bindparam("sweep"))
     if q:
-        stmt = stmt.where(Run.name.ilike(bindparam("pattern"), escape="\\"))
-    count = select(func.count()).select_from(stmt.subquery())
+        visible.append(Run.name.ilike(bindparam("pattern"), escape="\\"))
     column = getattr(Run, sort)
-    ordered = (column.desc() if order == "desc" else column.asc()).nulls_last()  # runs without it come last
-    page = stmt.order_by(ordered, Run.id.desc()).limit(bindparam("limit")).offset(bindparam("offset")).subquery()
+    ordered = ((column.desc() if order == "desc" else column.asc()).nulls_last(), Run.id.desc())  # NULLs last
+    total = [func.count().over().label("total")] if counted else []
+    ids = select(Run.id, *total).join(Project, Project.id == Run.project_id).where(*visible)
     # The page's ids are sorted on narrow rows, then only those rows are read whole (a "late row lookup"):
     # sorting whole rows costs PostgreSQL 3.9 ms of CPU per page and SQLite twice the time; ids first, 1.1 ms.
-    return count, _select_runs().join(page, page.c.id == Run.id).order_by(ordered, Run.id.desc())
+    page = ids.order_by(*ordered).limit(bindparam("limit")).offset(bindparam("offset")).subquery()
+    rows = _select_runs().join(page, page.c.id == Run.id).order_by(*ordered)
+    if counted:
+        return rows.add_columns(page.c.total), None
+    return rows, select(func.count()).select_from(ids.subquery())
 
 
 def list_runs(session: Session, *, teams: frozenset[int], status: str | None, project: str | None,
               team: str | None = None, sweep: int | None = None, q: str | None, sort: str, order: str, limit: int,
               offset: int) -> tuple[list[dict], int]:
-    """One page of the visible runs, and how many there are."""
-    count, page = _list_statements(bool(status), bool(project), bool(team), sweep is not None, bool(q), sort, order)
+    """One page of the visible runs, and how many there are.  PostgreSQL counts them in the same statement
+    (a window over the ids it sorts anyway: 1.6 → 1.4 ms a page); SQLite is faster with a count of its own
+    (0.7 ms against 1.0)."""
     params = {"teams": list(teams), "status": status, "project": project, "team": team, "sweep": sweep,
               "limit": limit, "offset": offset}
     if q:
         params["pattern"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    # (Measured: one statement with a window function for the count is slower on SQLite and no faster on
-    # PostgreSQL than a count of its own.)
-    total = session.execute(count, params).scalar()
-    return [_run_dict(r) for r in session.execute(page, params).all()], int(total or 0)
+    counted = session.dialect.name == "postgresql"
+    page, count = _list_statements(bool(status), bool(project), bool(team), sweep is not None, bool(q), sort, order,
+                                   counted)
+    rows = session.execute(page, params).all()
+    if counted and rows:
+        return [_run_dict(r[:-1]) for r in rows], rows[0][-1]
+    if counted:  # past the end (or nothing visible): no row carried the total
+        _, count = _list_statements(bool(status), bool(project), bool(team), sweep is not None, bool(q), sort,
+                                    order, False)
+    return [_run_dict(r) for r in rows], int(session.execute(count, params).scalar() or 0)
 
 
 # A run's epochs or layer records, with the run's team in the same statement (an outer join: a visible run
