@@ -12,7 +12,7 @@ from app import runs as svc
 from app.api.deps import SessionDep, SettingsDep, read_session
 from app.auth import Auth, AuthOrQuery, still_allowed
 from app.db import session_scope
-from app.models import FINISHED, RUN_STATUSES, EpochMetric, Project, Run
+from app.models import FINISHED, RUN_STATUSES, EpochMetric
 from app.schemas import (
     CONFLICT,
     ERRORS,
@@ -138,8 +138,7 @@ async def run_events(run_id: RunId, request: Request, session: SessionDep, setti
                      after: Annotated[int, Query(ge=0, le=1_000_000, description="Last epoch the client has.")] = 0):
     """Server-Sent Events: ``progress`` while training, ``epoch`` for each new epoch, ``status`` at the end.
     Takes ``?token=`` (EventSource cannot send headers)."""
-    svc.require_run(session, run_id, who.team_ids)
-    team_id = session.scalar(select(Project.team_id).join(Run, Run.project_id == Project.id).where(Run.id == run_id))
+    team_id = svc.require_run(session, run_id, who.team_ids)
     last_event = request.headers.get("last-event-id")
     start = int(last_event) if last_event and last_event.isascii() and last_event.isdigit() and len(last_event) < 10 \
         else after
