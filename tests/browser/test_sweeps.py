@@ -50,7 +50,7 @@ def test_sign_in_view_wrong_token_sign_in_link_and_sign_out(anonymous_page, serv
 
     pg.fill("#signin-token", "gx_not-a-token-of-this-server")
     pg.click("#signin-submit")
-    pg.wait_for_function("document.querySelector('#signin-error').textContent.length > 0")
+    pg.wait_for_function("() => document.querySelector('#signin-error').textContent.length > 0")
     assert pg.text_content("#signin-error") == "That token is not valid (revoked or mistyped)."
     assert pg.get_attribute("#signin-token", "aria-invalid") == "true"
     assert pg.evaluate(STORED_TOKEN) is None
@@ -121,8 +121,8 @@ def test_grid_sweep_from_the_form_shows_the_apis_results_plots_and_csv(page, ser
 
     expected = wait_sweep(api, sweep_id)
     assert expected["status"] == "finished" and expected["counts"]["succeeded"] == 4, expected["counts"]
-    page.wait_for_function("document.querySelector('#sweep-status').textContent === 'finished'", timeout=15_000)
-    page.wait_for_function("document.querySelector('#sweep-plot-heatmap')?.data?.length > 0")
+    page.wait_for_function("() => document.querySelector('#sweep-status').textContent === 'finished'", timeout=15_000)
+    page.wait_for_function("() => document.querySelector('#sweep-plot-heatmap')?.data?.length > 0")
     results = expected["results"]
     assert len(results) == 4
 
@@ -213,7 +213,7 @@ def test_cancel_sweep_cancels_its_unfinished_runs(page, server, api):
     page.goto(f"{server}/#/sweeps/{sweep_id}")
     page.wait_for_selector("#cancel-sweep")
     page.click("#cancel-sweep")
-    page.wait_for_function("document.querySelector('#sweep-status').textContent === 'cancelled'")
+    page.wait_for_function("() => document.querySelector('#sweep-status').textContent === 'cancelled'")
     sweep = api.get(f"/api/v1/sweeps/{sweep_id}").json()
     assert sweep["status"] == "cancelled" and sweep["counts"]["cancelled"] == 2
     assert page.text_content("[data-count=cancelled]") == "2 cancelled" and page.locator("#cancel-sweep").count() == 0
