@@ -13,7 +13,7 @@ from app import runs as svc
 from app.auth import Principal
 from app.models import FINISHED, RUN_STATUSES, Project, Run, Sweep, Team, utcnow
 from app.settings import Settings
-from gxnor_core.config import ConfigError
+from gxnor_core.config import ConfigError, refuse_control_chars
 from gxnor_core.sweeps import (
     SweepPoint,
     SweepSpec,
@@ -41,6 +41,8 @@ def _servable(spec: SweepSpec, point: SweepPoint, settings: Settings) -> None:
 def create_sweep(session: Session, spec: SweepSpec, team_name: str | None, who: Principal,
                  settings: Settings) -> tuple[Sweep, list[int]]:
     """Validate every run before storing anything; then the sweep and its runs in one transaction."""
+    # Every string the spec stores (its base, a choice never drawn …): a 422 naming it, not a database error.
+    refuse_control_chars(spec.model_dump(mode="json", exclude_none=True))
     spec = parse_spec(spec)  # with its preset merged in
     points = expand(spec, max_runs=settings.max_sweep_runs)
     for point in {p.group: p for p in points}.values():  # the seed changes nothing the server checks

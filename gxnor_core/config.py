@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "svhn")
 ARCHS = ("mlp", "mnist_cnn", "cifar_vgg")
@@ -22,13 +24,60 @@ LOSSES = ("squared_hinge", "cross_entropy")
 DEVICES = ("auto", "cpu", "cuda")
 
 
+# Names and other free text a person types: every character but the C0 and C1 controls (Unicode category Cc,
+# U+0000–U+001F, U+007F–U+009F — tab and newline included).  PostgreSQL cannot store a NUL in text at all,
+# and the others have no business in a name shown in lists, logs and terminals.
+_CONTROL_RANGES = r"\x00-\x1f\x7f-\x9f"
+CONTROL_CHARS = re.compile(f"[{_CONTROL_RANGES}]")
+NO_CONTROL_PATTERN = f"^[^{_CONTROL_RANGES}]*$"  # the same rule in JSON Schema, for OpenAPI clients
+
+
+def control_char_problem(text: str) -> str | None:
+    """Why ``text`` is refused (the first control character and its position), or None when it is fine."""
+    found = CONTROL_CHARS.search(text)
+    if found is None:
+        return None
+    return f"control characters are not allowed (U+{ord(found.group()):04X} at position {found.start()})"
+
+
+def _refuse_control_chars(text: str) -> str:
+    problem = control_char_problem(text)
+    if problem is not None:
+        raise PydanticCustomError("control_character", problem)
+    return text
+
+
+# The one type for stored names and free-text query parameters (config name and project, sweep and token
+# names, ?q= …): a str without control characters.  Length limits are the field's own.
+CleanText = Annotated[str, AfterValidator(_refuse_control_chars),
+                      Field(json_schema_extra={"pattern": NO_CONTROL_PATTERN})]
+
+
+def refuse_control_chars(data: Any, where: str = "") -> None:
+    """Raise ConfigError naming the first string (key or value) in nested JSON-like ``data`` that holds a
+    control character, by its dotted path under ``where``."""
+    if isinstance(data, str):
+        problem = control_char_problem(data)
+        if problem is not None:
+            raise ConfigError(where, problem)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and (problem := control_char_problem(key)) is not None:
+                raise ConfigError(where, f"key {key!r}: {problem}")
+            refuse_control_chars(value, path)
+    elif isinstance(data, list | tuple):
+        for i, value in enumerate(data):
+            refuse_control_chars(value, f"{where}.{i}" if where else str(i))
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 class DatasetConfig(_Strict):
     name: Literal[DATASETS] = Field("digits", description="Dataset name; never a path.")
-    root: str | None = Field(
+    root: CleanText | None = Field(
         None,
         description="Directory holding the standard files (CLI only; default ~/.gxnor/data).",
     )
@@ -94,8 +143,8 @@ class TrainConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
-    name: str = Field("run", min_length=1, max_length=200)
-    project: str = Field("default", min_length=1, max_length=100)
+    name: CleanText = Field("run", min_length=1, max_length=200)
+    project: CleanText = Field("default", min_length=1, max_length=100)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     weights: WeightConfig = Field(default_factory=WeightConfig)

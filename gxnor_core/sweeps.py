@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .config import ConfigError, ExperimentConfig, TrainConfig, validate_config
+from .config import CleanText, ConfigError, ExperimentConfig, TrainConfig, validate_config
 
 METRICS = ("best_val_error", "test_error", "activation_sparsity", "gate_event_rate", "weight_sparsity")
 MODES = ("grid", "list", "random")
@@ -61,7 +61,7 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(min_length=1, max_length=MAX_NAME)
+    name: CleanText = Field(min_length=1, max_length=MAX_NAME)
     base: dict[str, Any] = Field(default_factory=dict, description="The config every point starts from.")
     preset: str | None = Field(None, description="A sweep preset; the fields given here override it.")
     grid: Annotated[dict[str, Values], Field(min_length=1, max_length=4)] | None = Field(

@@ -1,0 +1,37 @@
+"""A fresh PostgreSQL database for tests that run the app in-process on both databases."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.integration.conftest import PG_ADMIN_URL
+
+
+def new_database_url(prefix: str = "gxnor_t") -> str:
+    """The URL of a database not made yet, with a unique name, on the test server (GXNOR_TEST_PG)."""
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@contextmanager
+def fresh_database(prefix: str = "gxnor_t", url: str | None = None) -> Iterator[str]:
+    """Make a new, empty database (at ``url``, or under a new name), yield its URL, drop it afterwards."""
+    url = url or new_database_url(prefix)
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        admin.dispose()
+        pytest.fail(f"PostgreSQL is needed at {PG_ADMIN_URL} (.ci/run starts it): {exc}")
+    try:
+        yield url
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
