@@ -158,8 +158,8 @@ def _run_dict(row) -> dict:
     i = _N_HEAD + 4
     out["summary"] = dict(zip(SUMMARY_FIELDS, r[i:i + _N_SUMMARY], strict=True))
     config, info, error, attempt, worker, created, started, finished = r[i + _N_SUMMARY:]
-    out.update(config=_raw(config), info=_raw(info), error=error, attempt=attempt, worker=worker,
-               created_at=created, started_at=started, finished_at=finished)
+    out.update(config=_raw(config), info=_raw(info), error=error, error_detail=None, attempt=attempt,
+               worker=worker, created_at=created, started_at=started, finished_at=finished)
     return out
 
 
@@ -169,14 +169,21 @@ def _select_runs():
 
 _IDS = bindparam("ids", expanding=True)
 _TEAMS = bindparam("teams", expanding=True)
-_ONE = _select_runs().where(Run.id == bindparam("id"), Project.team_id.in_(_TEAMS))
+# One run: also its traceback (``error_detail``, the last column), which only admins are shown.
+_ONE = _select_runs().add_columns(Run.error_detail).where(Run.id == bindparam("id"), Project.team_id.in_(_TEAMS))
 
 
-def fetch_run(session: Session, run_id: int, teams: frozenset[int]) -> dict:
+def fetch_run(session: Session, run_id: int, teams: frozenset[int], admin: bool = False) -> dict:
+    """One visible run as a RunOut-shaped dict (404 otherwise); ``error_detail`` (a failed run's traceback,
+    with the server's paths) only for an ``admin``, else null.  Lists never carry it."""
     row = session.execute(_ONE, {"id": run_id, "teams": list(teams)}).first()
     if row is None:
         raise HTTPException(404, f"run {run_id} not found")
-    return _run_dict(row)
+    r = tuple(row)
+    out = _run_dict(r[:-1])
+    if admin:
+        out["error_detail"] = r[-1]
+    return out
 
 
 @lru_cache(maxsize=512)

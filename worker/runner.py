@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -196,6 +197,7 @@ def claim(run_id: int, settings: Settings) -> int | None:
                 status="running", attempt=Run.attempt + 1, worker=WORKER_NAME,
                 lease_expires_at=time.time() + settings.lease_seconds,
                 started_at=func.coalesce(Run.started_at, utcnow()), heartbeat_at=utcnow(), error=None,
+                error_detail=None,
             ).returning(Run.attempt)
         ).first()
         if row is not None:
@@ -213,6 +215,21 @@ def fail_spent(session, run_ids: list[int]) -> None:
                   "see the attempt count",
         )
     )
+
+
+MAX_REASON = 500
+# An absolute path (a directory or more): a server's layout is no business of the run's team.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[^\s/'\"(),;:]+){2,}/?")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The one line every team member sees for a failed run: the exception's type and the first line of its
+    message, server paths shortened to their last part, bounded in length.  The traceback goes to
+    ``Run.error_detail`` (admins only) and to the worker's log."""
+    lines = str(exc).strip().splitlines()
+    message = _ABSOLUTE_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], lines[0] if lines else "")
+    reason = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return reason if len(reason) <= MAX_REASON else reason[:MAX_REASON - 1] + "…"
 
 
 def finish(lease: Lease, status: str, error: str | None = None, **values) -> None:
@@ -257,7 +274,7 @@ def execute_run(run_id: int, settings: Settings, should_shutdown: Callable[[], b
         except Exception as exc:  # noqa: BLE001 - any failure of a run is recorded on the run
             log.exception("run %s failed", run_id)
             try:
-                finish(lease, "failed", f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+                finish(lease, "failed", failure_reason(exc), error_detail=traceback.format_exc())
             except LeaseLost:
                 return "lost"
             return "failed"
