@@ -5,28 +5,32 @@ Tokens are ``gx_`` + 32 random bytes (URL-safe base64).  Only their SHA-256 is s
 is shown once, when it is made.
 
 Lookups are cached for ``settings.auth_cache_s`` (default 2 s) per process: a revocation through this
-process's API takes effect at once, one through another process within that time.
+process's API takes effect at once, one through another process within that time.  A token may carry an
+expiry (``expires_at``): past it, it is refused like a revoked one, and no cached lookup outlives it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from app.db import session_scope
+from app.db import get_engine, get_read_engine, session_scope
 from app.models import ApiToken, Membership, Team, User, utcnow
 from app.settings import Settings
 
+log = logging.getLogger("gxnor.auth")
 TOKEN_PREFIX = "gx_"
 DEFAULT_TEAM = "default"
 ADMIN_USER = "admin"
@@ -52,10 +56,14 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def issue_token(session: Session, user_id: int, name: str, token: str | None = None) -> tuple[ApiToken, str]:
-    """A new token for the user; returns the row and the token itself (the only time it exists in clear)."""
+def issue_token(session: Session, user_id: int, name: str, token: str | None = None,
+                expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+    """A new token for the user; returns the row and the token itself (the only time it exists in clear).
+    With ``expires_in_days`` it stops working that many days from now; without, it works until revoked."""
     token = token or new_token()
-    row = ApiToken(user_id=user_id, name=name, token_hash=hash_token(token), prefix=token[:10])
+    expires_at = _now() + timedelta(days=expires_in_days) if expires_in_days is not None else None
+    row = ApiToken(user_id=user_id, name=name, token_hash=hash_token(token), prefix=token[:10],
+                   expires_at=expires_at)
     session.add(row)
     session.flush()
     return row, token
@@ -83,24 +91,34 @@ def principal_for(session: Session, user: User, token_id: int | None = None) -> 
     return Principal(user.id, user.name, user.is_admin, teams, token_id)
 
 
+# The wall clock a token's ``expires_at`` is compared with (a module attribute, so tests can move time on).
+_wall_clock = time.time
+
+
+def _now() -> datetime:
+    return datetime.fromtimestamp(_wall_clock(), UTC)
+
+
 class _Cache:
-    """token hash → (principal, expiry); small and per process."""
+    """token hash → (principal, cache deadline (monotonic), the token's own expiry (unix time, or None));
+    small and per process.  An entry never outlives its token's expiry."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._data: dict[str, tuple[Principal, float]] = {}
+        self._data: dict[str, tuple[Principal, float, float | None]] = {}
 
     def get(self, key: str) -> Principal | None:
         hit = self._data.get(key)
-        if hit and hit[1] > time.monotonic():
+        if hit and hit[1] > time.monotonic() and (hit[2] is None or hit[2] > _wall_clock()):
             return hit[0]
         return None
 
-    def put(self, key: str, principal: Principal, ttl: float) -> None:
+    def put(self, key: str, principal: Principal, ttl: float, expires_at: datetime | None = None) -> None:
         with self._lock:
             if len(self._data) > 10_000:
                 self._data.clear()
-            self._data[key] = (principal, time.monotonic() + ttl)
+            self._data[key] = (principal, time.monotonic() + ttl,
+                               None if expires_at is None else _aware(expires_at).timestamp())
 
     def clear(self) -> None:
         with self._lock:
@@ -110,23 +128,43 @@ class _Cache:
 CACHE = _Cache()
 
 
+_TOKEN_ROW = (select(ApiToken.id, ApiToken.expires_at, ApiToken.last_used_at, User.id, User.name, User.is_admin)
+              .join(User, User.id == ApiToken.user_id)
+              .where(ApiToken.token_hash == bindparam("key"), ApiToken.revoked_at.is_(None)))
+_TEAMS_OF = select(Membership.team_id).where(Membership.user_id == bindparam("user"))
+
+
+def _read_principal(conn, key: str, ttl: float) -> tuple[Principal | None, int | None]:
+    """(the principal of a live token, the token's id if its ``last_used_at`` is due) — reads only; caches."""
+    row = conn.execute(_TOKEN_ROW, {"key": key}).first()
+    if row is None:
+        return None, None
+    token_id, expires_at, last_used, user_id, name, is_admin = row
+    if expires_at is not None and _aware(expires_at) <= _now():
+        return None, None  # expired: refused like a revoked token
+    teams = frozenset(conn.scalars(_TEAMS_OF, {"user": user_id}))
+    principal = Principal(user_id, name, is_admin, teams, token_id)
+    CACHE.put(key, principal, ttl, expires_at)
+    # Record use at most once a minute per token (not a write per request).
+    due = last_used is None or (utcnow() - _aware(last_used)).total_seconds() > 60
+    return principal, token_id if due else None
+
+
+def _touch(db_url: str, token_id: int) -> None:
+    with session_scope(db_url) as session:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+
+
 def lookup(settings: Settings, token: str) -> Principal | None:
+    """The token's principal (cached for ``auth_cache_s``), or None: unknown, revoked or expired."""
     key = hash_token(token)
     hit = CACHE.get(key)
     if hit is not None:
         return hit
-    with session_scope(settings.db_url) as session:
-        row = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                              .where(ApiToken.token_hash == key, ApiToken.revoked_at.is_(None))).first()
-        if row is None:
-            return None
-        tok, user = row
-        principal = principal_for(session, user, tok.id)
-        # Record use at most once a minute per token (not a write per request).
-        now = utcnow()
-        if tok.last_used_at is None or (now - _aware(tok.last_used_at)).total_seconds() > 60:
-            session.execute(update(ApiToken).where(ApiToken.id == tok.id).values(last_used_at=now))
-    CACHE.put(key, principal, settings.auth_cache_s)
+    with get_engine(settings.db_url).connect() as conn:
+        principal, touch = _read_principal(conn, key, settings.auth_cache_s)
+    if touch is not None:
+        _touch(settings.db_url, touch)
     return principal
 
 
@@ -141,35 +179,57 @@ def _unauthorized(message: str) -> HTTPException:
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}  # (the last: Starlette's TestClient)
 
 
-def _authenticate(request: Request, token: str | None) -> Principal:
+async def _principal(settings: Settings, token: str) -> Principal | None:
+    """``lookup`` for the event loop.  A cache hit answers at once; a miss reads inline on the API's read
+    connections (which nothing else holds: no waiting for a pool) — inline, so the cache is filled before any
+    other request runs and 50 requests arriving together make one lookup, not 50 — and the once-a-minute
+    ``last_used_at`` write goes to a worker thread, not awaited (a locked SQLite file never stalls a request)."""
+    key = hash_token(token)
+    hit = CACHE.get(key)
+    if hit is not None:
+        return hit
+    with get_read_engine(settings.db_url).connect() as conn:
+        principal, touch = _read_principal(conn, key, settings.auth_cache_s)
+    if touch is not None:
+        task = asyncio.get_running_loop().run_in_executor(None, _touch, settings.db_url, touch)
+        task.add_done_callback(_log_failure)
+    return principal
+
+
+def _log_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("could not record a token's last use: %s", future.exception())
+
+
+async def _authenticate(request: Request, token: str | None) -> Principal:
     settings: Settings = request.app.state.settings
     if not settings.auth:
         # The CLI refuses to listen beyond loopback with auth off; this holds however the app is served.
         if request.client is not None and request.client.host not in LOOPBACK:
             raise HTTPException(403, "auth is switched off on this server: it answers loopback clients only")
-        return Principal(0, "anonymous", True, frozenset(_all_teams(settings)))
+        with get_read_engine(settings.db_url).connect() as conn:
+            teams = frozenset(conn.scalars(_ALL_TEAMS))
+        return Principal(0, "anonymous", True, teams)
     if not token:
         raise _unauthorized("missing token: send 'Authorization: Bearer TOKEN'")
-    principal = lookup(settings, token)
+    principal = await _principal(settings, token)
     if principal is None:
-        raise _unauthorized("invalid or revoked token")
+        raise _unauthorized("invalid, revoked or expired token")
     request.state.token = token  # long-lived responses (SSE) check it again as they go
     return principal
 
 
-def still_allowed(request: Request, team_id_of: int | None) -> bool:
+async def still_allowed(request: Request, team_id_of: int | None) -> bool:
     """For a long-lived response: is the token that opened it still valid, and still in that team?"""
     settings: Settings = request.app.state.settings
     token = getattr(request.state, "token", None)
     if not settings.auth or token is None:
         return True
-    principal = lookup(settings, token)
+    principal = await _principal(settings, token)
     return principal is not None and (team_id_of is None or principal.sees(team_id_of))
 
 
-def _all_teams(settings: Settings) -> list[int]:
-    with session_scope(settings.db_url) as session:
-        return list(session.scalars(select(Team.id)))
+_ALL_TEAMS = select(Team.id)
 
 
 _BEARER = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer TOKEN`.")
@@ -178,16 +238,16 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 async def current_principal(request: Request, credentials: Credentials) -> Principal:
     """The caller, from ``Authorization: Bearer TOKEN``; 401 otherwise."""
-    return _authenticate(request, credentials.credentials if credentials else None)
+    return await _authenticate(request, credentials.credentials if credentials else None)
 
 
 async def current_principal_or_query(
     request: Request, credentials: Credentials,
     token: Annotated[str | None, Query(max_length=200, description="The API token, for clients that cannot "
-                                       "send headers (EventSource, a download link).")] = None,
+                                       "send headers (EventSource).")] = None,
 ) -> Principal:
-    """Also accepts ``?token=`` — for the two routes a browser opens without headers (SSE, downloads)."""
-    return _authenticate(request, credentials.credentials if credentials else token)
+    """Also accepts ``?token=`` — for the one route a browser opens without headers (SSE: EventSource)."""
+    return await _authenticate(request, credentials.credentials if credentials else token)
 
 
 def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -12,30 +12,38 @@ from sqlalchemy.orm import Session, sessionmaker
 
 IDLE_IN_TRANSACTION_MS = 10_000
 PING_AFTER_IDLE_S = 1.0
+POOL_TIMEOUT_S = 5.0
+READ_POOL_TIMEOUT_S = 1.0
 READ_RANDOM_PAGE_COST = 1.1
+
+
+def _sqlite_engine(url: str, pool_size: int, max_overflow: int, pool_timeout: float) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return engine
 
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
+    """Sessions and writes, from worker threads (the API's sync routes, workers, the reaper).  A checkout
+    that waits longer than POOL_TIMEOUT_S fails (the API answers 503) instead of queueing without end."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=40, max_overflow=10)  # as many as the request thread pool
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        return engine
+        return _sqlite_engine(url, 40, 10, POOL_TIMEOUT_S)  # as many as the request thread pool, and spare
     # Fail fast when the server is down (the API answers 503, workers retry) instead of hanging.
     # A process frozen (SIGSTOP, a swap storm) inside a transaction would hold its row locks for good: the
     # server ends such a session after IDLE_IN_TRANSACTION_MS, so the reaper can hand its run to another worker
     # (whose lease fencing already rejects the frozen one's later writes).
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20, pool_timeout=10,
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20, pool_timeout=POOL_TIMEOUT_S,
                          connect_args=_pg_connect_args())
 
 
@@ -50,9 +58,13 @@ def get_read_engine(url: str) -> Engine:
     autocommit (each statement its own snapshot: no BEGIN, nothing to roll back) and pings a pooled connection
     only when it has been idle for ``PING_AFTER_IDLE_S`` — a server restarted while the API was idle is still
     noticed before a request uses a dead connection; under load a dropped connection fails one request (503)
-    and the pool replaces every connection older than the failure.  SQLite: the one engine."""
+    and the pool replaces every connection older than the failure.
+
+    The read routes use it inline, on the event loop, so it is theirs alone (SQLite gets a second engine on the
+    same file): nothing else holds its connections, an inline read never waits for one, and if it ever had
+    to, it gives up after READ_POOL_TIMEOUT_S (503) rather than stall every request of the process."""
     if not url.startswith("postgresql"):
-        return get_engine(url)
+        return _sqlite_engine(url, 4, 4, READ_POOL_TIMEOUT_S)
     # Planner settings for these connections only.  random_page_cost 1.1 (PostgreSQL's default 4 models spinning
     # disks): the API's reads touch a cached working set, and at 4 the planner reads the whole runs table rather
     # than look up a list page's 50 runs by key.  force_generic_plan: psycopg prepares a statement on its 5th
@@ -61,7 +73,8 @@ def get_read_engine(url: str) -> Engine:
     # scans whose best plan does not depend on the values.
     args = _pg_connect_args()
     args["options"] += f" -c random_page_cost={READ_RANDOM_PAGE_COST} -c plan_cache_mode=force_generic_plan"
-    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=30, pool_timeout=10,
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=30,
+                           pool_timeout=READ_POOL_TIMEOUT_S,
                            pool_use_lifo=True, connect_args=args)
 
     @event.listens_for(engine, "checkin")

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import signal
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from starlette.routing import Match
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.api.routes import access, catalog, health, runs, sweeps, ui
+from app.api.routes.health import BrokerStatus
 from app.auth import ensure_admin
 from app.db import migrate, session_scope
+from app.guards import RequestGuard
 from app.reaper import start_reaper
+from app.security import SecurityHeaders, allowed_methods
 from app.settings import Settings, get_settings
+from app.streams import Hub
 from gxnor_core.config import ConfigError
 from worker.celery_app import make_celery
 
@@ -26,36 +33,45 @@ def _field(loc: tuple) -> str:
 
 
 class BodyLimit:
-    """413 for a request body over ``max_bytes``, by its Content-Length or while it streams in."""
+    """413 for a request body over ``max_bytes``, by its Content-Length or while it streams in; 408 when the
+    next part of a body takes longer than ``timeout_s`` to arrive (a slow client holds no slot for ever)."""
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, timeout_s: float = 30.0):
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await self._reject(send)
-        seen = 0
+            return await self._reject(send, 413, b'{"detail":"request body too large"}')
+        seen, body_done = 0, False
 
         async def counted():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLarge
+            nonlocal seen, body_done
+            if body_done:  # after the body, receive() waits for the client to leave: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:  # (an HTTPException: FastAPI passes it on as it is, as 408)
+                raise HTTPException(408, "the request body did not arrive in time",
+                                    headers={"Connection": "close"}) from None
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
+                if seen > self.max_bytes:
+                    raise _TooLarge
             return message
 
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._reject(send)
+            await self._reject(send, 413, b'{"detail":"request body too large"}')
 
-    async def _reject(self, send):
-        body = b'{"detail":"request body too large"}'
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    async def _reject(self, send, status: int, body: bytes):
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -75,6 +91,35 @@ def prepare_database(settings: Settings) -> str | None:
         return None
 
 
+def _end_streams_on_signal(hub: Hub):
+    """On SIGTERM/SIGINT end every event stream before uvicorn waits for open responses (it waits for each
+    to finish, and a stream never would).  Chained in front of uvicorn's own handler; returns the undo."""
+    loop = asyncio.get_running_loop()
+    previous = {}
+
+    def handler(signum, frame):
+        loop.call_soon_threadsafe(hub.close_all)
+        prev = previous.get(signum)
+        if callable(prev):
+            prev(signum, frame)
+        else:  # nobody else handles it: its default action
+            signal.signal(signum, prev)
+            signal.raise_signal(signum)
+
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread (an in-process test client): nothing to chain
+        return lambda: None
+
+    def restore():
+        for sig, prev in previous.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, prev)
+
+    return restore
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
@@ -86,19 +131,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             print(f"GXNOR Lab: created user 'admin' in team 'default'; its API token (shown once): {token}",
                   flush=True)
         stop_reaper = start_reaper(settings, app.state.celery)
+        restore = _end_streams_on_signal(app.state.hub)
         # Everything loaded so far (torch, SQLAlchemy, the app) lives as long as the process: move it out of
         # the collector's reach, so a full collection scans only what requests allocate — without this a
         # gen-2 pass over torch's objects stalls every request in flight for ~100 ms.
         gc.collect()
         gc.freeze()
         yield
+        app.state.hub.close_all()
+        restore()
         stop_reaper.set()
 
-    app = FastAPI(title="GXNOR Lab", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="GXNOR Lab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,  # /docs: ui.py
                   description="Train and study gated XNOR networks: runs, metrics, layers, comparisons.")
     app.state.settings = settings
     app.state.celery = make_celery(settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.broker_status = BrokerStatus(app.state.celery)
+    app.state.hub = Hub(settings.db_url, poll_s=min(settings.progress_interval_s, 0.5),
+                        max_streams=settings.max_streams, max_per_user=settings.max_streams_per_user,
+                        check_s=min(settings.auth_cache_s, 2.0) or 1.0)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
+    app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(SecurityHeaders)  # outermost: on every response, errors and 413/429 included
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -118,10 +172,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(405)
     async def _method_not_allowed(request: Request, exc):
         # Starlette lists only the first matching route's methods; list every route's for this path.
-        allowed = sorted({m for r in app.router.routes if getattr(r, "methods", None)
-                          and r.matches(request.scope)[0] != Match.NONE for m in r.methods})
         return JSONResponse(status_code=405, content={"detail": "Method Not Allowed"},
-                            headers={"Allow": ", ".join(allowed)})
+                            headers={"Allow": allowed_methods(app.router.routes, request.scope)})
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, exc: PoolTimeout):
+        return JSONResponse(status_code=503, headers={"Retry-After": "2"},
+                            content={"detail": "the server is busy (no database connection free); try again shortly"})
 
     @app.exception_handler(DBAPIError)
     async def _database_down(request: Request, exc: DBAPIError):

@@ -74,6 +74,20 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: never expires
+
+
+class DownloadLink(Base):
+    """A short-lived, single-purpose link to one run's file: only its SHA-256 is stored (like a token), it
+    names the run, the file kind and the user who asked for it, and it stops working at ``expires_at``."""
+
+    __tablename__ = "download_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Project(Base):
@@ -116,7 +130,8 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # one line, shown to the team
+    error_detail: Mapped[str | None] = mapped_column(Text)  # the traceback: admins only
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     # The lease: the worker that claimed the run holds it until lease_expires_at (unix seconds) and
     # renews it while training; ``attempt`` is the fencing token every write of that worker carries.

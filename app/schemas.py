@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.models import RUN_STATUSES, SUMMARY_COLUMNS
-from gxnor_core.config import ExperimentConfig
-from gxnor_core.sweeps import SweepSpec
+from gxnor_core.config import CleanText, ExperimentConfig
+from gxnor_core.sweeps import MAX_NAME, SweepSpec
 
 RunStatus = Literal[RUN_STATUSES]
 SortKey = Literal[("created_at", "name", "status") + SUMMARY_COLUMNS]
@@ -18,8 +18,8 @@ SortKey = Literal[("created_at", "name", "status") + SUMMARY_COLUMNS]
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     config: ExperimentConfig = Field(default_factory=ExperimentConfig)
-    team: str | None = Field(None, min_length=1, max_length=100,
-                             description="The team the run's project belongs to (default: your only team).")
+    team: CleanText | None = Field(None, min_length=1, max_length=100,
+                                   description="The team the run's project belongs to (default: your only team).")
 
 
 class Progress(BaseModel):
@@ -54,6 +54,7 @@ class RunOut(BaseModel):
     config: dict[str, Any]
     info: dict[str, Any] | None
     error: str | None
+    error_detail: str | None = Field(None, description="A failed run's traceback: shown to admins only.")
     attempt: int
     worker: str | None
     created_at: datetime
@@ -100,10 +101,12 @@ class CompareOut(BaseModel):
 
 
 class SweepCreate(SweepSpec):
-    """A sweep spec (gxnor_core.sweeps.SweepSpec) and the team it runs in."""
+    """A sweep spec (gxnor_core.sweeps.SweepSpec) and the team it runs in.  No control characters in the
+    name here (the rest of the spec: app.sweeps.create_sweep)."""
 
-    team: str | None = Field(None, min_length=1, max_length=100,
-                             description="The team the sweep's runs belong to (default: your only team).")
+    name: CleanText = Field(min_length=1, max_length=MAX_NAME)
+    team: CleanText | None = Field(None, min_length=1, max_length=100,
+                                   description="The team the sweep's runs belong to (default: your only team).")
 
 
 SweepStatus = Literal["queued", "running", "finished", "cancelled"]
@@ -179,7 +182,7 @@ class ErrorOut(BaseModel):
 
 
 ERRORS = {
-    401: {"model": ErrorOut, "description": "No token, or an invalid or revoked one"},
+    401: {"model": ErrorOut, "description": "No token, or an invalid, revoked or expired one"},
     404: {"model": ErrorOut, "description": "Unknown run id"},
     503: {"model": ErrorOut, "description": "The database is unavailable; retry later"},
 }

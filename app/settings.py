@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +39,20 @@ class Settings(BaseSettings):
     auth_cache_s: float = Field(2.0, ge=0, description="Seconds a token lookup is cached per process (a "
                                 "revocation reaches other processes within this time).")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 beyond).")
+    max_streams: int = Field(1000, ge=1, description="Live event streams (SSE) one API process serves at "
+                             "once (429 beyond).")
+    max_streams_per_user: int = Field(32, ge=1, description="Live event streams one user may hold open on one "
+                                      "API process (429 beyond).")
+    download_link_s: float = Field(300.0, gt=0, le=86_400, description="Lifetime of a download link.")
+    allowed_hosts: list[str] | None = Field(None, description="Host header values the API answers (with any "
+                                            "port); others get 400.  Default: any with auth on, loopback names "
+                                            "with auth off (DNS rebinding).")
+    header_timeout_s: float = Field(10.0, gt=0, description="A client must send a request's headers within "
+                                    "this time of its first byte (or of connecting); otherwise it is dropped.")
+    body_timeout_s: float = Field(30.0, gt=0, description="Longest wait for the next part of a request body "
+                                  "(408 beyond).")
+    shutdown_timeout_s: int = Field(5, ge=1, description="On SIGTERM/SIGINT, seconds open responses (downloads) "
+                                    "get to finish before they are cut; event streams end at once.")
 
     @property
     def db_url(self) -> str:
@@ -56,11 +71,15 @@ class Settings(BaseSettings):
         return (self.artifact_dir or self.data_dir / "artifacts").resolve()
 
     def ensure_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.artifacts.mkdir(parents=True, exist_ok=True)
+        """Make the data directory and its parts, private to this user (0700) — also when they exist: they
+        hold the database (token hashes, everyone's runs), checkpoints and the queue."""
+        dirs = [self.data_dir, self.artifacts]
         if self.broker_url is None:
-            for sub in ("queue", "processed", "control"):
-                (self.broker_dir / sub).mkdir(parents=True, exist_ok=True)
+            dirs += [self.broker_dir, *(self.broker_dir / sub for sub in ("queue", "processed", "control"))]
+        for d in dirs:
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(PermissionError):  # another user's directory (a shared mount): theirs
+                d.chmod(0o700)
 
 
 @lru_cache(maxsize=1)

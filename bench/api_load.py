@@ -235,11 +235,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def api_server(data_dir: Path, url: str, workers: int = 1):
+def api_server(data_dir: Path, url: str, workers: int = 1, **extra_env: str):
     """``python -m gxnor_cli api`` as a subprocess; yields its base URL once /healthz answers 200."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GXNOR_")}
-    env.update(GXNOR_DATA_DIR=str(data_dir), GXNOR_DATABASE_URL=url, GXNOR_ADMIN_TOKEN=ADMIN_TOKEN)
+    env.update(GXNOR_DATA_DIR=str(data_dir), GXNOR_DATABASE_URL=url, GXNOR_ADMIN_TOKEN=ADMIN_TOKEN, **extra_env)
     log_path = data_dir / "api.log"
     root = Path(__file__).resolve().parent.parent
     with open(log_path, "wb") as log:

@@ -78,7 +78,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _service_env(args: argparse.Namespace) -> None:
-    """Flags become GXNOR_* variables, so every part (API, worker) reads one Settings."""
+    """Flags become GXNOR_* variables, so every part (API, worker) reads one Settings.  Also: what the service
+    writes (the SQLite database, checkpoints, queue files) is readable by its own user only (umask 077; the
+    data directory itself is made 0700 by Settings.ensure_dirs)."""
+    os.umask(0o077)
     for flag, var in (("data_dir", "GXNOR_DATA_DIR"), ("database_url", "GXNOR_DATABASE_URL"),
                       ("broker_url", "GXNOR_BROKER_URL")):
         value = getattr(args, flag, None)
@@ -124,22 +127,21 @@ class _Refused(Exception):
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from app import serving
     from app.main import create_app
     from app.settings import Settings
 
     _service_env(args)
     settings = Settings()
+    settings.ensure_dirs()  # (a SQLite database needs its directory before the migrations run)
     try:
         _serve_checks(args, settings)
     except _Refused as exc:
         return _fail(str(exc))
     if args.workers > 1:  # each process builds the app from the same GXNOR_* environment
-        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, host=args.host, port=args.port,
-                    log_level="info", access_log=False)
+        serving.run("app.main:create_app", workers=args.workers, host=args.host, port=args.port)
     else:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=False)
+        serving.run(create_app(settings), host=args.host, port=args.port)
     return 0
 
 
@@ -162,8 +164,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     """API + UI + one local worker on SQLite and a filesystem queue, all under --data-dir."""
     import subprocess
 
-    import uvicorn
-
+    from app import serving
     from app.main import create_app
     from app.settings import Settings
     from app.supervisor import requeue_orphans
@@ -180,7 +181,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                               env=os.environ.copy(), start_new_session=True, preexec_fn=_die_with_parent)
     print(f"GXNOR Lab: http://{args.host}:{args.port}/  (data in {settings.data_dir.resolve()})", flush=True)
     try:
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+        serving.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
     finally:
         worker.send_signal(signal.SIGTERM)  # warm shutdown: a running run checkpoints and goes back to the queue
         try:
@@ -218,9 +219,21 @@ def cmd_token(args: argparse.Namespace) -> int:
         user = session.scalars(select(User).where(User.name == args.user)).first()
         if user is None:
             return _fail(f"--user: no user named {args.user!r}")
-        _, token = issue_token(session, user.id, args.token_name)
+        if args.admin:  # restores admin rights from the server's shell (e.g. no admin is left)
+            user.is_admin = True
+        _, token = issue_token(session, user.id, args.token_name, expires_in_days=args.expires_in_days)
     print(token)
     return 0
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if not 1 <= days <= 3650:
+        raise argparse.ArgumentTypeError(f"must be 1 to 3650 days, not {days}")
+    return days
 
 
 def _client(args: argparse.Namespace):
@@ -400,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("token", help="make a new API token directly in the database (server-side admin)")
     p.add_argument("--user", default="admin", help="whose token (default: admin)")
     p.add_argument("--name", dest="token_name", default="cli", help="a label for the token")
+    p.add_argument("--expires-in-days", dest="expires_in_days", type=_days, metavar="N",
+                   help="the token stops working N days from now (1-3650; default: never)")
+    p.add_argument("--admin", action="store_true", help="also make the user an admin (restores admin rights)")
     service_flags(p, data_dir_default=os.environ.get("GXNOR_DATA_DIR", "./gxnor-data"))
     p.set_defaults(func=cmd_token)
     return parser

@@ -52,6 +52,7 @@ export async function api(path, {method = 'GET', body, signal, quiet401 = false}
   const tok = token();
   if (tok) headers.Authorization = `Bearer ${tok}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  else if (method !== 'GET') headers['X-Requested-With'] = 'gxnor-ui';  // not a cross-site "simple" request
   const res = await fetch(BASE + path, {method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body)});
   if (res.status === 204) return null;
   const text = await res.text();
@@ -79,9 +80,10 @@ export const endpoints = {
   sweep: (id, signal) => api(`/sweeps/${id}`, {signal}),
   createSweep: (body) => api('/sweeps', {method: 'POST', body}),
   cancelSweep: (id) => api(`/sweeps/${id}/cancel`, {method: 'POST'}),
-  // EventSource and plain links cannot send headers: these two routes take the token as a query parameter.
+  // EventSource cannot send headers: the event stream takes the token as a query parameter.
   eventsUrl: (id, after) => `${BASE}/runs/${id}/events${qs({after, token: token()})}`,
-  checkpointUrl: (id) => `${BASE}/runs/${id}/checkpoint${qs({token: token()})}`,
+  // A download is a short-lived link made for it ({url, expires_at}): no token in the address or history.
+  checkpointLink: (id) => api(`/runs/${id}/checkpoint/link`, {method: 'POST'}),
 };
 
 /** The signed-in user and their teams ({user, teams}); fetched once per token.  Its 401 is the caller's to handle. */

@@ -93,20 +93,23 @@ def test_new_run_form_launches_a_run_that_fills_in_live(page, server, api):
     assert lengths[-1] == 60, lengths
     assert len(set(lengths)) >= 3, f"the chart did not fill in live: {lengths}"
     assert progress[-1] == 1.0 and progress == sorted(progress), progress
-    page.wait_for_function("document.querySelector('#layer-fc1-composition')?.data?.[0]?.x?.length === 60")
+    page.wait_for_function("() => document.querySelector('#layer-fc1-composition')?.data?.[0]?.x?.length === 60")
     assert "real-valued input — not an XNOR layer" in page.text_content("#layer-fc1 header")
     assert "not an XNOR layer" not in page.text_content("#layer-fc2 header")
-    # A plain link cannot send a header: it carries the token, and downloading with it works.
-    href = page.get_attribute("#checkpoint-link", "href")
-    assert href.startswith(f"/api/v1/runs/{run_id}/checkpoint?token=")
-    assert httpx.get(f"{server}{href}", timeout=30).status_code == 200
+    # The download goes through a short-lived link made for it: no token in any URL the browser keeps.
+    with page.expect_download() as info:
+        page.click("#checkpoint-link")
+    download = info.value
+    assert download.url.startswith(f"{server}/api/v1/downloads/") and "token" not in download.url
+    assert download.suggested_filename.startswith(f"run-{run_id}-") and download.path().stat().st_size > 1000
+    assert httpx.get(download.url, timeout=30).status_code == 200  # (until it expires)
 
 
 def test_plotted_values_equal_what_the_api_returns(page, server, api):
     run_id = STATE.get("quick") or pytest.skip("needs the run of the first test")
     wait_run(api, run_id)
     page.goto(f"{server}/#/runs/{run_id}")
-    page.wait_for_function("document.querySelector('#layer-fc3-histogram')?.data?.length > 0")
+    page.wait_for_function("() => document.querySelector('#layer-fc3-histogram')?.data?.length > 0")
     metrics = api.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]
     epochs = [m["epoch"] for m in metrics]
     checked = set()
@@ -129,11 +132,11 @@ def test_plotted_values_equal_what_the_api_returns(page, server, api):
     assert page.text_content("#epoch-label") == "epoch 60 (latest)"
     assert traces(page, "#layer-fc2-histogram")[0]["y"] == fc2[-1]["weight_states"]
     page.fill("#epoch-slider", "4")  # index 4 = epoch 5
-    page.wait_for_function("document.querySelector('#epoch-label').textContent.startsWith('epoch 5 ')")
+    page.wait_for_function("() => document.querySelector('#epoch-label').textContent.startsWith('epoch 5 ')")
     page.wait_for_function(f"JSON.stringify(document.querySelector('#layer-fc2-histogram').data[0].y) === "
                            f"'{fc2[4]['weight_states']}'.replace(/ /g, '')")
     page.fill("#epoch-slider", "59")
-    page.wait_for_function("document.querySelector('#epoch-label').textContent === 'epoch 60 (latest)'")
+    page.wait_for_function("() => document.querySelector('#epoch-label').textContent === 'epoch 60 (latest)'")
     page.wait_for_timeout(300)
     shoot(page, "run-detail")
 
@@ -178,7 +181,7 @@ def test_compare_two_runs_diffs_configs_and_plots_both(page, server, api):
 
     page.goto(f"{server}/#/compare?ids={a},{b}&metric=val_error")
     page.wait_for_selector("#config-diff-table")
-    page.wait_for_function("document.querySelector('#compare-pareto')?.data?.length >= 2")
+    page.wait_for_function("() => document.querySelector('#compare-pareto')?.data?.length >= 2")
     rows = page.locator("#config-diff-table tbody tr")
     keys = [rows.nth(i).get_attribute("data-key") for i in range(rows.count())]
     assert keys == sorted(expected["config_diff"]) and "activations.r" in keys and "model.hidden" in keys
@@ -199,10 +202,10 @@ def test_compare_two_runs_diffs_configs_and_plots_both(page, server, api):
     assert [t["meta"]["run"] for t in gate] == [a, b]
 
     page.fill("#compare-smooth", "0.6")  # smoothing adds a smoothed line per run over the faint raw one
-    page.wait_for_function("document.querySelector('#compare-metric-chart').data.length === 4")
+    page.wait_for_function("() => document.querySelector('#compare-metric-chart').data.length === 4")
     assert "smooth=0.6" in page.url
     page.check("#compare-log")
-    page.wait_for_function("document.querySelector('#compare-metric-chart').layout.yaxis.type === 'log'")
+    page.wait_for_function("() => document.querySelector('#compare-metric-chart').layout.yaxis.type === 'log'")
     page.wait_for_timeout(300)
     shoot(page, "compare")
 
@@ -218,7 +221,7 @@ def test_user_text_is_rendered_as_text_never_as_markup(page, server, api):
     shoot(page, "runs")
 
     page.goto(f"{server}/#/runs/{run_id}")
-    page.wait_for_function("document.querySelector('#run-title').textContent.length > 0")
+    page.wait_for_function("() => document.querySelector('#run-title').textContent.length > 0")
     assert page.text_content("#run-title") == XSS
     assert page.locator("main img").count() == 0
     wait_run(api, run_id)

@@ -16,11 +16,11 @@ from app.api.deps import SessionDep
 from app.auth import CACHE, Admin, Auth, issue_token
 from app.models import ApiToken, Membership, Team, User, utcnow
 from app.schemas import ErrorOut
-from gxnor_core.config import ConfigError
+from gxnor_core.config import CleanText, ConfigError
 
 router = APIRouter(prefix="/api/v1", tags=["access"], responses={
     400: {"model": ErrorOut, "description": "The body is not JSON"},
-    401: {"model": ErrorOut, "description": "No token, or an invalid or revoked one"},
+    401: {"model": ErrorOut, "description": "No token, or an invalid, revoked or expired one"},
     404: {"model": ErrorOut, "description": "No such user or token (or not yours)"},
     409: {"model": ErrorOut, "description": "The name is taken, or the request does not apply"},
     413: {"model": ErrorOut, "description": "The body is larger than the server accepts"},
@@ -58,6 +58,7 @@ class TokenOut(BaseModel):
     created_at: UTCTime
     last_used_at: UTCTime | None
     revoked_at: UTCTime | None
+    expires_at: UTCTime | None = Field(None, description="When it stops working (null: never).")
 
 
 class NewToken(TokenOut):
@@ -84,8 +85,10 @@ class UserUpdate(BaseModel):
 
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: str = Field("api", min_length=1, max_length=100)
+    name: CleanText = Field("api", min_length=1, max_length=100)
     user: Name | None = Field(None, description="Admins only: make the token for this user.")
+    expires_in_days: int | None = Field(None, ge=1, le=3650, description="The token stops working this many "
+                                        "days from now (default: never; revoke it to end it sooner).")
 
 
 class UserWithToken(BaseModel):
@@ -105,7 +108,7 @@ def _user_out(session: Session, user: User) -> UserOut:
 
 def _token_out(row: ApiToken, user: str) -> dict:
     return {"id": row.id, "name": row.name, "user": user, "prefix": row.prefix, "created_at": row.created_at,
-            "last_used_at": row.last_used_at, "revoked_at": row.revoked_at}
+            "last_used_at": row.last_used_at, "revoked_at": row.revoked_at, "expires_at": row.expires_at}
 
 
 def _teams_named(session: Session, names: list[str]) -> list[Team]:
@@ -176,12 +179,30 @@ def create_user(body: UserCreate, session: SessionDep, who: Admin) -> UserWithTo
     return UserWithToken(user=_user_out(session, user), token=NewToken(**_token_out(row, user.name), token=token))
 
 
+def _other_admins(session: Session, user_id: int) -> int:
+    """How many admins there are besides ``user_id``, with the admins locked until the transaction ends: two
+    admins demoting each other at the same time are then served one after the other, and the second sees the
+    first's change.  PostgreSQL: SELECT … FOR UPDATE of the admin rows (a waiting transaction re-reads them);
+    SQLite: the database's write lock, taken by a no-op write before the count (one writer at a time)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(User).where(User.is_admin).values(is_admin=True)
+                        .execution_options(synchronize_session=False))
+    admins = session.scalars(select(User.id).where(User.is_admin).with_for_update()).all()
+    return sum(1 for i in admins if i != user_id)
+
+
 @router.patch("/users/{user_id}", response_model=UserOut)
 def update_user(user_id: ObjectId, body: UserUpdate, session: SessionDep, who: Admin) -> UserOut:
-    """Replace a user's teams and/or admin flag (admin)."""
+    """Replace a user's teams and/or admin flag (admin).  Taking the last admin's rights is refused (409)."""
+    # Lock the admins first, so that the user read next is already the one this decision is about.
+    other_admins = _other_admins(session, user_id) if body.is_admin is False else None
     user = session.get(User, user_id)
     if user is None:
         raise HTTPException(404, f"user {user_id} not found")
+    if other_admins == 0 and user.is_admin:
+        raise HTTPException(409, f"refused: {user.name!r} is the only admin, and this would leave no admin; make "
+                                 "another user admin first (on the server, `gxnor token --user NAME --admin` "
+                                 "makes a user admin)")
     if body.teams is not None:
         teams = _teams_named(session, body.teams)
         session.execute(delete(Membership).where(Membership.user_id == user.id))
@@ -210,7 +231,7 @@ def create_token(body: TokenCreate, session: SessionDep, who: Auth) -> dict:
     user = _user_named(session, body.user) if body.user is not None else session.get(User, who.user_id)
     if user is None:
         raise HTTPException(409, "auth is switched off on this server: there is no user to make a token for")
-    row, token = issue_token(session, user.id, body.name)
+    row, token = issue_token(session, user.id, body.name, expires_in_days=body.expires_in_days)
     return {**_token_out(row, user.name), "token": token}
 
 

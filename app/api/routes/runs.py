@@ -1,29 +1,30 @@
-import asyncio
-import json
+from functools import partial
 from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
-from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
 
+from app import downloads
 from app import runs as svc
 from app.api.deps import SessionDep, SettingsDep, read_session
 from app.auth import Auth, AuthOrQuery, still_allowed
 from app.db import session_scope
-from app.models import FINISHED, RUN_STATUSES, EpochMetric
+from app.models import RUN_STATUSES
 from app.schemas import (
     CONFLICT,
     ERRORS,
     SUBMIT,
     CompareOut,
+    ErrorOut,
     LayersOut,
     MetricsOut,
     RunCreate,
     RunList,
     RunOut,
 )
+from app.streams import CountedStream
+from gxnor_core.config import CleanText
 from worker.celery_app import TASK_NAME
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], responses=ERRORS)
@@ -60,10 +61,10 @@ async def list_runs(
     request: Request,
     who: Auth,
     status: Literal[RUN_STATUSES] | None = None,
-    project: Annotated[str | None, Query(max_length=100)] = None,
-    team: Annotated[str | None, Query(max_length=100)] = None,
+    project: Annotated[CleanText | None, Query(max_length=100)] = None,
+    team: Annotated[CleanText | None, Query(max_length=100)] = None,
     sweep: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this sweep's runs.")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Name contains (case-insensitive).")] = None,
+    q: Annotated[CleanText | None, Query(max_length=200, description="Name contains (case-insensitive).")] = None,
     sort: Literal[svc.SORTABLE] = "created_at",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -78,12 +79,12 @@ async def list_runs(
 @router.get("/runs/{run_id}", response_model=RunOut)
 async def get_run(run_id: RunId, request: Request, who: Auth):
     with read_session(request) as session:
-        return FastJSON(svc.fetch_run(session, run_id, who.team_ids))
+        return FastJSON(svc.fetch_run(session, run_id, who.team_ids, admin=who.is_admin))
 
 
 @router.get("/runs/{run_id}/metrics", response_model=MetricsOut)
 async def get_metrics(run_id: RunId, request: Request, who: Auth, points: Points = None,
-                      metric: Annotated[str, Query(max_length=50)] = "train_loss"):
+                      metric: Annotated[CleanText, Query(max_length=50)] = "train_loss"):
     """Run-level metrics, one object per epoch; ``points`` keeps the extremes of ``metric`` and the last epoch."""
     with read_session(request) as session:
         raw = svc.epoch_metrics_raw(session, run_id, who.team_ids)
@@ -98,7 +99,7 @@ async def get_metrics(run_id: RunId, request: Request, who: Auth, points: Points
 @router.get("/runs/{run_id}/layers", response_model=LayersOut)
 async def get_layers(run_id: RunId, request: Request, who: Auth,
                      epoch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
-               layer: Annotated[str | None, Query(max_length=50)] = None,
+               layer: Annotated[CleanText | None, Query(max_length=50)] = None,
                points: Points = None):
     """Layer records; ``epoch`` for one epoch, ``layer`` for one layer, ``points`` to thin the epochs evenly
     (the last epoch is always kept)."""
@@ -125,73 +126,58 @@ def delete_run(run_id: RunId, session: SessionDep, settings: SettingsDep, who: A
 
 
 @router.get("/runs/{run_id}/checkpoint", response_class=FileResponse)
-def download_checkpoint(run_id: RunId, session: SessionDep, settings: SettingsDep, who: AuthOrQuery) -> FileResponse:
-    """The latest checkpoint (load with ``gxnor_core.load_model``); takes ``?token=`` for a plain link."""
+def download_checkpoint(run_id: RunId, settings: SettingsDep, who: Auth) -> FileResponse:
+    """The latest checkpoint (load with ``gxnor_core.load_model``).  Needs the bearer header: for a browser
+    link, ask ``POST /runs/{id}/checkpoint/link`` for a short-lived one instead of putting a token in a URL."""
+    with session_scope(settings.db_url) as session:  # closed before the file is sent: no connection held
+        path = svc.checkpoint_file(session, svc.get_run(session, run_id, who.team_ids), settings)
+    return FileResponse(path, media_type="application/octet-stream", filename=downloads.filename(run_id, path))
+
+
+@router.post("/runs/{run_id}/checkpoint/link", status_code=201, response_model=downloads.LinkOut)
+def checkpoint_link(run_id: RunId, session: SessionDep, settings: SettingsDep, who: Auth) -> dict:
+    """A short-lived link (``GXNOR_DOWNLOAD_LINK_S``, 5 minutes) that downloads this run's latest checkpoint
+    without a token — for browsers; it serves that one file only, and only while you may see the run."""
     run = svc.get_run(session, run_id, who.team_ids)
-    path = svc.checkpoint_file(session, run, settings)
-    return FileResponse(path, media_type="application/octet-stream", filename=f"run-{run_id}-{path.name}")
+    svc.checkpoint_file(session, run, settings)  # 404 now rather than from the link
+    key, expires = downloads.create_link(session, run.id, "checkpoint", who.user_id or None,
+                                         settings.download_link_s)
+    return {"url": f"/api/v1/downloads/{key}", "expires_at": expires}
 
 
-@router.get("/runs/{run_id}/events")
-async def run_events(run_id: RunId, request: Request, session: SessionDep, settings: SettingsDep,
-                     who: AuthOrQuery,
+@router.get("/downloads/{key}", response_class=FileResponse, tags=["downloads"], responses={
+    404: {"model": ErrorOut, "description": "Unknown or expired link"}})
+def download(key: Annotated[str, Path(min_length=40, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+             settings: SettingsDep) -> FileResponse:
+    """Redeem a link from ``POST /runs/{id}/checkpoint/link`` (the key is the credential: no token)."""
+    with session_scope(settings.db_url) as session:
+        run, _kind = downloads.redeem(session, key)
+        path = svc.checkpoint_file(session, run, settings)
+    return FileResponse(path, media_type="application/octet-stream", filename=downloads.filename(run.id, path))
+
+
+@router.get("/runs/{run_id}/events", responses={429: {"model": ErrorOut, "description": "Too many live streams"}})
+async def run_events(run_id: RunId, request: Request, who: AuthOrQuery,
                      after: Annotated[int, Query(ge=0, le=1_000_000, description="Last epoch the client has.")] = 0):
     """Server-Sent Events: ``progress`` while training, ``epoch`` for each new epoch, ``status`` at the end.
-    Takes ``?token=`` (EventSource cannot send headers)."""
-    team_id = svc.require_run(session, run_id, who.team_ids)
+    Takes ``?token=`` (EventSource cannot send headers).  Holds no database connection while it waits (one
+    shared poller per run: app.streams); 429 beyond the per-user or per-process stream limit."""
+    with read_session(request) as conn:
+        team_id = svc.require_run(conn, run_id, who.team_ids)
     last_event = request.headers.get("last-event-id")
     start = int(last_event) if last_event and last_event.isascii() and last_event.isdigit() and len(last_event) < 10 \
         else after
-    poll = min(settings.progress_interval_s, 1.0)
-
-    def snapshot(since: int):
-        with session_scope(settings.db_url) as s:
-            try:
-                run = svc.fetch_run(s, run_id, who.team_ids)
-            except HTTPException:
-                return None, []
-            new = list(s.scalars(select(EpochMetric.metrics).where(EpochMetric.run_id == run_id,
-                                                                   EpochMetric.epoch > since)
-                                 .order_by(EpochMetric.epoch)))
-            return run, new
-
-    async def stream():
-        seen, last_progress = start, None
-        while True:
-            if not await run_in_threadpool(still_allowed, request, team_id):  # token revoked, or left the team
-                yield _sse("status", {"status": "unauthorized"})
-                return
-            run, new = await run_in_threadpool(snapshot, seen)
-            if run is None:
-                yield _sse("status", {"status": "deleted"})
-                return
-            for m in new:
-                seen = m["epoch"]
-                yield _sse("epoch", m, event_id=seen)
-            progress = {"status": run["status"], **run["progress"]}
-            if progress != last_progress:
-                last_progress = progress
-                yield _sse("progress", progress)
-            if run["status"] in FINISHED:
-                yield _sse("status", {"status": run["status"], "error": run["error"]})
-                return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(poll)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def _sse(event: str, data: dict, event_id: int | None = None) -> str:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
+    hub = request.app.state.hub
+    hub.acquire(who.user_id)
+    return CountedStream(hub.stream(run_id, start, partial(still_allowed, request, team_id)),
+                         release=partial(hub.release, who.user_id), media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/compare", response_model=CompareOut, tags=["compare"])
 async def compare(request: Request, who: Auth,
                   ids: Annotated[str, Query(pattern=r"^\d{1,12}(,\d{1,12}){0,19}$", description="Up to 20 ids: a,b,c")],
-                  metric: Annotated[str, Query(max_length=50)] = "val_error",
+                  metric: Annotated[CleanText, Query(max_length=50)] = "val_error",
                   points: Points = None):
     """Several runs' config diff, one metric aligned by epoch, and per-layer hardware figures."""
     run_ids = list(dict.fromkeys(int(i) for i in ids.split(",")))

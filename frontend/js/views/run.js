@@ -122,8 +122,11 @@ export function mount(root, {id}, life) {
       item('finished', fmtTime(r.finished_at)), item('duration', fmtDuration(dur)),
       r.worker ? item('worker', r.worker) : null, r.attempt > 1 ? item('attempt', String(r.attempt)) : null);
     if (r.error) {
+      const open = errorBox.querySelector('#error-detail')?.open ?? false;  // (kept open across refreshes)
       fill(errorBox, h('h3', {class: 'muted'}, r.status === 'failed' ? 'Error' : 'Message'),
-        h('pre', {class: 'error-text', id: 'error-text', text: r.error}));
+        h('pre', {class: 'error-text', id: 'error-text', text: r.error}),
+        r.error_detail ? h('details', {class: 'preview error-detail', id: 'error-detail', open},
+          h('summary', null, 'Traceback (admins only)'), h('pre', {text: r.error_detail})) : null);
     } else {
       errorBox.replaceChildren();
     }
@@ -155,8 +158,19 @@ export function mount(root, {id}, life) {
     actionsKey = key;
     const items = [h('a', {class: 'button', href: `#/new?clone=${r.id}`, id: 'clone-run'}, 'Clone')];
     if (r.progress.epochs_done > 0) {
-      items.push(h('a', {class: 'button', href: endpoints.checkpointUrl(r.id), download: '', id: 'checkpoint-link',
-        title: 'Latest checkpoint (load with gxnor_core.load_model)'}, 'Checkpoint ↓'));
+      const dl = h('button', {type: 'button', id: 'checkpoint-link',
+        title: 'Latest checkpoint (load with gxnor_core.load_model)'}, 'Checkpoint ↓');
+      dl.addEventListener('click', async () => {
+        dl.disabled = true;
+        try {
+          const {url} = await endpoints.checkpointLink(r.id);
+          const a = h('a', {href: url, download: ''});
+          document.body.append(a);
+          a.click();
+          a.remove();
+        } catch (err) { toast(err.message, 'error'); } finally { dl.disabled = false; }
+      });
+      items.push(dl);
     }
     if (ACTIVE.includes(r.status)) {
       const b = h('button', {type: 'button', disabled: r.cancel_requested, id: 'cancel-run'}, r.cancel_requested ? 'Cancelling…' : 'Cancel');

@@ -1,0 +1,344 @@
+"""Live pages under load: many SSE viewers of running runs while a team reads the dashboard.
+
+    python -m bench.sse_load [--backend sqlite|postgres|both] [--viewers 1000] [--live-runs 50] [--users 10]
+                             [--clients 50] [--duration 20] [--workers 1] [--runs 500] [--epochs 50]
+
+For each backend: a fresh database seeded like ``bench.api_load`` (RUNS finished runs × EPOCHS epochs, the
+read mix's data), then the real API as a subprocess (``gxnor api``; the per-user stream cap raised to
+``--per-user-cap``, 100, from its default 32).  Through the API: USERS users in team ``default`` and LIVE_RUNS
+runs.  A **synthetic writer** (a separate process) claims those runs and, for each, records an epoch every
+``--epoch-every`` (5 s, the runs staggered over that interval) and publishes progress every second, exactly as
+a worker does — through ``worker.runner.claim`` and ``SQLReporter.progress``/``.epoch`` (metrics, layer
+records, a checkpoint file, the fenced run update, one transaction) — without training anything.  Each epoch's
+metrics carry the wall time it was written (``wall_time``).
+
+Phases, with the read mix of ``bench.api_load`` (CLIENTS closed-loop aiohttp clients) and a ``/healthz`` probe
+(10 per second) running throughout, each phase measured separately:
+
+1. **before**: no viewers (DURATION s);
+2. **loaded**: VIEWERS SSE connections (a separate process, aiohttp), spread over the live runs and the users,
+   all open (DURATION s);
+3. **after**: every viewer drops at once; the first 5 s after the drop, and the 5 s after that.
+
+Printed (JSON) per backend and phase: read-mix requests/s, p50/p99/max, errors, 5xx; /healthz p99/max; for
+the viewers, connections refused, epoch events expected/received/missing and the delivery latency
+(receive time − write time) p50/p99/max.  Targets (docs/BENCHMARKS.md): read mix p99 < 250 ms and /healthz
+< 100 ms while loaded, every viewer gets each epoch within 2 s, zero 5xx, and the first 5 s after the drop
+back to the p99 before viewers.  About 2 minutes per backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.api_load import (
+    ADMIN_TOKEN,
+    LAYERS,
+    _client,
+    _layer,
+    _metrics,
+    _nothing,
+    _pct,
+    _run,
+    api_server,
+    pg_database,
+    seed,
+    summarise,
+)
+
+TARGETS = {"read_p99_ms": 250, "healthz_ms": 100, "delivery_s": 2.0}
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+# ---------------------------------------------------------------- the synthetic writer (its own process)
+
+def writer_main(db_url: str, data_dir: str, run_ids: list[int], epoch_every: float, ready, stop) -> None:
+    from app.settings import Settings
+    from worker.runner import SQLReporter, claim
+
+    settings = Settings(data_dir=Path(data_dir), database_url=db_url, progress_interval_s=1.0)
+    rng = random.Random(1)
+    reporters = {}
+    for rid in run_ids:
+        token = claim(rid, settings)
+        if token is None:
+            raise SystemExit(f"writer: could not claim run {rid}")
+        reporters[rid] = SQLReporter(rid, token, settings, lambda: False)
+    ready.set()
+    n, t0 = len(run_ids), time.time()
+    done = dict.fromkeys(run_ids, 0)
+    while not stop.is_set():
+        now = time.time()
+        for i, rid in enumerate(run_ids):
+            offset = t0 + i * epoch_every / n
+            if now >= offset + (done[rid] + 1) * epoch_every:
+                epoch = done[rid] + 1
+                metrics = {**_metrics(rng, epoch, 10_000, 0.01, 0.02), "wall_time": time.time()}
+                layers = [_layer(rng, epoch, spec) for spec in LAYERS]
+                sel = {"best_val_error": metrics["val_error"], "best_epoch": epoch,
+                       "test_error_at_best": metrics["test_error"], "best_test_error": metrics["test_error"]}
+                reporters[rid].epoch(metrics, layers, {"selection": sel, "epoch": epoch})
+                done[rid] = epoch
+            else:
+                fraction = ((now - offset) % epoch_every) / epoch_every
+                reporters[rid].progress(done[rid], fraction)  # (throttled to once a second per run, as a worker)
+        time.sleep(0.02)
+
+
+# ---------------------------------------------------------------- the viewers (their own process)
+
+def viewers_main(base: str, assignments: list[tuple[int, str]], conn) -> None:
+    _run(_viewers(base, assignments, conn))
+
+
+_EPOCH = re.compile(rb"id: (\d+)\nevent: epoch\ndata: [^\n]*?\"wall_time\": ([0-9.e+-]+)")
+
+
+class _Viewer(asyncio.Protocol):
+    """One SSE connection on a bare asyncio protocol: the viewer side must cost little CPU, because it
+    shares the machine with the server it measures (aiohttp's line reader cost several times more)."""
+
+    def __init__(self, request: bytes, received: list, opened):
+        self.request, self.received, self.opened = request, received, opened
+        self.buf = b""
+        self.status: int | str | None = None
+        self.opened_at = 0.0
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes):
+        now = time.time()
+        self.buf += data
+        if self.status is None:
+            if b"\r\n\r\n" not in self.buf:
+                return
+            head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+            self.status = int(head.split(b" ", 2)[1])
+            self.opened_at = now
+            self.opened(self.status)
+            if self.status != 200:
+                self.transport.close()
+                return
+        end = self.buf.rfind(b"\n\n")
+        if end < 0:
+            return
+        done, self.buf = self.buf[:end + 2], self.buf[end + 2:]
+        for m in _EPOCH.finditer(done):
+            wall = float(m.group(2))
+            if wall >= self.opened_at:  # written while open (not the catch-up of older epochs)
+                self.received.append((int(m.group(1)), now - wall))
+
+    def connection_lost(self, exc):
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def _viewers(base: str, assignments: list[tuple[int, str]], conn) -> None:
+    host, port = base.removeprefix("http://").split(":")
+    received: list[list[tuple[int, float]]] = [[] for _ in assignments]  # per viewer: (epoch, latency s)
+    status: list[int | str | None] = [None] * len(assignments)
+    loop = asyncio.get_running_loop()
+    all_open = asyncio.Event()
+    n_open = 0
+
+    def opened(i, code):
+        nonlocal n_open
+        status[i] = code
+        if code == 200:
+            n_open += 1
+            if n_open == len(assignments):
+                all_open.set()
+
+    transports = []
+    for i, (run_id, token) in enumerate(assignments):
+        request = (f"GET /api/v1/runs/{run_id}/events?token={token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                   "Accept: text/event-stream\r\n\r\n").encode()
+        try:
+            transport, _ = await loop.create_connection(
+                lambda i=i, request=request: _Viewer(request, received[i], lambda code, i=i: opened(i, code)),
+                host, int(port))
+            transports.append(transport)
+        except OSError as exc:
+            status[i] = type(exc).__name__
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)  # a ramp, not a SYN flood
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_open.wait(), 60)
+    conn.send(("open", n_open, time.time()))
+    await loop.run_in_executor(None, conn.recv)  # "drop"
+    dropped_at = time.time()
+    for t in transports:
+        t.abort()  # all at once, as a lost network would
+    conn.send(("done", received, status, dropped_at))
+
+
+# ---------------------------------------------------------------- the read mix and the probe (this process)
+
+async def _phase(base: str, clients: int, duration: float, runs: int, epochs: int, rng: random.Random) -> dict:
+    out: list = []
+    t_start = time.perf_counter()
+    t_end = t_start + duration
+    probes: list[tuple[float, int | str]] = []
+
+    async def probe() -> None:
+        import aiohttp
+
+        async with aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=1)) as c:
+            while time.perf_counter() < t_end:
+                t0 = time.perf_counter()
+                try:
+                    async with c.get("/healthz") as resp:
+                        await resp.read()
+                        status = resp.status
+                except Exception as exc:  # noqa: BLE001
+                    status = type(exc).__name__
+                probes.append((time.perf_counter() - t0, status))
+                await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - t0)))
+
+    await asyncio.gather(probe(), *(_client(base, random.Random(rng.random()), runs, epochs, t_start, t_end, out,
+                                            "aiohttp") for _ in range(clients)))
+    result = summarise(out, t_start, time.perf_counter())
+    result.pop("per_endpoint", None)
+    result["5xx"] = sum(1 for s in out if isinstance(s[2], int) and s[2] >= 500)
+    lat = sorted(p[0] for p in probes)
+    result["healthz"] = {"probes": len(probes), "p99_ms": _pct(lat, 99), "max_ms": _pct(lat, 100),
+                         "not_200": sum(1 for p in probes if p[1] != 200)}
+    return result
+
+
+def _setup_live(base: str, users: int, live_runs: int) -> tuple[list[str], list[int]]:
+    with httpx.Client(base_url=base, headers=AS_ADMIN, timeout=60) as c:
+        tokens = []
+        for i in range(users):
+            r = c.post("/api/v1/users", json={"name": f"viewer{i}", "teams": ["default"]})
+            r.raise_for_status()
+            tokens.append(r.json()["token"]["token"])
+        run_ids = []
+        for i in range(live_runs):
+            r = c.post("/api/v1/runs", json={"config": {"name": f"live-{i}", "train": {"epochs": 10_000}}})
+            r.raise_for_status()
+            run_ids.append(r.json()["id"])
+    return tokens, run_ids
+
+
+def bench_backend(backend: str, args: argparse.Namespace) -> dict:
+    from app.settings import Settings
+
+    rng = random.Random(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix=f"gxnor-sse-{backend}-"))
+    ctx = mp.get_context("spawn")
+    try:
+        with (pg_database() if backend == "postgres" else _nothing(Settings(data_dir=tmp).db_url)) as url:
+            seeded = seed(url, args.runs, args.epochs, rng)
+            log(f"[{backend}] seeded {seeded}")
+            env = {"GXNOR_MAX_STREAMS_PER_USER": str(args.per_user_cap)}
+            with api_server(tmp, url, args.workers, **env) as base:
+                tokens, run_ids = _setup_live(base, args.users, args.live_runs)
+                ready, stop = ctx.Event(), ctx.Event()
+                writer = ctx.Process(target=writer_main, args=(url, str(tmp), run_ids, args.epoch_every, ready, stop),
+                                     daemon=True)
+                writer.start()
+                if not ready.wait(120):
+                    raise RuntimeError("the synthetic writer did not claim its runs")
+                result: dict = {"seed": seeded}
+                log(f"[{backend}] phase before")
+                result["before"] = _run(_phase(base, args.clients, args.duration, args.runs, args.epochs, rng))
+                assignments = [(run_ids[i % len(run_ids)], tokens[i % len(tokens)]) for i in range(args.viewers)]
+                mine, theirs = ctx.Pipe()
+                viewers = ctx.Process(target=viewers_main, args=(base, assignments, theirs), daemon=True)
+                viewers.start()
+                _, n_open, opened_at = mine.recv()
+                log(f"[{backend}] {n_open} viewers open; phase loaded")
+                loaded_from = time.time()
+                result["loaded"] = _run(_phase(base, args.clients, args.duration, args.runs, args.epochs, rng))
+                loaded_to = time.time()
+                mine.send("drop")
+                log(f"[{backend}] viewers dropped; phase after")
+                result["after_0_5s"] = _run(_phase(base, args.clients, 5.0, args.runs, args.epochs, rng))
+                result["after_5_10s"] = _run(_phase(base, args.clients, 5.0, args.runs, args.epochs, rng))
+                _, received, status, dropped_at = mine.recv()
+                viewers.join(30)
+                stop.set()
+                writer.join(30)
+                result["viewers"] = _viewer_summary(received, status, n_open, loaded_from, loaded_to, args)
+            log(f"[{backend}] {json.dumps({k: v for k, v in result.items() if k != 'seed'})}")
+            return result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _viewer_summary(received, status, n_open, loaded_from, loaded_to, args) -> dict:
+    """Each viewer must get every epoch written while it was open: within the loaded window (its whole
+    span, minus an epoch interval at each end for epochs in flight), no epoch may be missing."""
+    lat = sorted(x[1] for r in received for x in r)
+    missing = 0
+    expected = 0
+    for r in received:
+        epochs = sorted(e for e, _ in r)
+        if not epochs:
+            continue
+        span = set(range(epochs[0], epochs[-1] + 1))
+        expected += len(span)
+        missing += len(span - set(epochs))
+    refused = {}
+    for s in status:
+        if s != 200:
+            refused[str(s)] = refused.get(str(s), 0) + 1
+    return {"viewers": len(status), "open": n_open, "refused": refused, "epoch_events": len(lat),
+            "expected_in_span": expected, "missing": missing, "duplicates": sum(len(r) - len({e for e, _ in r})
+                                                                                for r in received),
+            "delivery_p50_s": round(_pct(lat, 50) / 1000, 3), "delivery_p99_s": round(_pct(lat, 99) / 1000, 3),
+            "delivery_max_s": round(_pct(lat, 100) / 1000, 3)}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(SystemExit(128 + s)))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65_536), hard))  # (the API inherits it)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    ap.add_argument("--viewers", type=int, default=1000)
+    ap.add_argument("--live-runs", type=int, default=50)
+    ap.add_argument("--users", type=int, default=10)
+    ap.add_argument("--per-user-cap", type=int, default=100)
+    ap.add_argument("--epoch-every", type=float, default=5.0)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--workers", type=int, default=1, help="API processes (gxnor api --workers)")
+    ap.add_argument("--runs", type=int, default=500, help="finished runs seeded for the read mix")
+    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    out: dict = {"setup": {**vars(args), "cpus": os.cpu_count(),
+                           "note": "load generators share the machine with the server"}, "targets": TARGETS}
+    for backend in backends:
+        out[backend] = bench_backend(backend, args)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
