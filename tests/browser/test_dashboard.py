@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from .conftest import shoot
+from .conftest import ADMIN_TOKEN, shoot
 
 XSS = "<img src=x onerror=alert(1)>"
 STATE: dict[str, int] = {}
@@ -233,3 +233,55 @@ def test_user_text_is_rendered_as_text_never_as_markup(page, server, api):
         assert page.locator("main img").count() == 0
     page.wait_for_timeout(500)
     assert page.dialogs == []
+
+
+# --- the sign-in link (`/#token=…`): signs in and leaves no trace of the token in the address bar or in the
+# tab's history (Back and Forward never show it).
+
+def _signed_in(pg) -> None:
+    pg.wait_for_selector("#user-name")
+    assert pg.text_content("#user-name") == "admin"
+
+
+def test_sign_in_link_leaves_no_token_in_the_address_bar_or_history(anonymous_page, server):
+    pg = anonymous_page
+    # Opened as the first page of a tab (pasted into the address bar, or clicked in a terminal).
+    pg.goto(f"{server}/#token={ADMIN_TOKEN}")
+    _signed_in(pg)
+    assert ADMIN_TOKEN not in pg.url and "token=" not in pg.url, pg.url
+    assert pg.evaluate("location.href") == f"{server}/#/runs"
+    assert pg.evaluate("localStorage.getItem('gxnor.token')") == ADMIN_TOKEN
+    # Opened in a tab that already shows the dashboard (a hash change, not a page load).
+    pg.goto(f"{server}/#/sweeps")
+    pg.wait_for_selector("#user-name")
+    pg.goto(f"{server}/#token={ADMIN_TOKEN}")
+    pg.wait_for_function("() => !location.hash.includes('token=')")
+    _signed_in(pg)
+    assert "token=" not in pg.url
+    seen = [pg.url]
+    for _ in range(3):  # walk back through the tab's history: no entry holds the token
+        pg.go_back()
+        seen.append(pg.evaluate("location.href"))
+    assert not [u for u in seen if "token=" in u], seen
+    for _ in range(3):
+        pg.go_forward()
+        seen.append(pg.evaluate("location.href"))
+    assert not [u for u in seen if "token=" in u], seen
+
+
+# --- a failed run's page: the one-line reason, and for an admin the traceback folded away in a <details>.
+
+def test_failed_run_page_shows_reason_and_collapsed_traceback(page, server, api):
+    cfg = {"name": "ui-no-data", "dataset": {"name": "cifar10"}, "model": {"arch": "mlp", "hidden": [8]},
+           "train": {"epochs": 1}}
+    run_id = submit(api, cfg)
+    assert wait_run(api, run_id)["status"] == "failed"
+    page.goto(f"{server}/#/runs/{run_id}")
+    page.wait_for_selector("#error-text")
+    reason = page.text_content("#error-text")
+    assert reason.startswith("DatasetError: dataset 'cifar10' not found") and "Traceback" not in reason
+    assert page.get_attribute("#error-detail", "open") is None  # collapsed
+    assert not page.is_visible("#error-detail pre")
+    page.click("#error-detail summary")
+    assert page.is_visible("#error-detail pre")
+    assert page.text_content("#error-detail pre").startswith("Traceback (most recent call last):")

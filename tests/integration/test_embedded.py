@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 
@@ -12,10 +13,28 @@ import httpx
 from .conftest import Proc, free_port, service_env, wait_for, wait_healthy
 
 
+def _loose(root) -> dict[str, str]:
+    """Paths under root (and root itself) with any group/other permission bit, as {path: mode}."""
+    found = {}
+    for dirpath, _, filenames in os.walk(root):
+        for p in [dirpath, *(os.path.join(dirpath, f) for f in filenames)]:
+            try:
+                mode = stat.S_IMODE(os.lstat(p).st_mode)
+            except FileNotFoundError:  # a queue file taken meanwhile
+                continue
+            if mode & 0o077:
+                found[os.path.relpath(p, root)] = oct(mode)
+    return found
+
+
 def start(tmp_path, procs, port, tag):
     env = service_env(tmp_path)
     del env["GXNOR_ADMIN_TOKEN"]  # as a user runs it: the token is made and printed at first start
-    up = Proc(["up", "--port", str(port), "--data-dir", str(tmp_path / "data")], env, tmp_path / f"up-{tag}.log")
+    old = os.umask(0o022)  # as from a typical login shell; `gxnor up` must not rely on it
+    try:
+        up = Proc(["up", "--port", str(port), "--data-dir", str(tmp_path / "data")], env, tmp_path / f"up-{tag}.log")
+    finally:
+        os.umask(old)
     procs.append(up)
     wait_healthy(f"http://127.0.0.1:{port}", up)
     return up
@@ -68,7 +87,16 @@ def test_gxnor_up_keeps_data_and_queued_runs_across_a_restart(tmp_path, procs):
     queued_id = client.post("/api/v1/runs", json={"config": {"name": "waiting", "train": {"epochs": 2}}}).json()["id"]
     wait_for(lambda: client.get(f"/api/v1/runs/{long_id}").json()["progress"]["epochs_done"] >= 1,
              what="the long run to record an epoch")
+    # The data directory is the service's own: every directory 0700, every file 0600 — the database and its
+    # WAL, checkpoints, the queue's message files.
+    data = tmp_path / "data"
+    names = {os.path.relpath(os.path.join(d, f), data) for d, _, fs in os.walk(data) for f in fs}
+    assert "gxnor.db" in names and "gxnor.db-wal" in names, names
+    assert any(n.startswith("artifacts/") and n.endswith(".pt") for n in names), names
+    assert any(n.startswith("broker/") for n in names), names
+    assert _loose(data) == {}
     assert up.stop(signal.SIGINT, timeout=120) == 0
+    assert _loose(data) == {}
     client.close()
 
     # Start again: everything recorded is still there, the same token works (no new one is printed) and

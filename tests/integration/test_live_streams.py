@@ -134,8 +134,9 @@ def test_more_streams_and_downloads_than_the_pools_hold_leave_other_teams_served
     assert "Exception in ASGI application" not in api.text() and "Traceback" not in api.text()
 
 
-def test_stream_limits_answer_429_and_are_given_back(tmp_path, procs):
-    base, _ = start_api(tmp_path, procs, GXNOR_MAX_STREAMS_PER_USER="3", GXNOR_MAX_STREAMS="5")
+def test_stream_limits_answer_429_and_are_given_back_and_slow_clients_are_dropped(tmp_path, procs):
+    base, _ = start_api(tmp_path, procs, GXNOR_MAX_STREAMS_PER_USER="3", GXNOR_MAX_STREAMS="5",
+                        GXNOR_HEADER_TIMEOUT_S="1", GXNOR_BODY_TIMEOUT_S="1")  # (one server for both: suite time)
     admin = httpx.Client(base_url=base, headers=AS_ADMIN, timeout=30)
     bob = other_team_user(admin)
     mine = admin.post("/api/v1/runs", json={"config": TINY}).json()["id"]
@@ -170,6 +171,7 @@ def test_stream_limits_answer_429_and_are_given_back(tmp_path, procs):
     finally:
         for sock in socks:
             sock.close()
+    check_slow_clients(base)
 
 
 def test_sigterm_with_live_pages_open_stops_the_server_at_once(tmp_path, procs):
@@ -191,8 +193,9 @@ def test_sigterm_with_live_pages_open_stops_the_server_at_once(tmp_path, procs):
         sock.close()
 
 
-def test_slow_clients_are_dropped(tmp_path, procs):
-    base, _ = start_api(tmp_path, procs, GXNOR_HEADER_TIMEOUT_S="1", GXNOR_BODY_TIMEOUT_S="1")
+def check_slow_clients(base: str) -> None:
+    """A client that connects and sends nothing, one that trickles its headers (slowloris), and one whose
+    body stops arriving are all dropped after the server's timeouts (1 s here)."""
     host, port = base.removeprefix("http://").split(":")
 
     def closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float | None:
