@@ -10,7 +10,6 @@ from app.runs import create_run, default_team_id
 from app.settings import Settings
 from gxnor_core import validate_config
 
-
 EPOCHS = 12  # (25 until the suite passed ten minutes: the training, not the writing, took the time)
 
 
