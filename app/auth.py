@@ -155,14 +155,18 @@ def _touch(db_url: str, token_id: int) -> None:
         session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
-def lookup(settings: Settings, token: str) -> Principal | None:
-    """The token's principal (cached for ``auth_cache_s``), or None: unknown, revoked or expired."""
+def _cached_or_read(engine, settings: Settings, token: str) -> tuple[Principal | None, int | None]:
     key = hash_token(token)
     hit = CACHE.get(key)
     if hit is not None:
-        return hit
-    with get_engine(settings.db_url).connect() as conn:
-        principal, touch = _read_principal(conn, key, settings.auth_cache_s)
+        return hit, None
+    with engine.connect() as conn:
+        return _read_principal(conn, key, settings.auth_cache_s)
+
+
+def lookup(settings: Settings, token: str) -> Principal | None:
+    """The token's principal (cached for ``auth_cache_s``), or None: unknown, revoked or expired."""
+    principal, touch = _cached_or_read(get_engine(settings.db_url), settings, token)
     if touch is not None:
         _touch(settings.db_url, touch)
     return principal
@@ -184,12 +188,7 @@ async def _principal(settings: Settings, token: str) -> Principal | None:
     connections (which nothing else holds: no waiting for a pool) — inline, so the cache is filled before any
     other request runs and 50 requests arriving together make one lookup, not 50 — and the once-a-minute
     ``last_used_at`` write goes to a worker thread, not awaited (a locked SQLite file never stalls a request)."""
-    key = hash_token(token)
-    hit = CACHE.get(key)
-    if hit is not None:
-        return hit
-    with get_read_engine(settings.db_url).connect() as conn:
-        principal, touch = _read_principal(conn, key, settings.auth_cache_s)
+    principal, touch = _cached_or_read(get_read_engine(settings.db_url), settings, token)
     if touch is not None:
         task = asyncio.get_running_loop().run_in_executor(None, _touch, settings.db_url, touch)
         task.add_done_callback(_log_failure)

@@ -143,20 +143,21 @@ def test_stream_limits_answer_429_and_are_given_back_and_slow_clients_are_droppe
     bobs = httpx.post(f"{base}/api/v1/runs", json={"config": TINY}, headers={"Authorization": f"Bearer {bob}"},
                       timeout=30).json()["id"]
     socks = []
+
+    def fill(run_id: int, token: str, allowed: int) -> bytes:
+        """Open ``allowed`` streams (each 200), then one more: its response head."""
+        for _ in range(allowed):
+            sock, head = open_raw(base, f"/api/v1/runs/{run_id}/events?token={token}")
+            assert status_of(head) == 200, head
+            socks.append(sock)
+        sock, head = open_raw(base, f"/api/v1/runs/{run_id}/events?token={token}")
+        sock.close()
+        return head
+
     try:
-        for _ in range(3):
-            sock, head = open_raw(base, f"/api/v1/runs/{mine}/events?token={ADMIN_TOKEN}")
-            assert status_of(head) == 200
-            socks.append(sock)
-        sock, head = open_raw(base, f"/api/v1/runs/{mine}/events?token={ADMIN_TOKEN}")
-        sock.close()
+        head = fill(mine, ADMIN_TOKEN, 3)
         assert status_of(head) == 429 and b"retry-after" in head.lower(), head  # per user
-        for _ in range(2):
-            sock, head = open_raw(base, f"/api/v1/runs/{bobs}/events?token={bob}")
-            assert status_of(head) == 200
-            socks.append(sock)
-        sock, head = open_raw(base, f"/api/v1/runs/{bobs}/events?token={bob}")
-        sock.close()
+        head = fill(bobs, bob, 2)
         assert status_of(head) == 429, head  # per process: 5 open
         socks.pop(0).close()  # a viewer leaves (the client just goes away): its slot is given back
         deadline = time.monotonic() + 10
