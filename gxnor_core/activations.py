@@ -1,4 +1,4 @@
-"""Multi-step activation discretization and its derivative windows (METHOD §2).
+"""Multi-step activation discretization and its derivative windows (docs/METHOD.md §2).
 
 Forward, N_a ≥ 1 (K = 2^(N_a-1) positive levels of height Δa = 1/K, steps at
 |x| = s_k = r + (k-1)·Δa):
@@ -33,7 +33,7 @@ class Window:
 
     ``tensor`` evaluates it on torch tensors (any device); ``scalar`` is the same
     formula on one float, compiled into the CPU derivative kernel when ``fused``;
-    the tests hold the two equal to each other and to the closed form of METHOD §2.
+    the tests hold the two equal to each other and to the closed form of docs/METHOD.md §2.
     ``support`` is the half-width of g's support in units of a (inf when unbounded).
     Windows that need exp() are not fused: numba cannot vectorize exp here, and
     torch's vectorized exp is faster than a scalar loop.

@@ -1,4 +1,4 @@
-"""The one experiment config (SPEC §2): defined here, used by the CLI, the API and the worker.
+"""The one experiment config (docs/METHOD.md, end): defined here, used by the CLI, the API and the worker.
 
 Every field has a default, so ``{}`` is a valid config (digits, MLP, ternary).
 Unknown keys are an error.  Bounds are the product's hard limits; a service may
@@ -93,7 +93,7 @@ class DatasetConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    arch: Literal[ARCHS] = Field("mlp", description="mlp, mnist_cnn or cifar_vgg (METHOD §5).")
+    arch: Literal[ARCHS] = Field("mlp", description="mlp, mnist_cnn or cifar_vgg (docs/METHOD.md §5).")
     hidden: list[Annotated[int, Field(ge=1, le=16384)]] = Field(
         default_factory=lambda: [256, 256],
         max_length=16,

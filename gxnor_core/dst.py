@@ -1,4 +1,4 @@
-"""Discrete State Transition (METHOD §3): weights move between states of Z_N, no hidden weights.
+"""Discrete State Transition (docs/METHOD.md §3): weights move between states of Z_N, no hidden weights.
 
 For a proposed update Δw from a base rule (SGD, momentum or Adam):
 
@@ -158,7 +158,7 @@ def dst_update(
     m: float,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One DST step (METHOD §3) on the integer state tensor idx, in place; returns idx.
+    """One DST step (docs/METHOD.md §3) on the integer state tensor idx, in place; returns idx.
 
     Deterministic for a given generator state.
     """
@@ -178,7 +178,7 @@ def make_base_optimizer(name: str, groups: list[dict], lr: float) -> torch.optim
 
 
 class DSTOptimizer:
-    """Base rule proposes, DST assigns (METHOD §3); other parameters train normally.
+    """Base rule proposes, DST assigns (docs/METHOD.md §3); other parameters train normally.
 
     The base rule is a stock torch optimizer.  For each discrete layer it owns a
     *proposal* parameter that is all zeros when a step starts, so after the base

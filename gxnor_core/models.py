@@ -1,4 +1,4 @@
-"""The paper's networks (METHOD §5), discrete or full-precision from one definition."""
+"""The paper's networks (docs/METHOD.md §5), discrete or full-precision from one definition."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""Probes (SPEC §3): weight states, activation levels, sparsity and exact gate events per layer.
+"""Probes (docs/METHOD.md §4): weight states, activation levels, sparsity and exact gate events per layer.
 
 A probe runs the network in eval mode under no_grad on a fixed batch, so it
 consumes no random numbers and leaves BatchNorm statistics untouched.
 
-Gate events (METHOD §4): a multiply-accumulate whose weight and input are both
+Gate events (docs/METHOD.md §4): a multiply-accumulate whose weight and input are both
 non-zero opens the gate of a gated XNOR.  Counted exactly:
 
     conv:  events = Σ conv2d(1[x≠0], 1[w≠0])   (same stride/padding; padding adds none)

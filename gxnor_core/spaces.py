@@ -1,4 +1,4 @@
-"""Discrete weight spaces Z_N (METHOD §1)."""
+"""Discrete weight spaces Z_N (docs/METHOD.md §1)."""
 
 from __future__ import annotations
 

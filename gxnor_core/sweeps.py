@@ -4,7 +4,7 @@ A sweep varies dotted config fields (``activations.r``) over a grid, an explicit
 points or a seeded random search, and runs every point once per seed.  Pure library:
 the API stores the points as JSON and queues their configs; ``bench.studies`` runs them
 in-process.  The presets reproduce the paper's studies of r, a and its window, m and the
-number of states (METHOD §6) on the bundled ``mnist5k``.
+number of states (docs/METHOD.md §6) on the bundled ``mnist5k``.
 """
 
 from __future__ import annotations

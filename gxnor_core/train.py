@@ -246,7 +246,7 @@ def _random_restart(layers, best_states, generator: torch.Generator) -> None:
 
 
 def load_model(checkpoint_path: str) -> GXNORNet:
-    """The network of a checkpoint, in eval mode on the CPU (inputs as METHOD §5 says)."""
+    """The network of a checkpoint, in eval mode on the CPU (inputs as docs/METHOD.md §5 says)."""
     ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{checkpoint_path} is not a GXNOR checkpoint")
