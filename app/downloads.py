@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi import HTTPException
@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.models import DownloadLink, Membership, Project, Run, User, utcnow
+from app.auth import _aware
+from app.models import DownloadLink, Membership, Project, Run, utcnow
 
 KINDS = ("checkpoint",)
 
@@ -51,15 +52,11 @@ def redeem(session: Session, key: str) -> tuple[Run, str]:
         raise gone
     if link.user_id is not None:  # (None: made with auth switched off)
         team = session.scalar(select(Project.team_id).where(Project.id == run.project_id))
-        member = session.scalar(select(Membership.user_id).join(User, User.id == Membership.user_id)
+        member = session.scalar(select(Membership.user_id)  # (a deleted user's memberships go with it)
                                 .where(Membership.user_id == link.user_id, Membership.team_id == team))
         if member is None:
             raise gone
     return run, link.kind
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def filename(run_id: int, path: Path) -> str:

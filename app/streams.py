@@ -77,8 +77,7 @@ class Feed:
     run_id: int
     viewers: set[Viewer] = field(default_factory=set)
     last_epoch: int = 0
-    last_progress: dict | None = None
-    last_progress_event: tuple | None = None  # what a viewer that joins now is sent first
+    last_progress_event: tuple | None = None  # ("progress", state, bytes): also what a viewer joining now gets
 
     def publish(self, item) -> None:
         for viewer in list(self.viewers):
@@ -203,8 +202,7 @@ class Hub:
             _, status, epoch, fraction, done, total, error = row
             progress = {"status": status, "epoch": epoch, "fraction": fraction, "epochs_done": done,
                         "total_epochs": total}
-            if progress != feed.last_progress:
-                feed.last_progress = progress
+            if feed.last_progress_event is None or progress != feed.last_progress_event[1]:
                 feed.last_progress_event = ("progress", progress, _sse("progress", progress))
                 feed.publish(feed.last_progress_event)
             final = _sse("status", {"status": status, "error": error}) if status in FINISHED else None
