@@ -86,4 +86,4 @@ def test_model_size_is_computed_without_building_and_matches_the_built_network()
     assert model_size(cnn) == (581_408, 4_267_008)
     vgg = _cfg(dataset={"name": "cifar10"}, model={"arch": "cifar_vgg"})
     weights, macs = model_size(vgg)
-    assert weights == 12_973_440 and 600e6 < macs < 630e6  # METHOD §5: ≈616 M
+    assert weights == 12_973_440 and 600e6 < macs < 630e6  # docs/METHOD.md §5 (cifar_vgg): ≈616 M
