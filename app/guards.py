@@ -36,16 +36,24 @@ def _host_name(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+def answered_hosts(settings: Settings) -> frozenset[str] | None:
+    """The Host names this server answers to (``None``: any)."""
+    if settings.allowed_hosts is not None:
+        return frozenset(h.lower() for h in settings.allowed_hosts)
+    return None if settings.auth else LOOPBACK_HOSTS
+
+
+def host_answered(hosts: frozenset[str] | None, host: str | None) -> bool:
+    return hosts is None or (host is not None and _host_name(host) in hosts)
+
+
 class RequestGuard:
     """Pure ASGI middleware (no per-request objects beyond a header scan)."""
 
     def __init__(self, app, settings: Settings):
         self.app = app
         self.need_marker = not settings.auth  # with auth on, the Authorization header every write needs is one
-        if settings.allowed_hosts is not None:
-            self.hosts = frozenset(h.lower() for h in settings.allowed_hosts)
-        else:
-            self.hosts = None if settings.auth else LOOPBACK_HOSTS
+        self.hosts = answered_hosts(settings)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -61,7 +69,7 @@ class RequestGuard:
                 ctype = value.decode("latin-1")
             elif name in (b"authorization", b"x-requested-with"):
                 marked = True
-        if self.hosts is not None and (host is None or _host_name(host) not in self.hosts):
+        if not host_answered(self.hosts, host):
             return await _refuse(send, 400, "this server does not answer to that Host name")
         if scope["method"] in UNSAFE and scope["path"].startswith("/api/"):
             is_json = ctype is not None and ctype.split(";", 1)[0].strip().lower() == "application/json"

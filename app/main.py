@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.api.routes import access, catalog, health, runs, sweeps, ui
-from app.api.routes.health import BrokerStatus
+from app.api.routes.health import BrokerStatus, HealthState, kept_fresh
 from app.auth import ensure_admin
 from app.db import migrate, session_scope
 from app.guards import RequestGuard
@@ -137,7 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # gen-2 pass over torch's objects stalls every request in flight for ~100 ms.
         gc.collect()
         gc.freeze()
-        yield
+        async with kept_fresh(HealthState(settings, app.state.broker_status)):
+            yield
         app.state.hub.close_all()
         restore()
         stop_reaper.set()

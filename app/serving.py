@@ -6,6 +6,9 @@ that trickles its request headers a byte at a time (slowloris): each would hold 
 connecting — to complete its headers, then closes the connection.  (Slow *bodies* are timed by
 ``app.main.BodyLimit``: 408.)
 
+A plain ``GET``/``HEAD /healthz`` is answered by the protocol itself from the process's health state
+(``app.api.routes.health``) as soon as it arrives, instead of waiting behind the requests in flight.
+
 On SIGTERM/SIGINT the app ends its event streams at once (``app.streams.Hub.close_all``) and uvicorn gives
 other open responses (a download) ``shutdown_timeout_s`` before cutting them, so the process always stops.
 """
@@ -17,7 +20,12 @@ import asyncio
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from app.api.routes import health
+from app.guards import host_answered
 from app.settings import get_settings
+
+_HEALTH_REQUESTS = {b"GET /healthz HTTP/1.1": False, b"HEAD /healthz HTTP/1.1": True,
+                    b"GET /healthz HTTP/1.0": False, b"HEAD /healthz HTTP/1.0": True}
 
 
 class GuardedHTTPProtocol(AutoHTTPProtocol):  # httptools when installed, else h11
@@ -25,6 +33,7 @@ class GuardedHTTPProtocol(AutoHTTPProtocol):  # httptools when installed, else h
         super().__init__(*args, **kwargs)
         self._header_deadline: asyncio.TimerHandle | None = None
         self._header_timeout = get_settings().header_timeout_s
+        self._mid_request = False  # part of a request's headers is in the parser
 
     def _waiting_for_headers(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
@@ -48,13 +57,56 @@ class GuardedHTTPProtocol(AutoHTTPProtocol):  # httptools when installed, else h
         self._arm()  # a client that connects and sends nothing
 
     def data_received(self, data: bytes) -> None:
+        if self._answer_health(data):
+            return
         super().data_received(data)
+        self._mid_request = False
         if self.transport.is_closing():
             self._disarm()
         elif self._waiting_for_headers():
+            self._mid_request = True
             self._arm()  # part of a request: the deadline runs from its first byte (more bytes do not extend it)
         else:
             self._disarm()  # headers complete: the request runs
+
+    def _answer_health(self, data: bytes) -> bool:
+        """Answer a health probe here and now, if ``data`` is exactly one complete, bodiless ``/healthz``
+        request on an idle connection and the health state is fresh; otherwise leave it to the app."""
+        state = health.CURRENT
+        if state is None or self._mid_request or not self._waiting_for_headers() or getattr(self, "pipeline", None):
+            return False
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or end + 4 != len(data):
+            return False
+        line, _, headers = data[:end].partition(b"\r\n")
+        head = _HEALTH_REQUESTS.get(line)
+        if head is None:
+            return False
+        host, close = None, line.endswith(b"1.0")
+        for raw in headers.split(b"\r\n"):
+            name, _, value = raw.partition(b":")
+            name = name.strip().lower()
+            if name in (b"content-length", b"transfer-encoding", b"expect", b"upgrade"):
+                return False  # a body or a protocol switch: the app's business
+            if name == b"host":
+                host = value.strip().decode("latin-1")
+            elif name == b"connection":
+                close = b"close" in value.lower() or (close and b"keep-alive" not in value.lower())
+        if not host_answered(state.hosts, host):
+            return False
+        response = state.response(head)
+        if response is None:
+            return False
+        self._unset_keepalive_if_required()
+        self._disarm()
+        self.transport.write(response if not close else response.replace(
+            b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1))
+        if close:
+            self.transport.close()
+        else:
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                                self.timeout_keep_alive_handler)
+        return True
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

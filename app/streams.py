@@ -212,11 +212,28 @@ class Hub:
                 del self.feeds[feed.run_id]  # its viewers end; a later viewer starts a new feed
 
     # -- one viewer
-    async def stream(self, run_id: int, after: int, allowed: Callable[[], Awaitable[bool]]) -> AsyncIterator[bytes]:
-        """One viewer's events: catch-up first, then the feed's, until the run ends, the token stops being
-        good for it (checked every ``check_s``), the viewer falls behind, or the server shuts down."""
+    def viewer(self) -> Viewer:
+        """A new viewer's queue, known to ``close_all`` until ``forget``."""
         viewer = Viewer(asyncio.Queue(QUEUE_EVENTS))
         self._viewers.add(viewer)
+        return viewer
+
+    def forget(self, viewer: Viewer) -> None:
+        self._viewers.discard(viewer)
+
+    @staticmethod
+    def end(viewer: Viewer) -> None:
+        """End the viewer's stream at its next step (its client left, or the server is shutting down)."""
+        with contextlib.suppress(asyncio.QueueEmpty):
+            viewer.queue.get_nowait()  # room for the end, even in a full queue
+        with contextlib.suppress(asyncio.QueueFull):
+            viewer.queue.put_nowait(_END)
+
+    async def stream(self, viewer: Viewer, run_id: int, after: int,
+                     allowed: Callable[[], Awaitable[bool]]) -> AsyncIterator[bytes]:
+        """One viewer's events: catch-up first, then the feed's, until the run ends, the token stops being
+        good for it (checked every ``check_s``), the viewer falls behind, its client leaves, or the server
+        shuts down."""
         feed = None
         try:
             try:
@@ -255,7 +272,6 @@ class Hub:
                 if kind == "final":
                     return
         finally:
-            self._viewers.discard(viewer)
             if feed is not None:
                 self._leave(feed, viewer)
 
@@ -263,28 +279,44 @@ class Hub:
         """End every open stream (server shutdown); new ones are refused with 503."""
         self.closing = True
         for viewer in list(self._viewers):
-            with contextlib.suppress(asyncio.QueueEmpty):
-                viewer.queue.get_nowait()
-            with contextlib.suppress(asyncio.QueueFull):
-                viewer.queue.put_nowait(_END)
+            self.end(viewer)
 
 
-class CountedStream(StreamingResponse):
-    """A streaming response that gives its stream slot back however it ends (finished, client gone,
-    cancelled at shutdown) — even if its body never started."""
+class EventStream(StreamingResponse):
+    """The SSE response.  Starlette's ``StreamingResponse`` runs each stream in an anyio task group that
+    listens for the disconnect and cancels the body when it comes; when a thousand clients leave at once,
+    those cancellations stall the event loop for seconds.  Here a plain task waits for the disconnect and
+    *ends* the viewer (``Hub.end``): its stream returns at its next step, nothing is cancelled.  The stream
+    slot is given back however the response ends — finished, client gone, server shutting down — even if
+    its body never started."""
 
-    def __init__(self, content, release: Callable[[], None], **kwargs):
-        super().__init__(content, **kwargs)
-        self._release = release
+    def __init__(self, hub: Hub, events: Callable[[Viewer], AsyncIterator[bytes]], release: Callable[[], None],
+                 headers: dict[str, str]):
+        super().__init__((), media_type="text/event-stream", headers=headers)
+        self._hub, self._events, self._release = hub, events, release
 
     async def __call__(self, scope, receive, send) -> None:
+        viewer = self._hub.viewer()
+        body = self._events(viewer)
+        watch = None
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            watch = asyncio.get_running_loop().create_task(self._until_disconnect(receive, viewer))
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            if watch is not None:
+                watch.cancel()
+            self._hub.forget(viewer)
             release, self._release = self._release, None
             if release is not None:
                 release()
-                aclose = getattr(self.body_iterator, "aclose", None)
-                if aclose is not None:
-                    with contextlib.suppress(Exception):
-                        await aclose()
+            with contextlib.suppress(Exception):
+                await body.aclose()
+
+    @staticmethod
+    async def _until_disconnect(receive, viewer: Viewer) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        Hub.end(viewer)

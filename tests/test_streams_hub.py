@@ -70,7 +70,11 @@ def test_viewers_joining_at_any_moment_get_every_epoch_exactly_once(queued_run):
 
         async def viewer(delay: float, after: int):
             await asyncio.sleep(delay)
-            return after, [c async for c in hub.stream(run_id, after, _allowed)]
+            watcher = hub.viewer()
+            try:
+                return after, [c async for c in hub.stream(watcher, run_id, after, _allowed)]
+            finally:
+                hub.forget(watcher)
 
         try:
             # 24 viewers join over the whole run, each claiming to have some prefix of the epochs already.

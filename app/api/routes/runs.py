@@ -23,7 +23,7 @@ from app.schemas import (
     RunList,
     RunOut,
 )
-from app.streams import CountedStream
+from app.streams import EventStream
 from gxnor_core.config import CleanText
 from worker.celery_app import TASK_NAME
 
@@ -169,9 +169,10 @@ async def run_events(run_id: RunId, request: Request, who: AuthOrQuery,
         else after
     hub = request.app.state.hub
     hub.acquire(who.user_id)
-    return CountedStream(hub.stream(run_id, start, partial(still_allowed, request, team_id)),
-                         release=partial(hub.release, who.user_id), media_type="text/event-stream",
-                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStream(hub, partial(hub.stream, run_id=run_id, after=start,
+                                    allowed=partial(still_allowed, request, team_id)),
+                       release=partial(hub.release, who.user_id),
+                       headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/compare", response_model=CompareOut, tags=["compare"])
