@@ -47,9 +47,12 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         extra, names = self.headers, self.names
+        started = False
 
         async def send_with_headers(message):
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 own = list(message.get("headers") or ())
                 if any(k.lower() in names for k, _ in own):  # rare: keep the response's own value
                     present = {k.lower() for k, _ in own}
@@ -59,7 +62,18 @@ class SecurityHeaders:
                 message = {**message, "headers": own}
             await send(message)
 
-        return await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # An unhandled error: Starlette's ServerErrorMiddleware, outside every middleware, would answer
+            # 500 without these headers.  Answer it here (it sees the response started and only re-raises,
+            # so the error is still logged) — unless a response is already under way.
+            if not started:
+                body = b'{"detail":"internal server error"}'
+                await send_with_headers({"type": "http.response.start", "status": 500, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                await send_with_headers({"type": "http.response.body", "body": body})
+            raise
 
 
 def _flat(routes: Sequence[BaseRoute]) -> Iterable:

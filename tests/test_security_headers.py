@@ -208,3 +208,20 @@ def test_every_405_carries_a_correct_allow_header(app, client):
                 assert_secured(response)
     assert tried > 50
     assert not wrong, "\n".join(wrong)
+
+
+def test_an_unhandled_error_answers_500_with_the_security_headers(tmp_path):
+    """An error no handler turns into a response: still 500 with the headers, and the error still reaches the
+    server (which logs it)."""
+    broken = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN))
+
+    def boom():
+        raise RuntimeError("a bug in a route")
+
+    broken.add_api_route("/api/v1/boom", boom)
+    with TestClient(broken, headers=AS_ADMIN, raise_server_exceptions=False) as c:
+        response = c.get("/api/v1/boom")
+    assert response.status_code == 500 and response.json() == {"detail": "internal server error"}
+    assert_secured(response)
+    with TestClient(broken, headers=AS_ADMIN) as c, pytest.raises(RuntimeError, match="a bug in a route"):
+        c.get("/api/v1/boom")  # not swallowed: it goes on to the server
