@@ -13,7 +13,8 @@ records, a checkpoint file, the fenced run update, one transaction) — without 
 metrics carry the wall time it was written (``wall_time``).
 
 Phases, with the read mix of ``bench.api_load`` (CLIENTS closed-loop aiohttp clients) and a ``/healthz`` probe
-(10 per second) running throughout, each phase measured separately:
+(10 per second, from a process of its own as a load balancer's would be: probes sent from the read mix's busy
+client loop measured that loop's delays, not the server's) running throughout, each phase measured separately:
 
 1. **before**: no viewers (DURATION s);
 2. **loaded**: VIEWERS SSE connections (a separate process, aiohttp), spread over the live runs and the users,
@@ -191,38 +192,55 @@ async def _viewers(base: str, assignments: list[tuple[int, str]], conn) -> None:
     conn.send(("done", received, status, dropped_at))
 
 
-# ---------------------------------------------------------------- the read mix and the probe (this process)
+# ---------------------------------------------------------------- the read mix (this process) and the probe (its own)
 
 async def _phase(base: str, clients: int, duration: float, runs: int, epochs: int, rng: random.Random) -> dict:
     out: list = []
     t_start = time.perf_counter()
     t_end = t_start + duration
-    probes: list[tuple[float, int | str]] = []
-
-    async def probe() -> None:
-        import aiohttp
-
-        async with aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=1)) as c:
-            while time.perf_counter() < t_end:
-                t0 = time.perf_counter()
-                try:
-                    async with c.get("/healthz") as resp:
-                        await resp.read()
-                        status = resp.status
-                except Exception as exc:  # noqa: BLE001
-                    status = type(exc).__name__
-                probes.append((time.perf_counter() - t0, status))
-                await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - t0)))
-
-    await asyncio.gather(probe(), *(_client(base, random.Random(rng.random()), runs, epochs, t_start, t_end, out,
-                                            "aiohttp") for _ in range(clients)))
+    wall_from = time.time()
+    await asyncio.gather(*(_client(base, random.Random(rng.random()), runs, epochs, t_start, t_end, out, "aiohttp")
+                           for _ in range(clients)))
     result = summarise(out, t_start, time.perf_counter())
     result.pop("per_endpoint", None)
     result["5xx"] = sum(1 for s in out if isinstance(s[2], int) and s[2] >= 500)
-    lat = sorted(p[0] for p in probes)
-    result["healthz"] = {"probes": len(probes), "p99_ms": _pct(lat, 99), "max_ms": _pct(lat, 100),
-                         "not_200": sum(1 for p in probes if p[1] != 200)}
+    result["window"] = (wall_from, time.time())
     return result
+
+
+def prober_main(base: str, stop, conn) -> None:
+    """The health probe, as a load balancer sends it: its own process (so the read mix's client loop does not
+    delay it), one keep-alive connection, a ``GET /healthz`` every 100 ms; (wall time, seconds, status) each."""
+    import http.client
+
+    host, port = base.removeprefix("http://").split(":")
+    client = http.client.HTTPConnection(host, int(port), timeout=30)
+    samples = []
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            client.request("GET", "/healthz")
+            response = client.getresponse()
+            response.read()
+            status: int | str = response.status
+        except Exception as exc:  # noqa: BLE001
+            status = type(exc).__name__
+            client.close()
+            client = http.client.HTTPConnection(host, int(port), timeout=30)
+        took = time.perf_counter() - t0
+        samples.append((time.time(), took, status))
+        time.sleep(max(0.0, 0.1 - took))
+    conn.send(samples)
+
+
+def _probes_by_phase(result: dict, samples: list) -> None:
+    for phase in result.values():
+        if isinstance(phase, dict) and "window" in phase:
+            lo, hi = phase.pop("window")
+            mine = [(took, status) for at, took, status in samples if lo <= at - took and at <= hi]
+            lat = sorted(took for took, _ in mine)
+            phase["healthz"] = {"probes": len(mine), "p99_ms": _pct(lat, 99), "max_ms": _pct(lat, 100),
+                                "not_200": sum(1 for _, s in mine if s != 200)}
 
 
 def _setup_live(base: str, users: int, live_runs: int) -> tuple[list[str], list[int]]:
@@ -260,6 +278,9 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
                 if not ready.wait(120):
                     raise RuntimeError("the synthetic writer did not claim its runs")
                 result: dict = {"seed": seeded}
+                probe_stop, (probes_in, probes_out) = ctx.Event(), ctx.Pipe(duplex=False)
+                prober = ctx.Process(target=prober_main, args=(base, probe_stop, probes_out), daemon=True)
+                prober.start()
                 log(f"[{backend}] phase before")
                 result["before"] = _run(_phase(base, args.clients, args.duration, args.runs, args.epochs, rng))
                 assignments = [(run_ids[i % len(run_ids)], tokens[i % len(tokens)]) for i in range(args.viewers)]
@@ -279,6 +300,9 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
                 viewers.join(30)
                 stop.set()
                 writer.join(30)
+                probe_stop.set()
+                _probes_by_phase(result, probes_in.recv())
+                prober.join(30)
                 result["viewers"] = _viewer_summary(received, status, n_open, loaded_from, loaded_to, args)
             log(f"[{backend}] {json.dumps({k: v for k, v in result.items() if k != 'seed'})}")
             return result
