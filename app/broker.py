@@ -11,7 +11,7 @@ import ast
 import json
 from pathlib import Path
 
-from worker.celery_app import TASK_NAME
+from app.queue import TASK_NAME
 
 
 def _run_id(payload: dict) -> int | None:

@@ -5,38 +5,22 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
-from sqlalchemy import select, update
-
+from app import budget, lifecycle
+from app.broker import pending_run_ids
 from app.db import session_scope
-from app.models import Run
 from app.settings import Settings
-from worker.celery_app import TASK_NAME
 
 log = logging.getLogger("gxnor.reaper")
 
 
 def reap(settings: Settings, celery) -> list[int]:
     """Requeue (and re-send) every running run whose lease has lapsed; returns their ids."""
-    from worker.runner import fail_spent
-
     with session_scope(settings.db_url) as s:
-        # SKIP LOCKED: a worker frozen inside its epoch transaction holds the run's row lock; waiting for it
-        # would stall the reaper (every run) until PostgreSQL ends that session (idle_in_transaction timeout,
-        # app.db) — skip it this round instead.
-        lapsed = (select(Run.id).where(Run.status == "running", Run.lease_expires_at < time.time())
-                  .with_for_update(skip_locked=True))
-        expired = list(s.scalars(
-            update(Run).where(Run.id.in_(lapsed), Run.status == "running")
-            .values(status="queued", lease_expires_at=None).returning(Run.id)
-        ))
-        if expired:
-            fail_spent(s, expired)
-            expired = list(s.scalars(select(Run.id).where(Run.id.in_(expired), Run.status == "queued")))
+        expired = lifecycle.requeue_expired(s)
     for run_id in expired:
         log.warning("run %s: its worker stopped renewing the lease; requeued", run_id)
-        celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
+    lifecycle.enqueue(celery, settings, expired)
     return expired
 
 
@@ -45,21 +29,22 @@ def resend_lost(settings: Settings, celery, suspects: set[int]) -> list[int]:
 
     A run is resent only when it was missing in two consecutive rounds (``suspects`` carries
     the previous round's), so a message that is just being published or picked up is not
-    mistaken for a lost one; a duplicate is harmless anyway (claims are atomic)."""
-    from app.broker import pending_run_ids
-
+    mistaken for a lost one; a duplicate is harmless anyway (claims are atomic).  This is also how a run
+    whose first send failed (the broker was down when it was submitted) reaches the broker, and a run whose
+    claim was refused because its team was at its running limit (app.budget) comes back once it has room."""
     pending = pending_run_ids(celery, settings.queue)
     if pending is None:
         return []
-    with session_scope(settings.db_url) as s:
-        queued = set(s.scalars(select(Run.id).where(Run.status == "queued")))
+    with session_scope(settings.db_url) as s:  # with a running limit, only what the teams have room for
+        queued = budget.sendable_queued(s, settings.team_max_running)
     missing = queued - pending
     lost = sorted(missing & suspects)
     suspects.clear()
     suspects.update(missing - set(lost))
     for run_id in lost:
-        log.warning("run %s: the broker lost its message; resent", run_id)
-        celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
+        log.warning("run %s: the broker has no message for it (lost, or dropped at its team's running limit); "
+                    "resent", run_id)
+    lifecycle.enqueue(celery, settings, lost)
     return lost
 
 

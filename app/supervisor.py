@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from app import lifecycle
 from app.db import session_scope
 from app.models import Run
+from app.queue import make_celery
 from app.settings import Settings
-from worker.celery_app import TASK_NAME, make_celery
 
 
 def requeue_orphans(settings: Settings) -> list[int]:
@@ -15,9 +16,7 @@ def requeue_orphans(settings: Settings) -> list[int]:
     to ``queued``; then (re)send every queued run's task.  The database is the source of truth —
     a run whose message survived in the queue as well is claimed once and the extra message skipped."""
     with session_scope(settings.db_url) as s:
-        s.execute(update(Run).where(Run.status == "running").values(status="queued", lease_expires_at=None))
+        lifecycle.requeue_orphans(s)
         queued = list(s.scalars(select(Run.id).where(Run.status == "queued").order_by(Run.id)))
-    celery = make_celery(settings)
-    for run_id in queued:
-        celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
+    lifecycle.enqueue(make_celery(settings), settings, queued)
     return queued

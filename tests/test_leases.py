@@ -50,6 +50,7 @@ def epochs_of(settings, run_id):
                               .order_by(EpochMetric.epoch)))
 
 
+@pytest.mark.slow
 def test_a_presumed_dead_attempt_is_fenced_off_and_the_next_one_resumes(settings):
     run_id = new_run(settings, epochs=40)
     outcomes = {}

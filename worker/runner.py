@@ -1,16 +1,15 @@
-"""Run one queued run through gxnor_core.train, recording every epoch in SQL.
+"""Run one queued run through gxnor_core.train, recording every epoch in SQL (the SQL reporter).
 
-Plain functions, testable without Celery.  The database is the source of truth:
+Plain functions, testable without Celery.  The run's state changes are app.lifecycle's transitions
+(its docstring has the table); here they are used in order:
 
-- a worker *claims* a run with one atomic UPDATE (queued → running) that takes a lease
-  and bumps ``attempt``, the fencing token; a duplicate or redelivered message for a run
-  that is running or finished therefore does nothing;
+- the worker *claims* the run (queued → running, a lease, ``attempt`` + 1: the fencing token); a
+  duplicate or redelivered message for a run that is running or finished therefore does nothing;
 - a heartbeat thread renews the lease while the run trains;
-- every write of the worker (progress, epochs, the final status) is fenced by its
-  token, so once the lease lapsed and another worker took over, a stale worker's writes
-  are rejected and it stops;
-- the reaper (app.reaper) requeues runs whose lease lapsed; the next attempt resumes
-  from the last committed epoch's checkpoint.
+- every write of the worker (progress, epochs, the final status) is fenced by its token, so once the
+  lease lapsed and another worker took over, a stale worker's writes are rejected and it stops;
+- the reaper (app.reaper) requeues runs whose lease lapsed; the next attempt resumes from the last
+  committed epoch's checkpoint.
 """
 
 from __future__ import annotations
@@ -19,20 +18,23 @@ import logging
 import os
 import re
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 
+from app import lifecycle, summaries
+from app.budget import AtRunningLimit
 from app.db import session_scope
+from app.lifecycle import Lease, LeaseLost, finish, hand_back
 from app.models import Artifact, EpochMetric, LayerRecord, Run, utcnow
 from app.settings import Settings
 from gxnor_core import Reporter, train
+from gxnor_core.metrics import summarize
 from gxnor_core.reporters import json_safe, save_checkpoint
 
 log = logging.getLogger("gxnor.worker")
@@ -124,14 +126,12 @@ class SQLReporter(Reporter):
         with session_scope(self.url) as s:
             # The fenced UPDATE goes first: a stale attempt is rejected before it writes anything,
             # and on PostgreSQL the run's row stays locked until this epoch commits.
+            summary = summarize(metrics, sel)  # every run metric of the catalog (gxnor_core.metrics)
             self.cancel_requested = self.lease.fenced(
                 s, epochs_done=epoch, progress_epoch=epoch, progress_fraction=1.0, heartbeat_at=utcnow(),
-                best_val_error=json_safe(sel["best_val_error"]), best_epoch=sel["best_epoch"],
-                test_error=sel["test_error_at_best"], best_test_error=json_safe(sel["best_test_error"]),
-                train_loss=metrics["train_loss"], gate_event_rate=metrics["gate_event_rate"],
-                activation_sparsity=metrics["activation_sparsity"],
-                weight_sparsity=metrics["weight_sparsity"], transition_rate=metrics["transition_rate"],
+                summary=summary,
             )
+            summaries.store(s, self.run_id, summary)  # its rows, which SQLite sorts lists by (app.summaries)
             old = s.scalars(select(Artifact).where(Artifact.run_id == self.run_id,
                                                    Artifact.kind == "checkpoint")).all()
             s.add(EpochMetric(run_id=self.run_id, epoch=epoch, metrics=json_safe(metrics)))
@@ -143,78 +143,11 @@ class SQLReporter(Reporter):
         return list(old)
 
 
-class LeaseLost(RuntimeError):
-    """Another attempt owns the run now: this worker must stop and write nothing more."""
-
-
-class Lease:
-    """A worker's claim on a run: renewed by a heartbeat thread, checked by every write."""
-
-    def __init__(self, run_id: int, token: int, settings: Settings):
-        self.run_id, self.token, self.url = run_id, token, settings.db_url
-        self.seconds = settings.lease_seconds
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{run_id}", daemon=True)
-
-    def fenced(self, session, **values) -> bool:
-        """UPDATE the run only if this attempt still holds it (renewing the lease); returns
-        cancel_requested.  Raises LeaseLost otherwise, rolling back the whole transaction."""
-        row = session.execute(
-            update(Run).where(Run.id == self.run_id, Run.attempt == self.token, Run.status == "running")
-            .values(**{"lease_expires_at": time.time() + self.seconds, **values}).returning(Run.cancel_requested)
-        ).first()
-        if row is None:
-            self.lost.set()
-            raise LeaseLost(f"run {self.run_id}: attempt {self.token} no longer holds the lease")
-        return bool(row[0])
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
-            try:
-                with session_scope(self.url) as s:
-                    self.fenced(s, heartbeat_at=utcnow())
-            except LeaseLost:
-                return
-            except Exception:  # noqa: BLE001 - database unreachable: keep trying until the lease lapses
-                log.warning("run %s: heartbeat failed", self.run_id, exc_info=True)
-
-    def __enter__(self) -> Lease:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def claim(run_id: int, settings: Settings) -> int | None:
-    """queued → running under a fresh lease; returns the attempt token, or None if the run is not
-    queued (any more) or its attempt budget is spent (then it is marked failed)."""
+    """This worker's claim on the run (app.lifecycle.claim): the attempt token, or None when the run is not
+    queued (any more) or its attempt budget is spent."""
     with session_scope(settings.db_url) as s:
-        row = s.execute(
-            update(Run).where(Run.id == run_id, Run.status == "queued", Run.attempt < Run.max_attempts).values(
-                status="running", attempt=Run.attempt + 1, worker=WORKER_NAME,
-                lease_expires_at=time.time() + settings.lease_seconds,
-                started_at=func.coalesce(Run.started_at, utcnow()), heartbeat_at=utcnow(), error=None,
-                error_detail=None,
-            ).returning(Run.attempt)
-        ).first()
-        if row is not None:
-            return int(row[0])
-        fail_spent(s, [run_id])
-        return None
-
-
-def fail_spent(session, run_ids: list[int]) -> None:
-    """Queued runs whose attempt budget is spent end failed, with the reason."""
-    session.execute(
-        update(Run).where(Run.id.in_(run_ids), Run.status == "queued", Run.attempt >= Run.max_attempts).values(
-            status="failed", finished_at=utcnow(), lease_expires_at=None,
-            error="gave up: the run lost its worker on every attempt (killed, out of memory or machine gone); "
-                  "see the attempt count",
-        )
-    )
+        return lifecycle.claim(s, run_id, settings.lease_seconds, WORKER_NAME, settings.team_max_running)
 
 
 MAX_REASON = 500
@@ -232,23 +165,20 @@ def failure_reason(exc: BaseException) -> str:
     return reason if len(reason) <= MAX_REASON else reason[:MAX_REASON - 1] + "…"
 
 
-def finish(lease: Lease, status: str, error: str | None = None, **values) -> None:
-    """The final write of an attempt, fenced like the others."""
-    with session_scope(lease.url) as s:
-        if status != "queued":
-            values["finished_at"] = utcnow()
-        lease.fenced(s, status=status, error=error, heartbeat_at=utcnow(), **values)
-
-
 def execute_run(run_id: int, settings: Settings, should_shutdown: Callable[[], bool] = lambda: False) -> str:
-    """Train run ``run_id``; returns its outcome: succeeded, failed, cancelled, requeue, lost or skipped.
+    """Train run ``run_id``; returns its outcome: succeeded, failed, cancelled, requeue, lost, skipped or
+    deferred (its team runs ``GXNOR_TEAM_MAX_RUNNING`` runs already: it stays queued, app.budget).
 
     ``requeue`` means the worker is shutting down: the run went back to ``queued`` and
     resumes from its last checkpoint on the next worker.  ``lost`` means another attempt
     took the run over (this one was presumed dead); nothing of this attempt was written
     after that.
     """
-    token = claim(run_id, settings)
+    try:
+        token = claim(run_id, settings)
+    except AtRunningLimit as exc:  # the message is dropped; the reaper re-sends the run once its team has room
+        log.info("run %s stays queued: %s", run_id, exc)
+        return "deferred"
     if token is None:
         log.warning("run %s is not queued (running elsewhere, finished or given up); message skipped", run_id)
         return "skipped"
@@ -263,8 +193,7 @@ def execute_run(run_id: int, settings: Settings, should_shutdown: Callable[[], b
                 finish(lease, "succeeded")
                 return "succeeded"
             if reporter.shutdown and not reporter.cancel_requested:
-                # Handing the run back is not a failed attempt: it keeps its budget.
-                finish(lease, "queued", lease_expires_at=None, max_attempts=Run.max_attempts + 1)
+                hand_back(lease)  # not a failed attempt: it keeps its budget
                 return "requeue"
             finish(lease, "cancelled")
             return "cancelled"

@@ -1,13 +1,17 @@
-"""Tasks are thin: hand a run id to the runner, which is testable without Celery."""
+"""The worker's Celery app and its one task.  Tasks are thin: hand a run id to the runner, which is
+testable without Celery.  The app itself is app.queue's (the API sends to it by ``TASK_NAME``)."""
 
 import threading
 
 from celery.signals import worker_ready, worker_shutting_down
 
+from app.lifecycle import enqueue
+from app.queue import TASK_NAME, make_celery
 from app.reaper import start_reaper
 from app.settings import get_settings
-from worker.celery_app import TASK_NAME, celery_app
 from worker.runner import execute_run
+
+celery_app = make_celery(get_settings())
 
 _stopping = threading.Event()
 
@@ -28,5 +32,5 @@ def _start_reaper(**_kwargs) -> None:
 def run_training(run_id: int) -> str:
     outcome = execute_run(run_id, get_settings(), should_shutdown=_stopping.is_set)
     if outcome == "requeue":  # the run went back to queued; its message goes back to the queue
-        celery_app.send_task(TASK_NAME, args=[run_id], queue=get_settings().queue)
+        enqueue(celery_app, get_settings(), [run_id])
     return outcome

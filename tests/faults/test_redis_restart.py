@@ -1,37 +1,11 @@
 """Redis killed and restarted (no persistence) with runs queued and running: every run finishes."""
 
-import signal
-import subprocess
 import time
 import uuid
 
 import pytest
-import redis
 
-from tests.integration.conftest import free_port, start_cluster, wait_for
-
-
-class PrivateRedis:
-    """A redis-server of the test's own on a free port, so killing it disturbs nobody else."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        wait_for(lambda: self._ping(), timeout=10, interval=0.1, what="redis to start")
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def _ping(self):
-        try:
-            return redis.Redis(port=self.port).ping()
-        except redis.ConnectionError:
-            return False
+from tests.integration.conftest import PrivateRedis, start_cluster, wait_for
 
 
 @pytest.fixture()

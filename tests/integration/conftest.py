@@ -17,8 +17,14 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-PG_ADMIN_URL = os.environ.get("GXNOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("GXNOR_TEST_REDIS", "redis://127.0.0.1:6379/0")
+from tests.services import (  # noqa: F401 - PG_ADMIN_URL, REDIS_URL: imported from here by other tests
+    PG_ADMIN_URL,
+    REDIS_URL,
+    require_postgres,
+    require_redis,
+    require_redis_server_binary,
+)
+
 # Services started by these tests get this admin token at first start (GXNOR_ADMIN_TOKEN).
 ADMIN_TOKEN = "gx_integration-test-admin-token"
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -30,9 +36,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class PrivateRedis:
+    """A redis-server of the test's own (on ``port``, or a free one) that keeps nothing on disk, so stopping
+    it disturbs nobody else and loses every message."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.proc = None
+
+    def start(self):
+        require_redis_server_binary()
+        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        wait_for(lambda: self._ping(), timeout=10, interval=0.1, what="redis to start")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def _ping(self):
+        try:
+            return redis.Redis(port=self.port).ping()
+        except redis.ConnectionError:
+            return False
+
+
 @pytest.fixture()
 def pg_url():
     """A fresh database on the PostgreSQL server, dropped afterwards."""
+    require_postgres()
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"gxnor_it_{uuid.uuid4().hex[:10]}"
     try:
@@ -48,10 +80,7 @@ def pg_url():
 
 @pytest.fixture()
 def redis_url():
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"Redis is needed at {REDIS_URL} (.ci/run starts it): {exc}")
+    require_redis()
     return REDIS_URL
 
 

@@ -1,16 +1,20 @@
-"""The Celery app.  Long jobs: late acks, prefetch 1, no result backend (results live in our tables)."""
+"""The Celery app and the one task name: what the API, the reaper and the worker share about the queue.
+
+Long jobs: late acks, prefetch 1, no result backend (results live in our tables).  The API and the reaper
+only *send* ``TASK_NAME`` by name; the worker (``worker.tasks``) registers the task on an app made here.
+"""
 
 from __future__ import annotations
 
 from celery import Celery
 
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 TASK_NAME = "gxnor.run"
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("gxnor", broker=settings.broker, include=["worker.tasks"])
+    app = Celery("gxnor", broker=settings.broker)
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -38,6 +42,3 @@ def make_celery(settings: Settings) -> Celery:
             "store_processed": False,
         }
     return app
-
-
-celery_app = make_celery(get_settings())

@@ -1,0 +1,72 @@
+"""The per-team queue cap holds under parallel submissions (app.runs.check_queue_room counts and the runs are
+inserted in one locked step), on a real SQLite file and a real PostgreSQL database.
+
+Real threads send real requests to the app at once; before the lock, cap 5 and 50 parallel POST /runs left
+9 queued on PostgreSQL and 6 on SQLite, and 50 parallel 2-run sweeps 50 and 64.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from contextlib import nullcontext
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from app.db import session_scope
+from app.main import create_app
+from app.models import Run
+from app.settings import Settings
+from tests.pg import fresh_database
+
+ADMIN = "gx_queue-cap-admin"
+CAP, PARALLEL = 5, 50
+TINY = {"model": {"hidden": [8]}, "train": {"epochs": 1, "batch_size": 100}}
+SWEEP = {"name": "pair", "base": TINY, "grid": {"activations.r": [0.25, 0.5]}}  # two runs
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app_client(request, tmp_path):
+    with fresh_database("gxnor_cap") if request.param == "postgresql" else nullcontext() as url:
+        settings = Settings(data_dir=tmp_path / "data", database_url=url, admin_token=ADMIN, max_queued_runs=CAP)
+        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
+            yield client, settings
+
+
+def burst(client: TestClient, path: str, body: dict) -> Counter:
+    """``PARALLEL`` threads POST at the same moment; the status codes they got."""
+    start = threading.Barrier(PARALLEL)
+    codes: list[int] = []
+
+    def post() -> None:
+        start.wait()
+        codes.append(client.post(path, json=body).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(PARALLEL)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return Counter(codes)
+
+
+def queued(settings: Settings) -> int:
+    with session_scope(settings.db_url) as s:
+        return s.scalar(select(func.count()).select_from(Run).where(Run.status == "queued"))
+
+
+def test_parallel_runs_fill_the_queue_exactly_to_the_cap(app_client):
+    client, settings = app_client
+    codes = burst(client, "/api/v1/runs", {"config": TINY})
+    assert codes == {201: CAP, 429: PARALLEL - CAP}
+    assert queued(settings) == CAP
+
+
+def test_parallel_sweeps_never_pass_the_cap(app_client):
+    client, settings = app_client
+    codes = burst(client, "/api/v1/sweeps", SWEEP)
+    # Serialised, the first two sweeps fit (2 + 2 runs) and every later one would make 6.
+    assert codes == {201: CAP // 2, 429: PARALLEL - CAP // 2}
+    assert queued(settings) == 2 * (CAP // 2) <= CAP
