@@ -21,16 +21,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
 
-# Summary columns of a run (denormalised from its epochs) that lists can sort by.
-SUMMARY_COLUMNS = (
-    "best_val_error", "test_error", "best_test_error", "best_epoch", "epochs_done",
-    "train_loss", "gate_event_rate", "activation_sparsity", "weight_sparsity", "transition_rate",
-)
+# A run's summary: one JSON object, every run metric of gxnor_core.metrics by name (written with each epoch;
+# NULL until the first), and the same values as rows of run_summaries (RunSummary).  A new metric is a new key
+# and new rows: no column, no migration.  JSONB on PostgreSQL, where the run list sorts by a key of it
+# (app.summaries; docs/DESIGN.md, "Run summaries").
+SummaryJSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def utcnow() -> datetime:
@@ -118,9 +119,9 @@ class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
         Index("ix_runs_status_lease", "status", "lease_expires_at"),
-        # PostgreSQL only (migration 0004): the run list sorts and counts from this index alone.
+        # PostgreSQL only (migrations 0004, 0007): the run list sorts and counts from this index alone.
         Index("ix_runs_list", "project_id", postgresql_include=[
-            "id", "name", "status", "created_at", "sweep_id", *SUMMARY_COLUMNS]),
+            "id", "name", "status", "created_at", "sweep_id", "epochs_done", "summary"]),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
@@ -147,17 +148,8 @@ class Run(Base):
     info: Mapped[dict | None] = mapped_column(JSON)
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), index=True)
     sweep_index: Mapped[int | None] = mapped_column(Integer)
-    # Summary (see SUMMARY_COLUMNS).
-    best_val_error: Mapped[float | None] = mapped_column(Float)
-    test_error: Mapped[float | None] = mapped_column(Float)
-    best_test_error: Mapped[float | None] = mapped_column(Float)
-    best_epoch: Mapped[int | None] = mapped_column(Integer)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
-    train_loss: Mapped[float | None] = mapped_column(Float)
-    gate_event_rate: Mapped[float | None] = mapped_column(Float)
-    activation_sparsity: Mapped[float | None] = mapped_column(Float)
-    weight_sparsity: Mapped[float | None] = mapped_column(Float)
-    transition_rate: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[dict | None] = mapped_column(SummaryJSON)  # see SummaryJSON
 
     project: Mapped[Project] = relationship(back_populates="runs", lazy="joined")
     epochs: Mapped[list[EpochMetric]] = relationship(
@@ -173,6 +165,19 @@ class EpochMetric(Base):
     epoch: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict] = mapped_column(JSON)
     run: Mapped[Run] = relationship(back_populates="epochs")
+
+
+class RunSummary(Base):
+    """One value of a run's summary as a row (migration 0007): a generic table, so a new run metric needs no
+    column.  SQLite sorts the run list through it (one primary-key lookup per run; extracting from the JSON
+    text costs 3× the whole sort), PostgreSQL by ``runs.summary`` itself.  Written with ``runs.summary`` in each
+    epoch's transaction (app.summaries.store); a metric without a value has no row."""
+
+    __tablename__ = "run_summaries"
+    __table_args__ = {"sqlite_with_rowid": False}
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
 
 
 class LayerRecord(Base):
@@ -198,3 +203,21 @@ class Artifact(Base):
     path: Mapped[str] = mapped_column(String(500))  # relative to the artifact directory
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a run or sweep creation sent with an ``Idempotency-Key`` header, replayed to a
+    retry with the same key (app.idempotency).  One row per (principal, key): the unique constraint is what
+    lets two parallel requests with one key create one run.  ``principal_id`` is the user's id (0 with auth
+    off), deliberately no foreign key; rows expire at ``expires_at``."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("principal_id", "key", name="uq_idempotency_keys_principal_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    principal_id: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the route and the request body
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[str] = mapped_column(Text)  # the response body, as sent
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from app.models import RUN_STATUSES, SUMMARY_COLUMNS
+from app.models import RUN_STATUSES
+from gxnor_core import costs as cost_model
+from gxnor_core import metrics as catalog
 from gxnor_core.config import CleanText, ExperimentConfig
 from gxnor_core.sweeps import MAX_NAME, SweepSpec
 
 RunStatus = Literal[RUN_STATUSES]
-SortKey = Literal[("created_at", "name", "status") + SUMMARY_COLUMNS]
 
 
 class RunCreate(BaseModel):
@@ -29,16 +30,14 @@ class Progress(BaseModel):
     total_epochs: int
 
 
-class Summary(BaseModel):
-    best_epoch: int | None = None
-    best_val_error: float | None = None
-    test_error: float | None = Field(None, description="Test error at the epoch of best validation error.")
-    best_test_error: float | None = Field(None, description="Best test error of any epoch (for reference only).")
-    train_loss: float | None = None
-    gate_event_rate: float | None = None
-    activation_sparsity: float | None = None
-    weight_sparsity: float | None = None
-    transition_rate: float | None = None
+# A run's summary: every run metric of the catalog (gxnor_core.metrics.RUN_METRICS), null until known.
+Summary = create_model(
+    "Summary",
+    __doc__="The run's summary: one value per run metric of the catalog (GET /catalog → metrics.run), null until "
+            "the run has recorded an epoch.  Last-epoch figures change with every epoch while the run trains.",
+    **{m.name: (int | None if m.integer else float | None, Field(None, title=m.label, description=m.description))
+       for m in catalog.RUN_METRICS},
+)
 
 
 class RunOut(BaseModel):
@@ -89,6 +88,67 @@ class CompareRun(BaseModel):
     config: dict[str, Any]
 
 
+# The operation-type cost model (gxnor_core.costs; docs/METHOD.md §6): counts per sample, one field per count.
+CostCounts = create_model(
+    "CostCounts", __doc__="Operations, bytes and energy per sample, of one layer or summed over the layers.",
+    **{k: (float | None if k in ("activation_bytes", "memory_pj", "energy_pj") else float, Field(description=t))
+       for k, t in cost_model.COUNTS.items()},
+)
+
+
+class CostTotals(CostCounts):
+    resting_fraction: float | None = Field(description="resting / macs: how often the scheme's gates rest.")
+    energy_vs_full_precision: float | None = Field(description="energy_pj / the full-precision scheme's energy_pj.")
+
+
+class SchemeLayerCosts(CostCounts):
+    layer: str
+
+
+class SchemeCosts(BaseModel):
+    name: Literal[tuple(s.name for s in cost_model.SCHEMES)]
+    label: str
+    assumption: str = Field(description="What the scheme assumes: show it beside its numbers.")
+    total: CostTotals
+    layers: list[SchemeLayerCosts] = Field(description="Per layer, in the order of `layers`.")
+
+
+class CostLayer(BaseModel):
+    layer: str
+    kind: str | None
+    type: Literal["xnor", "real_input", "float_weights"] = Field(
+        description="xnor: discrete weights and discrete input; real_input: the data or a full-precision "
+                    "activation; float_weights: discrete input, full-precision weights.")
+    macs: int = Field(description="Dense MACs per sample, padded taps included.")
+    padded_macs: int | None = Field(description="Of which taps on a convolution's padding (zeros of the input).")
+    input_values: int | None = Field(description="Values of the layer's input per sample (padding not counted).")
+    num_weights: int
+    weight_levels: int | None = Field(description="Weight states (null: full-precision weights).")
+    input_levels: int | None = Field(description="Activation levels of the input (null: real-valued input).")
+    weight_bits: int
+    input_bits: int
+    weight_sparsity: float | None
+    activation_sparsity: float | None
+    events: float = Field(description="MACs with both operands non-zero, mean per sample on the probe batch.")
+
+
+class CostsOut(BaseModel):
+    run_id: int
+    epoch: int | None = Field(description="The epoch whose layer records are counted: `?epoch=`, else the last "
+                                          "recorded one (null: none yet).")
+    epochs_done: int
+    best_epoch: int | None = Field(description="The epoch of the best validation error (ask `?epoch=` for it).")
+    layers: list[CostLayer]
+    schemes: list[SchemeCosts] = Field(description="This run as measured, then full precision, BWN, TWN, BNN.")
+    energy_table: dict[str, Any] = Field(description="The energy per operation used: its source, process node "
+                                                     "and picojoules (GXNOR_ENERGY_TABLE).")
+
+
+class RunCostTotals(BaseModel):
+    epoch: int | None
+    totals: dict[str, CostTotals] = Field(description="Scheme name → totals (GET /runs/{id}/costs: assumptions).")
+
+
 class CompareOut(BaseModel):
     runs: list[CompareRun]
     config_diff: dict[str, list[Any]] = Field(description="Dotted config keys whose values differ, one value per run.")
@@ -96,8 +156,12 @@ class CompareOut(BaseModel):
     epochs: list[int]
     series: dict[str, list[float | None]] = Field(description="Run id → metric per epoch, aligned with `epochs`.")
     layers: dict[str, dict[str, dict[str, float | None]]] = Field(
-        description="Run id → layer → last-epoch gate_event_rate, activation_sparsity, weight_sparsity."
+        description=f"Run id → layer → last-epoch {', '.join(catalog.VIEWS['compare_layers'])} (layer metrics)."
     )
+    costs: dict[str, RunCostTotals | None] = Field(
+        description="Run id → operation counts and energy per scheme at the run's last recorded epoch, totals over "
+                    "the layers (null: no epoch yet); per layer and with each scheme's assumption: "
+                    "GET /runs/{id}/costs.")
 
 
 class SweepCreate(SweepSpec):
@@ -162,13 +226,15 @@ class SweepResult(BaseModel):
     seeds: list[int]
     n: int
     n_done: int = Field(description="Runs of this config that succeeded (the statistics are over these).")
-    metrics: dict[str, MetricStat]
+    metrics: dict[str, MetricStat] = Field(description="Every run metric of the catalog that is aggregated over "
+                                                       "seeds (GET /catalog → metrics.run, over_seeds).")
 
 
 class SweepDetail(SweepOut):
     runs: list[SweepRun]
     results: list[SweepResult] = Field(description="One row per config: mean ± sample std over its seeds.")
-    pareto: list[int] = Field(description="Groups on the front of test error vs gate-event rate (both minimised).")
+    pareto: list[int] = Field(description=f"Groups on the front of mean {catalog.PARETO['y']} vs mean "
+                              f"{catalog.PARETO['x']} (both minimised), the full-precision baseline left out.")
 
 
 class Health(BaseModel):

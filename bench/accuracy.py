@@ -36,7 +36,7 @@ def main() -> None:
     for seed in args.seeds:
         for name, cfg in variants.items():
             summary = train({**cfg, "train": {**cfg["train"], "seed": seed}})
-            errors[name].append(100 * summary["test_error_at_best"])
+            errors[name].append(100 * summary["test_error"])
             print(json.dumps({"variant": name, "seed": seed, "test_error_pct": errors[name][-1]}), flush=True)
     mean = {k: statistics.mean(v) for k, v in errors.items()}
     print(json.dumps({

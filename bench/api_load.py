@@ -14,8 +14,8 @@ dir; PostgreSQL is a new database ``gxnor_bench_<random>`` on
 ``postgresql+psycopg://postgres@127.0.0.1:5432`` (dropped at the end; ``VACUUM ANALYZE`` after
 seeding, as autovacuum would do on its own).  Seeding takes ~10 s per backend.
 
-Then the real API runs as a subprocess (``python -m gxnor_cli api --workers N``; PERF.md cites a
-~44 ms keep-alive penalty with several uvicorn workers — not seen with uvicorn 0.54: p50 fell
+Then the real API runs as a subprocess (``python -m gxnor_cli api --workers N``; uvicorn has been
+reported to add ~44 ms per keep-alive request with several workers — not seen with uvicorn 0.54: p50 fell
 from 75 to 53 ms going from 1 to 2 workers) with the filesystem broker, and CLIENTS
 closed-loop clients on one keep-alive connection each — asyncio with aiohttp (or httpx), or
 ``wrk`` (one thread, CLIENTS connections, the same mix in a generated Lua script) — send, for
@@ -63,7 +63,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, insert, text
 
-from app.models import SUMMARY_COLUMNS
+from gxnor_core.metrics import network_metrics, sortable, summarize
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 PG_ADMIN_DB = "test"
@@ -77,7 +77,7 @@ LAYERS = (  # mnist_cnn: name, kind, num_weights, dense MACs per sample, input i
     ("fc1", "fc", 524_288, 524_288, False),
     ("fc2", "fc", 5_120, 5_120, False),
 )
-SORTABLE = ("created_at", "name", "status", *SUMMARY_COLUMNS)  # as app.runs.SORTABLE, without importing torch
+SORTABLE = ("created_at", "name", "status", "epochs_done", *sortable())  # as app.runs.SORTABLE
 MIX = (("list", 30), ("run", 30), ("metrics", 20), ("layers", 10), ("compare", 10))
 QUERIES = ("lr0.01", "mnist", "s1", "cifar-lr", "sweeps")
 
@@ -129,7 +129,8 @@ def _layer(rng: random.Random, epoch: int, spec: tuple) -> dict:
 def seed(url: str, runs: int, epochs: int, rng: random.Random, now: datetime | None = None) -> dict:
     """Schema via migrate(), then bulk inserts (runs created before ``now``); returns counts and seconds."""
     from app.db import migrate
-    from app.models import EpochMetric, LayerRecord, Project, Run
+    from app.models import EpochMetric, LayerRecord, Project, Run, RunSummary
+    from app.summaries import rows_of
     from gxnor_core.config import ExperimentConfig
 
     t0 = time.perf_counter()
@@ -148,19 +149,20 @@ def seed(url: str, runs: int, epochs: int, rng: random.Random, now: datetime | N
             team_id = conn.scalar(text("SELECT id FROM teams WHERE name = 'default'"))  # made by the migrations
             conn.execute(insert(Project), [{"id": i + 1, "team_id": team_id, "name": p,
                                             "created_at": now - timedelta(days=400)} for i, p in enumerate(PROJECTS)])
-            run_rows, metric_rows, layer_rows = [], [], []
+            run_rows, summary_rows, metric_rows, layer_rows = [], [], [], []
 
             def flush(force: bool = False) -> None:
                 """Parents first (foreign keys), in chunks of about CHUNK layer records."""
                 nonlocal n_metrics, n_layers
                 if not force and len(layer_rows) < CHUNK:
                     return
-                for model, rows in ((Run, run_rows), (EpochMetric, metric_rows), (LayerRecord, layer_rows)):
+                for model, rows in ((Run, run_rows), (RunSummary, summary_rows), (EpochMetric, metric_rows),
+                                    (LayerRecord, layer_rows)):
                     if rows:
                         conn.execute(insert(model), rows)
                 n_metrics += len(metric_rows)
                 n_layers += len(layer_rows)
-                for rows in (run_rows, metric_rows, layer_rows):
+                for rows in (run_rows, summary_rows, metric_rows, layer_rows):
                     rows.clear()
 
             for rid in range(1, runs + 1):
@@ -172,8 +174,13 @@ def seed(url: str, runs: int, epochs: int, rng: random.Random, now: datetime | N
                 cfg["train"].update(lr=lr0, seed=rid, batch_size=rng.choice((50, 100, 200)))
                 cfg["activations"]["r"] = rng.choice((0.5, 1.0))
                 metrics = [_metrics(rng, e, epochs, lr0, base_err) for e in range(1, epochs + 1)]
+                records = {m["epoch"]: [_layer(rng, m["epoch"], spec) for spec in LAYERS] for m in metrics}
+                for m in metrics:  # the layer aggregates, as train() makes them (the catalog's over_layers)
+                    m.update(network_metrics(records[m["epoch"]]))
                 best = min(metrics, key=lambda m: m["val_error"])
-                last = metrics[-1]
+                summary = summarize(metrics[-1], {"best_val_error": best["val_error"], "best_epoch": best["epoch"],
+                                                  "test_error_at_best": best["test_error"],
+                                                  "best_test_error": min(m["test_error"] for m in metrics)})
                 created = now - timedelta(minutes=10 * (runs - rid) + 60)
                 run_rows.append({
                     "id": rid, "project_id": PROJECTS.index(project) + 1, "name": cfg["name"],
@@ -183,17 +190,13 @@ def seed(url: str, runs: int, epochs: int, rng: random.Random, now: datetime | N
                     "cancel_requested": False, "attempt": 1, "worker": "gxnor-1@bench",
                     "heartbeat_at": created + timedelta(seconds=5 + 10 * epochs),
                     "progress_epoch": epochs, "progress_fraction": 1.0, "total_epochs": epochs, "info": info,
-                    "best_val_error": best["val_error"], "test_error": best["test_error"],
-                    "best_test_error": min(m["test_error"] for m in metrics), "best_epoch": best["epoch"],
-                    "epochs_done": epochs, "train_loss": last["train_loss"],
-                    "gate_event_rate": last["gate_event_rate"], "activation_sparsity": last["activation_sparsity"],
-                    "weight_sparsity": last["weight_sparsity"], "transition_rate": last["transition_rate"],
+                    "epochs_done": epochs, "summary": summary,
                 })
+                summary_rows += rows_of(rid, summary)
                 for m in metrics:
                     metric_rows.append({"run_id": rid, "epoch": m["epoch"], "metrics": m})
-                    for spec in LAYERS:
-                        layer_rows.append({"run_id": rid, "epoch": m["epoch"], "layer": spec[0],
-                                           "record": _layer(rng, m["epoch"], spec)})
+                    layer_rows += [{"run_id": rid, "epoch": m["epoch"], "layer": r["layer"], "record": r}
+                                   for r in records[m["epoch"]]]
                 flush()
             flush(force=True)
             if engine.dialect.name == "postgresql":

@@ -1,4 +1,4 @@
-"""The paper's studies (METHOD §6) as sweeps on mnist5k: r, a × window, m, and the number of states.
+"""The paper's studies as sweeps on mnist5k (results: docs/STUDIES.md): r, a × window, m, the number of states.
 
     python -m bench.studies [--presets paper-r paper-m …] [--jobs 2] [--out docs/STUDIES.md]
                             [--seeds 0 1 2] [--set train.epochs=1 …]
@@ -30,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-from gxnor_core import Reporter, apply_overrides, train
+from gxnor_core import apply_overrides, train
+from gxnor_core.metrics import PARETO, VIEWS, run_metric, run_metric_names
 from gxnor_core.sweeps import (
     SWEEP_PRESET_DESCRIPTIONS,
     SWEEP_PRESETS,
@@ -42,35 +43,20 @@ from gxnor_core.sweeps import (
     swept_fields,
 )
 
-LAST_EPOCH_METRICS = ("activation_sparsity", "gate_event_rate", "weight_sparsity")
-
-
-class _LastEpoch(Reporter):
-    """Keeps the last epoch's metrics: the run summary's sparsities, as the service records them."""
-
-    metrics: dict | None = None
-
-    def epoch(self, metrics, layers, checkpoint):
-        self.metrics = metrics
-
 
 def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
 def run_config(config: dict) -> tuple[dict | None, float]:
-    """Train one config; (its summary in ``sweeps.METRICS`` terms or None if it did not finish, seconds)."""
+    """Train one config; (its summary — every run metric of the catalog, as the service stores it — or None if
+    it did not finish, seconds)."""
     t0 = time.perf_counter()
-    last = _LastEpoch()
-    summary = train(config, last)
+    summary = train(config)
     seconds = time.perf_counter() - t0
-    if summary["status"] != "succeeded" or last.metrics is None:
+    if summary["status"] != "succeeded":
         return None, seconds
-    return {
-        "best_val_error": summary["best_val_error"],
-        "test_error": summary["test_error_at_best"],
-        **{k: last.metrics[k] for k in LAST_EPOCH_METRICS},
-    }, seconds
+    return {k: summary[k] for k in run_metric_names()}, seconds
 
 
 def _config_key(config: dict) -> str:
@@ -88,14 +74,22 @@ def _value(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _scale(metric) -> tuple[str, float, int]:
+    """A column's header, scale and decimals: percentages for fractions."""
+    if metric.format == "percent":
+        return f"{metric.label} (%)", 100.0, metric.digits
+    return metric.label, 1.0, 3
+
+
 def render_table(rows: list[dict]) -> list[str]:
-    """Markdown lines: one row per point, the full-precision baseline last, ◆ on the Pareto front."""
+    """Markdown lines: one row per point, the full-precision baseline last, ◆ on the Pareto front; the columns
+    are the catalog's ``studies`` view (gxnor_core.metrics.VIEWS)."""
     fields = swept_fields(rows)
     front = set(front_groups(rows))
+    columns = [(name, *_scale(run_metric(name))) for name in VIEWS["studies"]]
     lines = [
-        "| " + " | ".join(f"`{f}`" for f in fields)
-        + " | n | best val error (%) | test error (%) | activation sparsity | gate-event rate |",
-        "|" + "---|" * (len(fields) + 5),
+        "| " + " | ".join(f"`{f}`" for f in fields) + " | n | " + " | ".join(c[1] for c in columns) + " |",
+        "|" + "---|" * (len(fields) + 1 + len(columns)),
     ]
     for r in rows:
         if is_baseline(r):
@@ -104,9 +98,10 @@ def render_table(rows: list[dict]) -> list[str]:
             cells = [_value(r["overrides"][f]) if f in r["overrides"] else "–" for f in fields]
         m = r["metrics"]
         n = str(r["n"]) if r["n_done"] == r["n"] else f"{r['n_done']}/{r['n']}"
-        test = _mean_std(m["test_error"], 100, 2) + (" ◆" if r["group"] in front else "")
-        cells += [n, _mean_std(m["best_val_error"], 100, 2), test,
-                  _mean_std(m["activation_sparsity"], 1, 3), _mean_std(m["gate_event_rate"], 1, 3)]
+        cells.append(n)
+        for name, _, scale, digits in columns:
+            mark = " ◆" if name == PARETO["y"] and r["group"] in front else ""
+            cells.append(_mean_std(m[name], scale, digits) + mark)
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -164,10 +159,10 @@ def main() -> None:
         f"{args.jobs} processes × 1 thread. Total wall time **{wall / 60:.1f} min** for {len(configs)} distinct runs "
         f"({n_points} across the presets; a run common to several presets is trained once).",
         "",
-        "Errors in %, mean ± sample std over seeds (n = finished runs). *Best val error*: lowest validation "
-        "error of the run; *test error*: at that epoch. Activation sparsity and gate-event rate: whole network, "
-        "last epoch, weighted by MACs (layer 1 sees real-valued pixels, so it is never sparse). "
-        "◆: on the Pareto front of test error and gate-event rate (both lower is better), baseline left out.",
+        "Mean ± sample std over seeds (n = finished runs); fractions in %. What each column is and what it is a "
+        "fraction of: docs/METRICS.md. "
+        f"◆: on the Pareto front of {run_metric(PARETO['y']).label.lower()} and "
+        f"{run_metric(PARETO['x']).label.lower()} (both lower is better), baseline left out.",
     ]
     for name, ps in points.items():
         results = {p.index: done[_config_key(p.config.model_dump(mode="json"))][0] for p in ps}

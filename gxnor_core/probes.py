@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import DiscreteConv2d, StepActivation, _DiscreteWeight, layer_weight
+from .metrics import network_metrics
 from .models import GXNORNet
 
 PROBE_CHUNK = 128
@@ -127,18 +128,9 @@ def _level_counts(x: torch.Tensor, act: StepActivation) -> list[int]:
     return torch.bincount(k, minlength=2 * phi.K + 1).tolist()
 
 
-def aggregate(records: dict[str, dict]) -> dict[str, float]:
-    """Network-level figures: weight sparsity weighted by weights; activation sparsity and
-    gate-event rate weighted by dense MACs (*ours*: the hardware-relevant weighting);
-    transition rate = Σ transitions / number of discrete weights."""
-    recs = list(records.values())
-    n_w = sum(r["num_weights"] for r in recs)
-    macs = sum(r["macs"] for r in recs)
-    discrete = [r for r in recs if r["weight_states"] is not None]
-    n_dw = sum(r["num_weights"] for r in discrete)
-    return {
-        "weight_sparsity": sum(r["weight_sparsity"] * r["num_weights"] for r in recs) / max(n_w, 1),
-        "activation_sparsity": sum(r["activation_sparsity"] * r["macs"] for r in recs) / max(macs, 1),
-        "gate_event_rate": sum(r["events"] for r in recs) / max(macs, 1),
-        "transition_rate": (sum(r.get("transitions") or 0 for r in discrete) / n_dw) if n_dw else 0.0,
-    }
+def aggregate(records: dict[str, dict]) -> dict[str, float | None]:
+    """Network-level figures of one epoch's layer records: every epoch metric of the catalog that aggregates
+    layers (gxnor_core.metrics, ``over_layers``) — weight sparsity weighted by weights; activation sparsity
+    weighted by dense MACs (*ours*: the hardware-relevant weighting); gate-event rate = Σ events / Σ dense
+    MACs; transition rate = Σ transitions / number of discrete weights."""
+    return network_metrics(records.values())

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from .config import ExperimentConfig, validate_config
 from .data import DataSplits, load_dataset
 from .dst import DSTOptimizer
+from .metrics import summarize
 from .models import GXNORNet, build_model, count_weights
 from .probes import aggregate, probe
 
@@ -90,7 +91,9 @@ def _to(data: DataSplits, device: torch.device) -> DataSplits:
 
 
 def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Train one run; returns its summary.  Resumes exactly from ``reporter.resume_from()``."""
+    """Train one run; returns its status, epochs completed, summary (``gxnor_core.metrics.summarize`` after the
+    last epoch: ``test_error`` is the test error at the best epoch; last-epoch figures are None when this call
+    trained no epoch) and network size.  Resumes exactly from ``reporter.resume_from()``."""
     cfg = validate_config(config)
     rep = reporter or Reporter()
     device = resolve_device(cfg.train.device)
@@ -134,6 +137,7 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
     })
 
     status, completed = "succeeded", start_epoch
+    metrics: dict | None = None  # the last finished epoch's (for the summary)
     for epoch in range(start_epoch, cfg.train.epochs):
         t0 = time.perf_counter()
         lr = lr_at(cfg, epoch)
@@ -223,10 +227,8 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
     return {
         "status": status,
         "epochs_completed": completed,
-        "best_epoch": sel["best_epoch"],
-        "best_val_error": None if sel["best_epoch"] is None else sel["best_val_error"],
-        "test_error_at_best": sel["test_error_at_best"],
-        "best_test_error": None if sel["best_epoch"] is None else sel["best_test_error"],
+        # the run summary, as the service stores it (gxnor_core.metrics: every run metric of the catalog)
+        **summarize(metrics, sel),
         "num_weights": count_weights(model),
         "num_discrete_weights": sum(m.num_weights for m in discrete),
         "persistent_bytes_per_discrete_weight": (

@@ -1,0 +1,70 @@
+"""The dashboard's metric columns, cards, sort directions and runs CSV come from the metric catalog
+(GET /api/v1/catalog → metrics; gxnor_core.metrics), not from declarations of its own."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+from .conftest import shoot
+
+
+def pct(v: float | None, digits: int) -> str:
+    """The UI's percentage (util.fmtPct)."""
+    return "—" if v is None else f"{v * 100:.{digits}f}%"
+
+
+def test_runs_table_cards_and_csv_come_from_the_catalog(page, server, api, tmp_path):
+    cat = api.get("/api/v1/catalog").json()["metrics"]
+    by_name = {m["name"]: m for m in cat["run"]}
+    resp = api.post("/api/v1/runs", json={"config": {"name": "catalog-ui", "model": {"hidden": [16]},
+                                                     "train": {"epochs": 2, "batch_size": 200}}})
+    assert resp.status_code == 201, resp.text
+    run_id = resp.json()["id"]
+    deadline = time.time() + 120
+    while (run := api.get(f"/api/v1/runs/{run_id}").json())["status"] != "succeeded":
+        assert time.time() < deadline and run["status"] in ("queued", "running"), run["status"]
+        time.sleep(0.3)
+    summary = run["summary"]
+
+    # The runs table: the catalog's `list` view, headed by each metric's short label, in its format.
+    page.goto(f"{server}/#/runs")
+    row = page.locator(f"tr[data-run='{run_id}']")
+    row.wait_for()
+    shown = [by_name[n] for n in cat["views"]["list"]]
+    keys = [th.get_attribute("data-sort") for th in page.locator("#runs-table th[data-sort]").all()]
+    assert [k for k in keys if k in by_name] == [m["name"] for m in shown]
+    for m in shown:
+        th = page.locator(f"#runs-table th[data-sort='{m['name']}']")
+        assert th.text_content().startswith(m["short"]) and m["description"] in th.get_attribute("title")
+        assert row.locator(f"td[data-metric='{m['name']}']").text_content() == pct(summary[m["name"]], m["digits"])
+    # Sorting by a metric asks the API for it, best first.
+    page.click(f"#runs-table th[data-sort='{shown[-1]['name']}']")
+    page.wait_for_function(f"() => location.hash.includes('sort={shown[-1]['name']}')")
+    first = "asc" if shown[-1]["better"] != "higher" else "desc"
+    assert page.get_attribute(f"#runs-table th[data-sort='{shown[-1]['name']}']", "aria-sort") == (
+        "ascending" if first == "asc" else "descending")
+
+    # The CSV: every run metric of the catalog, raw numbers.
+    with page.expect_download() as info:
+        page.click("#export-csv")
+    path = tmp_path / "runs.csv"
+    info.value.save_as(path)
+    with path.open(newline="", encoding="utf-8") as fh:
+        table = {int(r["id"]): r for r in csv.DictReader(fh)}
+    line = table[run_id]
+    for name, value in summary.items():
+        assert name in line, name
+        assert (float(line[name]) if line[name] else None) == value, name
+
+    # The run page's cards: the catalog's `card` view, with each metric's label.
+    page.goto(f"{server}/#/runs/{run_id}")
+    page.locator("#run-cards .card").first.wait_for()
+    cards = [by_name[n] for n in cat["views"]["card"]]
+    labels = page.locator("#run-cards .card .k").all_text_contents()
+    values = page.locator("#run-cards .card .v").all_text_contents()
+    assert labels[:len(cards)] == [m["label"] for m in cards]
+    for m, value in zip(cards, values, strict=False):
+        if m["format"] == "percent":
+            assert value == pct(summary[m["name"]], m["digits"]), m["name"]
+    shoot(page, "run-cards-from-catalog")
