@@ -15,9 +15,8 @@ import json
 
 import torch
 
-from gxnor_core import build_model, validate_config
+from gxnor_core import DATASETS, build_model, validate_config
 from gxnor_core.dst import DSTOptimizer
-from gxnor_core.models import INPUT_SHAPES
 from gxnor_core.train import loss_fn
 
 REFERENCE_BYTES_PER_WEIGHT = 12  # fp32 weight + Adam m and v
@@ -34,7 +33,7 @@ def main() -> None:
         torch.manual_seed(0)
         model = build_model(cfg)
         opt = DSTOptimizer(model, base, 0.01, 3.0, torch.Generator().manual_seed(0))
-        x = torch.rand(16, *INPUT_SHAPES[args.dataset]) * 2 - 1
+        x = torch.rand(16, *DATASETS[args.dataset].input_shape) * 2 - 1
         for _ in range(2):
             opt.zero_grad()
             loss_fn("squared_hinge", model(x), torch.randint(0, 10, (16,))).backward()

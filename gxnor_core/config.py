@@ -1,4 +1,4 @@
-"""The one experiment config (docs/METHOD.md, end): defined here, used by the CLI, the API and the worker.
+"""The one experiment config (every field explained in docs/CONFIG.md): used by the CLI, the API and the worker.
 
 Every field has a default, so ``{}`` is a valid config (digits, MLP, ternary).
 Unknown keys are an error.  Bounds are the product's hard limits; a service may
@@ -16,10 +16,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-DATASETS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "svhn")
-ARCHS = ("mlp", "mnist_cnn", "cifar_vgg")
-WINDOW_NAMES = ("rect", "tri", "gauss", "exp")
-OPTIMIZERS = ("sgd", "momentum", "adam")
+from .activations import WINDOWS
+from .data import DATASETS
+from .dst import OPTIMIZERS
+from .errors import ConfigError, FieldError
+from .models import ARCHITECTURES
+
+# The names each choice field accepts, from the registries (a new entry there is a new allowed value here).
+DATASET_NAMES = tuple(DATASETS)
+ARCH_NAMES = tuple(ARCHITECTURES)
+WINDOW_NAMES = tuple(WINDOWS)
+OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 LOSSES = ("squared_hinge", "cross_entropy")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -54,17 +61,17 @@ CleanText = Annotated[str, AfterValidator(_refuse_control_chars),
 
 
 def refuse_control_chars(data: Any, where: str = "") -> None:
-    """Raise ConfigError naming the first string (key or value) in nested JSON-like ``data`` that holds a
+    """Raise FieldError naming the first string (key or value) in nested JSON-like ``data`` that holds a
     control character, by its dotted path under ``where``."""
     if isinstance(data, str):
         problem = control_char_problem(data)
         if problem is not None:
-            raise ConfigError(where, problem)
+            raise FieldError(where, problem)
     elif isinstance(data, dict):
         for key, value in data.items():
             path = f"{where}.{key}" if where else str(key)
             if isinstance(key, str) and (problem := control_char_problem(key)) is not None:
-                raise ConfigError(where, f"key {key!r}: {problem}")
+                raise FieldError(where, f"key {key!r}: {problem}")
             refuse_control_chars(value, path)
     elif isinstance(data, list | tuple):
         for i, value in enumerate(data):
@@ -76,10 +83,11 @@ class _Strict(BaseModel):
 
 
 class DatasetConfig(_Strict):
-    name: Literal[DATASETS] = Field("digits", description="Dataset name; never a path.")
+    name: Literal[DATASET_NAMES] = Field("digits", description="Dataset name; never a path.")
     root: CleanText | None = Field(
         None,
-        description="Directory holding the standard files (CLI only; default ~/.gxnor/data).",
+        description="Directory holding the standard files (CLI only; default ~/.cache/gxnor/datasets, "
+        "or GXNOR_DATASETS_DIR).",
     )
     download: bool = Field(
         False, description="Download missing standard files into root (CLI only)."
@@ -93,7 +101,7 @@ class DatasetConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    arch: Literal[ARCHS] = Field("mlp", description="mlp, mnist_cnn or cifar_vgg (docs/METHOD.md §5).")
+    arch: Literal[ARCH_NAMES] = Field("mlp", description="Network family (docs/METHOD.md §5).")
     hidden: list[Annotated[int, Field(ge=1, le=16384)]] = Field(
         default_factory=lambda: [256, 256],
         max_length=16,
@@ -119,7 +127,7 @@ class ActivationConfig(_Strict):
 
 
 class DSTConfig(_Strict):
-    optimizer: Literal[OPTIMIZERS] = Field("adam", description="Base rule proposing Δw.")
+    optimizer: Literal[OPTIMIZER_NAMES] = Field("adam", description="Base rule proposing Δw.")
     m: float = Field(3.0, gt=0.0, le=100.0, description="Transition nonlinearity τ = tanh(m|ν|/Δz).")
     restart_patience: int | None = Field(
         None,
@@ -151,15 +159,6 @@ class ExperimentConfig(_Strict):
     activations: ActivationConfig = Field(default_factory=ActivationConfig)
     dst: DSTConfig = Field(default_factory=DSTConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-
-
-class ConfigError(ValueError):
-    """An invalid config; ``field`` is the dotted path of the first bad field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
 
 
 def _first_error(exc: ValidationError) -> ConfigError:
@@ -250,24 +249,31 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON or YAML config file, or a preset given as ``preset:NAME`` or a bare preset name."""
+    """Read a JSON or YAML config file, or a preset given as ``preset:NAME`` or a bare preset name.  Neither a
+    file nor a preset: a FieldError on ``config`` that lists the presets."""
     text_path = str(path)
-    if text_path.startswith("preset:") or (text_path in PRESETS and not Path(text_path).exists()):
-        return copy.deepcopy(PRESETS[text_path.removeprefix("preset:")])
+    name = text_path.removeprefix("preset:")
+    if text_path.startswith("preset:") or (name in PRESETS and not Path(text_path).exists()):
+        if name not in PRESETS:
+            raise FieldError("config", f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+        return copy.deepcopy(PRESETS[name])
+    if not Path(text_path).exists():
+        raise FieldError("config", f"no such file or preset: {text_path} (presets: {', '.join(PRESETS)})")
     return read_mapping(text_path, "config")
 
 
 def read_mapping(path: str | Path, field: str) -> dict[str, Any]:
-    """A JSON or YAML file holding a mapping (empty file: ``{}``); errors are ConfigError on ``field``."""
+    """A JSON or YAML file holding a mapping (empty file: ``{}``); errors are FieldError on ``field`` (the
+    command-line argument that named the file)."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(field, f"no such file: {p}")
+        raise FieldError(field, f"no such file: {p}")
     raw = p.read_text()
     if p.suffix == ".json":
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise ConfigError(field, f"invalid JSON: {exc}") from None
+            raise FieldError(field, f"invalid JSON: {exc}") from None
     else:
         import yaml
 
@@ -276,9 +282,9 @@ def read_mapping(path: str | Path, field: str) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(field, f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+            raise FieldError(field, f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(field, f"{field} must be a mapping")
+        raise FieldError(field, f"{field} must be a mapping")
     return data

@@ -22,6 +22,8 @@ torch ops (``dst_update_torch``), which the tests hold bit-identical to it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numba
@@ -166,15 +168,52 @@ def dst_update(
     return idx
 
 
+@dataclass(frozen=True)
+class BaseRule:
+    """A base rule that proposes Δw (``dst.optimizer``): ``make(groups, lr)`` builds the stock torch
+    optimizer; ``floats_per_weight`` is the state it keeps per discrete weight; ``help`` its docstring."""
+
+    name: str
+    make: Callable[[list[dict], float], torch.optim.Optimizer]
+    floats_per_weight: int
+    help: str
+
+
+OPTIMIZERS: dict[str, BaseRule] = {}
+"""Registered base rules by name, in the order the config's ``dst.optimizer`` lists them."""
+
+
+def register_optimizer(floats_per_weight: int):
+    def deco(fn):
+        OPTIMIZERS[fn.__name__] = BaseRule(fn.__name__, fn, floats_per_weight, " ".join((fn.__doc__ or "").split()))
+        return fn
+
+    return deco
+
+
+@register_optimizer(floats_per_weight=0)
+def sgd(groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """Plain SGD: Δw = -lr·g."""
+    return torch.optim.SGD(groups, lr=lr)
+
+
+@register_optimizer(floats_per_weight=1)
+def momentum(groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """SGD with momentum 0.9."""
+    return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+
+
+@register_optimizer(floats_per_weight=2)
+def adam(groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """Adam with torch's defaults (fused kernel)."""
+    return torch.optim.Adam(groups, lr=lr, fused=True)
+
+
 def make_base_optimizer(name: str, groups: list[dict], lr: float) -> torch.optim.Optimizer:
-    """The base rule that proposes Δw: plain SGD, SGD with momentum 0.9, or Adam (defaults)."""
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr)
-    if name == "momentum":
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9)
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, fused=True)
-    raise ValueError(f"unknown base rule {name!r}")
+    """The registered base rule ``name`` over ``groups``."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown base rule {name!r}; registered: {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[name].make(groups, lr)
 
 
 class DSTOptimizer:

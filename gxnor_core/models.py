@@ -3,34 +3,76 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .activations import MultiStepActivation
-from .config import ConfigError, ExperimentConfig
+from .data import DATASETS
+from .errors import ConfigError
 from .layers import DiscreteConv2d, DiscreteLinear, StepActivation, is_weight_layer
 from .spaces import DiscreteSpace
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig, ModelConfig
 
 BN_EPS = 1e-4
 BN_MOMENTUM = 0.1
 
-INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
-    "digits": (1, 8, 8),
-    "mnist5k": (1, 28, 28),
-    "mnist": (1, 28, 28),
-    "fashion_mnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-    "svhn": (3, 32, 32),
-}
-NUM_CLASSES = 10
+Layer = tuple[str, int, bool]
+"""(kind: "conv" or "fc", output channels or units, max-pool after) — the hidden layers of a network."""
 
-# (kind, out_channels or units, pool after) — conv kernel 5 valid for mnist_cnn, 3 same for vgg.
-_MNIST_CNN = [("conv", 32, True), ("conv", 64, True), ("fc", 512, False)]
-_CIFAR_VGG = [
-    ("conv", 128, False), ("conv", 128, True), ("conv", 256, False), ("conv", 256, True),
-    ("conv", 512, False), ("conv", 512, True), ("fc", 1024, False),
-]
+
+@dataclass(frozen=True)
+class Architecture:
+    """A network family (``model.arch``): ``hidden(model)`` lists its hidden layers for a ModelConfig (the
+    output layer, one unit per class of the dataset, is added to every family); its convolutions have
+    ``kernel``×``kernel`` kernels and ``padding`` (0: valid, 1 with kernel 3: same); ``help`` is its docstring."""
+
+    name: str
+    hidden: Callable[[ModelConfig], list[Layer]]
+    kernel: int
+    padding: int
+    help: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {}
+"""Registered architectures by name, in the order the config's ``model.arch`` lists them."""
+
+
+def register_architecture(kernel: int = 0, padding: int = 0):
+    def deco(fn):
+        ARCHITECTURES[fn.__name__] = Architecture(fn.__name__, fn, kernel, padding,
+                                                  " ".join((fn.__doc__ or "").split()))
+        return fn
+
+    return deco
+
+
+def _scaled(layers: list[Layer], width: float) -> list[Layer]:
+    return [(kind, max(1, round(n * width)), pool) for kind, n, pool in layers]
+
+
+@register_architecture()
+def mlp(model: ModelConfig) -> list[Layer]:
+    """Fully connected: hidden widths from model.hidden, each FC-BN-φ, then 10FC-BN."""
+    return [("fc", width, False) for width in model.hidden]
+
+
+@register_architecture(kernel=5, padding=0)
+def mnist_cnn(model: ModelConfig) -> list[Layer]:
+    """Paper: 32C5-MP2-64C5-MP2-512FC-10 (valid convs, BN after each layer)."""
+    return _scaled([("conv", 32, True), ("conv", 64, True), ("fc", 512, False)], model.width)
+
+
+@register_architecture(kernel=3, padding=1)
+def cifar_vgg(model: ModelConfig) -> list[Layer]:
+    """Paper: 2×128C3-MP2-2×256C3-MP2-2×512C3-MP2-1024FC-10 (same-padded convs)."""
+    return _scaled([("conv", 128, False), ("conv", 128, True), ("conv", 256, False), ("conv", 256, True),
+                    ("conv", 512, False), ("conv", 512, True), ("fc", 1024, False)], model.width)
 
 
 class GXNORNet(nn.Module):
@@ -75,14 +117,9 @@ def _plan(config: ExperimentConfig, input_shape: tuple[int, int, int]) -> list[t
     ConfigError if the input is too small."""
     c, h, w = input_shape
     arch = config.model.arch
-    if arch == "mlp":
-        layers = [("fc", width, False) for width in config.model.hidden]
-        kernel, pad = 0, 0
-    else:
-        layers = [(kind, max(1, round(n * config.model.width)), pool)
-                  for kind, n, pool in (_MNIST_CNN if arch == "mnist_cnn" else _CIFAR_VGG)]
-        kernel, pad = (5, 0) if arch == "mnist_cnn" else (3, 1)
-    layers.append(("fc", NUM_CLASSES, False))
+    family = ARCHITECTURES[arch]
+    layers = [*family.hidden(config.model), ("fc", DATASETS[config.dataset.name].num_classes, False)]
+    kernel, pad = family.kernel, family.padding
     plan, counts, features = [], {"conv": 0, "fc": 0}, c * h * w
     for kind, out, pool in layers:
         counts[kind] += 1
@@ -105,14 +142,14 @@ def _plan(config: ExperimentConfig, input_shape: tuple[int, int, int]) -> list[t
 def model_size(config: ExperimentConfig) -> tuple[int, int]:
     """(weights, dense MACs per sample) of config's network, computed without building it;
     ConfigError if config.model cannot take config.dataset's inputs."""
-    plan = _plan(config, INPUT_SHAPES[config.dataset.name])
+    plan = _plan(config, DATASETS[config.dataset.name].input_shape)
     weights = sum(fan_in * out * max(kernel, 1) ** 2 for _, _, fan_in, out, kernel, _, _, _ in plan)
     return weights, sum(layer[-1] for layer in plan)
 
 
 def build_model(config: ExperimentConfig, input_shape: tuple[int, int, int] | None = None) -> GXNORNet:
     """The network of config.model for config.dataset's input shape, on the CPU."""
-    plan = _plan(config, input_shape or INPUT_SHAPES[config.dataset.name])
+    plan = _plan(config, input_shape or DATASETS[config.dataset.name].input_shape)
     wc, ac = config.weights, config.activations
     space = DiscreteSpace(wc.N, wc.H) if wc.discrete else None
     phi = MultiStepActivation(ac.N, ac.r, ac.a, ac.window) if ac.discrete else None

@@ -39,13 +39,5 @@ class DiscreteSpace:
         n = torch.round((x.to(torch.float64) + self.H) / self.step)
         return n.clamp_(0, self.max_index).to(self.index_dtype)
 
-    def snap(self, x: torch.Tensor) -> torch.Tensor:
-        """Real values snapped to the nearest state of Z_N."""
-        return self.value(self.index(x), dtype=x.dtype if x.is_floating_point() else torch.float32)
-
-    def zero_index(self) -> int | None:
-        """Index of the state 0, or None for binary spaces (N=0 has no zero state)."""
-        return self.max_index // 2 if self.N >= 1 else None
-
     def __repr__(self) -> str:
         return f"DiscreteSpace(N={self.N}, H={self.H})"

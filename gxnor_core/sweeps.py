@@ -4,7 +4,7 @@ A sweep varies dotted config fields (``activations.r``) over a grid, an explicit
 points or a seeded random search, and runs every point once per seed.  Pure library:
 the API stores the points as JSON and queues their configs; ``bench.studies`` runs them
 in-process.  The presets reproduce the paper's studies of r, a and its window, m and the
-number of states (docs/METHOD.md §6) on the bundled ``mnist5k``.
+number of states on the bundled ``mnist5k`` (their results: docs/STUDIES.md).
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config import CleanText, ConfigError, ExperimentConfig, TrainConfig, validate_config
+from .errors import SweepSpecError
+from .metrics import PARETO, seed_metrics
 
-METRICS = ("best_val_error", "test_error", "activation_sparsity", "gate_event_rate", "weight_sparsity")
+# The run metrics aggregated over seeds (mean and sample std): the catalog's (gxnor_core.metrics), in its order.
+METRICS = seed_metrics()
 MODES = ("grid", "list", "random")
 BASELINE_OVERRIDES: dict[str, Any] = {"weights.discrete": False, "activations.discrete": False}
 UNSWEEPABLE = {
@@ -35,8 +38,8 @@ FLOAT_DIGITS = 6
 
 # Module-level aliases: inside SweepSpec the field named ``list`` hides the builtin.
 Values = Annotated[list[Any], Field(min_length=1, max_length=100)]
-Point = dict[str, Any]
-Points = Annotated[list[Point], Field(min_length=1, max_length=1000)]
+Overrides = dict[str, Any]  # one point of a sweep: dotted config field → value
+OverridesList = Annotated[list[Overrides], Field(min_length=1, max_length=1000)]
 Seeds = Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=100)]
 
 
@@ -67,7 +70,7 @@ class SweepSpec(BaseModel):
     grid: Annotated[dict[str, Values], Field(min_length=1, max_length=4)] | None = Field(
         None, description="Dotted field → values; the cartesian product, first field slowest."
     )
-    list: Points | None = Field(None, description="Explicit points, each {dotted field: value}.")
+    list: OverridesList | None = Field(None, description="Explicit points, each {dotted field: value}.")
     random: Annotated[dict[str, RandomRange], Field(min_length=1, max_length=16)] | None = Field(
         None, description="Dotted field → range or choices; ``budget`` points drawn with ``seed``."
     )
@@ -117,7 +120,7 @@ SWEEP_PRESET_DESCRIPTIONS: dict[str, str] = {
 def sweep_preset(name: str) -> dict[str, Any]:
     """A copy of a preset's spec (without ``name``)."""
     if name not in SWEEP_PRESETS:
-        raise ConfigError("preset", f"unknown sweep preset {name!r}; choose from {sorted(SWEEP_PRESETS)}")
+        raise SweepSpecError("preset", f"unknown sweep preset {name!r}; choose from {sorted(SWEEP_PRESETS)}")
     return copy.deepcopy(SWEEP_PRESETS[name])
 
 
@@ -125,7 +128,7 @@ def sweep_preset(name: str) -> dict[str, Any]:
 
 
 def parse_spec(data: SweepSpec | dict[str, Any]) -> SweepSpec:
-    """Validate a spec and merge its preset; raise ConfigError naming the offending key.
+    """Validate a spec and merge its preset; raise SweepSpecError naming the offending key.
 
     A preset fills every field the spec leaves out, except that giving any of grid, list
     or random replaces the preset's points (and budget) whole; ``base`` is merged key by key.
@@ -134,25 +137,25 @@ def parse_spec(data: SweepSpec | dict[str, Any]) -> SweepSpec:
         spec = data
     else:
         if not isinstance(data, dict):
-            raise ConfigError("", "a sweep must be a JSON object")
+            raise SweepSpecError("", "a sweep must be a JSON object")
         try:
             spec = SweepSpec.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            raise ConfigError(".".join(str(p) for p in err["loc"]), msg) from None
+            raise SweepSpecError(".".join(str(p) for p in err["loc"]), msg) from None
     if spec.preset is not None:
         spec = _merge_preset(spec)
     given = [m for m in MODES if getattr(spec, m) is not None]
     if len(given) != 1:
-        raise ConfigError(given[1] if given else "grid",
+        raise SweepSpecError(given[1] if given else "grid",
                           "give exactly one of grid, list or random" + (f" (got {', '.join(given)})" if given else ""))
     if spec.random is not None and spec.budget is None:
-        raise ConfigError("budget", "random needs a budget: the number of points to draw")
+        raise SweepSpecError("budget", "random needs a budget: the number of points to draw")
     if spec.random is None and spec.budget is not None:
-        raise ConfigError("budget", "budget is only used with random")
+        raise SweepSpecError("budget", "budget is only used with random")
     if spec.seeds is not None and len(set(spec.seeds)) != len(spec.seeds):
-        raise ConfigError("seeds", "seeds must be distinct")
+        raise SweepSpecError("seeds", "seeds must be distinct")
     for field in spec.grid or {}:
         _check_field(f"grid.{field}", field)
     seen: dict[str, int] = {}
@@ -161,7 +164,7 @@ def parse_spec(data: SweepSpec | dict[str, Any]) -> SweepSpec:
             _check_field(f"list.{i}.{field}", field)
         first = seen.setdefault(json.dumps(point, sort_keys=True, default=str), i)
         if first != i:
-            raise ConfigError(f"list.{i}", f"repeats list.{first}")
+            raise SweepSpecError(f"list.{i}", f"repeats list.{first}")
     for field, rng in (spec.random or {}).items():
         _check_field(f"random.{field}", field)
         _check_range(f"random.{field}", rng)
@@ -192,34 +195,34 @@ def _deep_merge(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _check_field(where: str, field: str) -> None:
     """A swept field is a leaf of the config (not a section), and not one the sweep sets itself."""
     if field in UNSWEEPABLE:
-        raise ConfigError(where, UNSWEEPABLE[field])
+        raise SweepSpecError(where, UNSWEEPABLE[field])
     model: type[BaseModel] | None = ExperimentConfig
     for part in field.split("."):
         info = model.model_fields.get(part) if model is not None else None
         if info is None:
-            raise ConfigError(where, "unknown config field")
+            raise SweepSpecError(where, "unknown config field")
         sub = info.annotation
         model = sub if isinstance(sub, type) and issubclass(sub, BaseModel) else None
     if model is not None:
-        raise ConfigError(where, "is a section of the config, not a field")
+        raise SweepSpecError(where, "is a section of the config, not a field")
 
 
 def _check_range(where: str, rng: RandomRange) -> None:
     if rng.choices is not None:
         if rng.min is not None or rng.max is not None or rng.log or rng.int:
-            raise ConfigError(where, "give either choices or min and max, not both")
+            raise SweepSpecError(where, "give either choices or min and max, not both")
         return
     for end in ("min", "max"):
         if getattr(rng, end) is None:
-            raise ConfigError(f"{where}.{end}", "required (or give choices)")
+            raise SweepSpecError(f"{where}.{end}", "required (or give choices)")
     if rng.min > rng.max:
-        raise ConfigError(f"{where}.max", f"max {_fmt(rng.max)} is below min {_fmt(rng.min)}")
+        raise SweepSpecError(f"{where}.max", f"max {_fmt(rng.max)} is below min {_fmt(rng.min)}")
     if rng.log and rng.min <= 0:
-        raise ConfigError(f"{where}.min", "a log-uniform range needs min > 0")
+        raise SweepSpecError(f"{where}.min", "a log-uniform range needs min > 0")
     if rng.int:
         for end in ("min", "max"):
             if not float(getattr(rng, end)).is_integer():
-                raise ConfigError(f"{where}.{end}", "an integer range needs integer ends")
+                raise SweepSpecError(f"{where}.{end}", "an integer range needs integer ends")
 
 
 def _mode(spec: SweepSpec) -> str:
@@ -281,7 +284,7 @@ def _set_path(data: dict[str, Any], field: str, value: Any) -> None:
     for depth, k in enumerate(keys[:-1], 1):
         node = node.setdefault(k, {})
         if not isinstance(node, dict):
-            raise ConfigError("base." + ".".join(keys[:depth]), "is not a section")
+            raise SweepSpecError("base." + ".".join(keys[:depth]), "is not a section")
     node[keys[-1]] = copy.deepcopy(value)
 
 
@@ -319,10 +322,10 @@ def _build(spec: SweepSpec, where: str, overrides: dict[str, Any], seed: int, ba
         for field, value in overrides.items():
             if bad == field or bad.startswith(field + "."):
                 key = "baseline" if baseline else f"{where}.{field}"
-                raise ConfigError(key, f"value {_fmt_value(value)} is invalid for {field}: {err.message}") from None
+                raise SweepSpecError(key, f"value {_fmt_value(value)} is invalid for {field}: {err.message}") from None
         if bad == "train.seed" and spec.seeds is not None:
-            raise ConfigError("seeds", f"seed {_fmt_value(seed)} is invalid: {err.message}") from None
-        raise ConfigError(f"base.{bad}" if bad else "base", err.message) from None
+            raise SweepSpecError("seeds", f"seed {_fmt_value(seed)} is invalid: {err.message}") from None
+        raise SweepSpecError(f"base.{bad}" if bad else "base", err.message) from None
 
 
 def _fmt_value(value: Any) -> str:
@@ -332,13 +335,13 @@ def _fmt_value(value: Any) -> str:
 def expand(spec: SweepSpec | dict[str, Any], max_runs: int | None = None) -> list[SweepPoint]:
     """Every run of the sweep, validated, point-major and seed-minor, the baseline group last.
 
-    Raises ConfigError naming the sweep key: the size cap is checked before any config is
+    Raises SweepSpecError naming the sweep key: the size cap is checked before any config is
     built, then the first invalid point stops the expansion.
     """
     spec = parse_spec(spec)
     n = count_runs(spec)
     if max_runs is not None and n > max_runs:
-        raise ConfigError("budget" if spec.random is not None else _mode(spec),
+        raise SweepSpecError("budget" if spec.random is not None else _mode(spec),
                           f"the sweep expands to {n} runs; this server allows {max_runs}")
     seeds = _seeds(spec)
     planned = [(where, ov, False) for where, ov in _points(spec)]
@@ -378,11 +381,12 @@ def aggregate(points: list[SweepPoint] | list[dict[str, Any]], results: dict[int
     for p in sorted(points, key=lambda p: _get(p, "index")):
         members.setdefault(_get(p, "group"), []).append(p)
     rows = []
+    names = seed_metrics()
     for group in sorted(members):
         ps = members[group]
         done = [results[_get(p, "index")] for p in ps if results.get(_get(p, "index")) is not None]
         metrics = {}
-        for name in METRICS:
+        for name in names:
             values = [v for v in (_number(r.get(name)) for r in done) if v is not None]
             metrics[name] = {
                 "mean": statistics.fmean(values) if values else None,
@@ -429,10 +433,12 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def front_groups(rows: list[dict[str, Any]]) -> list[int]:
-    """Groups of the aggregate rows on the Pareto front of mean test error and mean gate-event rate (both
-    minimised); the full-precision baseline is left out — it has no gate events to trade."""
+    """Groups of the aggregate rows on the Pareto front of the catalog's trade-off (``metrics.PARETO``: mean test
+    error and mean XNOR-layer gate-event rate, both minimised); the full-precision baseline is left out — it has
+    no gate events to trade (and no XNOR-layer figure: never on the front anyway)."""
     candidates = [row for row in rows if not is_baseline(row)]
-    xy = [(row["metrics"]["gate_event_rate"]["mean"], row["metrics"]["test_error"]["mean"]) for row in candidates]
+    x, y = PARETO["x"], PARETO["y"]
+    xy = [(row["metrics"][x]["mean"], row["metrics"][y]["mean"]) for row in candidates]
     return [candidates[i]["group"] for i in pareto_front(xy)]
 
 
@@ -443,9 +449,10 @@ def to_csv(rows: list[dict[str, Any]], fields: list[str]) -> str:
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([*fields, "n", "n_done", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))])
+    names = seed_metrics()
+    writer.writerow([*fields, "n", "n_done", *(f"{m}_{s}" for m in names for s in ("mean", "std"))])
     for row in rows:
         cells = [_fmt(row["overrides"][f]) if f in row["overrides"] else "" for f in fields]
-        stats = [row["metrics"][m][s] for m in METRICS for s in ("mean", "std")]
+        stats = [row["metrics"][m][s] for m in names for s in ("mean", "std")]
         writer.writerow([*cells, row["n"], row["n_done"], *("" if v is None else repr(v) for v in stats)])
     return buf.getvalue()

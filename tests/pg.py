@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.integration.conftest import PG_ADMIN_URL
+from tests.services import PG_ADMIN_URL, require_postgres
 
 
 def new_database_url(prefix: str = "gxnor_t") -> str:
@@ -19,7 +19,9 @@ def new_database_url(prefix: str = "gxnor_t") -> str:
 
 @contextmanager
 def fresh_database(prefix: str = "gxnor_t", url: str | None = None) -> Iterator[str]:
-    """Make a new, empty database (at ``url``, or under a new name), yield its URL, drop it afterwards."""
+    """Make a new, empty database (at ``url``, or under a new name), yield its URL, drop it afterwards.
+    Without a PostgreSQL server the test is skipped (failed under CI) with one line saying what to start."""
+    require_postgres()
     url = url or new_database_url(prefix)
     name = url.rsplit("/", 1)[1]
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -9,7 +9,7 @@ import torch
 from gxnor_core import ACTIVATION_PRESETS, WINDOWS, MultiStepActivation, quantize_activation
 from gxnor_core.activations import reference_code_activation
 
-# The windows of METHOD §2, written out independently of the library (unit step height).
+# The windows of docs/METHOD.md §2, written out independently of the library (unit step height).
 CLOSED_FORM = {
     "rect": lambda u, a: np.where(np.abs(u) <= a, 1 / (2 * a), 0.0),
     "tri": lambda u, a: np.maximum(0.0, a - np.abs(u)) / a**2,

@@ -19,6 +19,8 @@ from app.main import create_app
 from app.settings import Settings
 from tests.pg import fresh_database, new_database_url
 
+pytestmark = pytest.mark.slow  # every operation fuzzed on two databases: about a minute
+
 ADMIN = "gx_fuzz-admin-token"
 EXAMPLES = int(os.environ.get("GXNOR_FUZZ_EXAMPLES", "25"))
 # The apps are made at import (schemathesis reads their schemas then) but touch no database until their

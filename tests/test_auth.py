@@ -157,6 +157,7 @@ def test_tokens_are_shown_once_listed_without_secret_and_revocable(world):
     assert bad.status_code == 422 and bad.json()["field"] == "teams"
 
 
+@pytest.mark.slow
 def test_gxnor_refuses_a_public_address_without_auth_and_token_command_makes_a_working_token(tmp_path, settings):
     for cmd in ("api", "up"):
         res = subprocess.run([sys.executable, "-m", "gxnor_cli", cmd, "--host", "0.0.0.0", "--no-auth",

@@ -1,13 +1,14 @@
 import gzip
 import pickle
 import struct
+import typing
 
 import numpy as np
 import pytest
 import torch
 
-from gxnor_core import DatasetError, load_dataset
-from gxnor_core.config import DatasetConfig
+from gxnor_core import ARCHITECTURES, DATASETS, OPTIMIZERS, WINDOWS, DatasetError, load_dataset
+from gxnor_core.config import ActivationConfig, DatasetConfig, DSTConfig, ModelConfig
 
 
 def _splits_are_disjoint(d):
@@ -31,6 +32,28 @@ def test_bundled_datasets_load_scaled_with_fixed_splits(name, shape, n_total):
     assert torch.equal(again.val_x, d.val_x)  # the split does not depend on the run
     limited = load_dataset(DatasetConfig(name=name, limit=100))
     assert len(limited.train_x) == 100
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist5k"])
+@pytest.mark.parametrize("val_fraction,limit", [(0.1, None), (0.0, None), (0.5, None), (1 / 6, 100), (0.25, 5000)])
+def test_the_registry_knows_the_split_sizes_load_dataset_makes(name, val_fraction, limit):
+    entry = DATASETS[name]
+    d = load_dataset(DatasetConfig(name=name, val_fraction=val_fraction, limit=limit))
+    assert entry.split_sizes(val_fraction, limit) == (len(d.train_x), len(d.val_x), len(d.test_x))
+    assert d.input_shape == entry.input_shape and entry.num_classes == len(set(d.test_y.tolist()))
+    assert entry.bundled and all(f.endswith(".csv.gz") for f in entry.files)
+
+
+def test_every_choice_of_the_config_is_a_registry_entry():
+    def choices(model, field):
+        return typing.get_args(model.model_fields[field].annotation)
+
+    assert choices(DatasetConfig, "name") == tuple(DATASETS)
+    assert choices(ModelConfig, "arch") == tuple(ARCHITECTURES)
+    assert choices(DSTConfig, "optimizer") == tuple(OPTIMIZERS)
+    assert choices(ActivationConfig, "window") == tuple(WINDOWS)
+    for entry in DATASETS.values():  # standard files: where they are looked for and fetched from
+        assert entry.bundled or (entry.files and entry.dirs and entry.url and entry.fetch)
 
 
 def test_mnist5k_has_real_digits():

@@ -24,10 +24,10 @@ def test_index_and_value_round_trip_and_dtype(N):
     assert space.step == pytest.approx(1.0 / 2**N)
 
 
-def test_snap_moves_to_the_nearest_state_and_clips():
+def test_index_moves_to_the_nearest_state_and_clips():
     space = DiscreteSpace(1, 2.0)
     x = torch.tensor([-5.0, -1.2, -0.9, 0.2, 0.99, 1.01, 7.0])
-    assert space.snap(x).tolist() == [-2.0, -2.0, 0.0, 0.0, 0.0, 2.0, 2.0]
+    assert space.value(space.index(x)).tolist() == [-2.0, -2.0, 0.0, 0.0, 0.0, 2.0, 2.0]
 
 
 def test_invalid_spaces_are_rejected():

@@ -4,7 +4,8 @@ import statistics
 import numpy as np
 import pytest
 
-from gxnor_core.config import ConfigError, ExperimentConfig
+from gxnor_core.config import ExperimentConfig
+from gxnor_core.errors import SweepSpecError
 from gxnor_core.sweeps import (
     BASELINE_OVERRIDES,
     METRICS,
@@ -124,7 +125,7 @@ def test_every_preset_expands_validates_and_counts():
         assert points[-1].overrides == BASELINE_OVERRIDES
         assert {p.config.dataset.name for p in points} == {"mnist5k"}
         assert {p.config.model.arch for p in points} == {"mlp"}
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         sweep_preset("paper-zz")
     assert err.value.field == "preset"
 
@@ -150,30 +151,30 @@ def test_preset_fields_are_overridden_by_the_spec():
 def test_cap_is_checked_before_anything_is_built(spec, mode):
     spec["base"] = {"train": {"lr": -1.0}}  # would fail validation if any config were built
     n = count_runs(spec)
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         expand(spec, max_runs=n - 1)
     assert err.value.field == mode
     assert f"expands to {n} runs; this server allows {n - 1}" in err.value.message
 
 
 def test_invalid_value_names_the_sweep_key_and_the_value():
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         expand(sweep(grid={"activations.r": [0.5, 7]}))
     assert err.value.field == "grid.activations.r"
     assert err.value.message == "value 7 is invalid for activations.r: Input should be less than or equal to 4"
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         expand(sweep(list=[{"weights.N": 1}, {"activations.window": "box"}]))
     assert err.value.field == "list.1.activations.window" and '"box"' in err.value.message
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         expand(sweep(random={"weights.N": {"min": 0.5, "max": 2.5}}, budget=3))
     assert err.value.field == "random.weights.N" and "valid integer" in err.value.message
 
 
 def test_invalid_base_is_reported_as_base():
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         expand({"name": "s", "base": {"train": {"lr": 0}}, "grid": {"activations.r": [0.5]}})
     assert err.value.field == "base.train.lr"
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         expand({"name": "s", "base": {"train": {"seed": -1}}, "grid": {"activations.r": [0.5]}})
     assert err.value.field == "base.train.seed"
 
@@ -189,7 +190,7 @@ def test_invalid_base_is_reported_as_base():
     (sweep(grid={"project": ["a"]}), "grid.project", ""),
 ])
 def test_fields_that_cannot_be_swept(spec, field, text):
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         expand(spec)
     assert err.value.field == field and text in err.value.message
 
@@ -216,13 +217,13 @@ def test_fields_that_cannot_be_swept(spec, field, text):
     ({"base": {}, "grid": {"dst.m": [1]}}, "name"),
 ])
 def test_bad_specs_are_config_errors_naming_the_key(spec, field):
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         expand(spec)
     assert err.value.field == field
 
 
 def test_grid_with_two_modes_is_refused():
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(SweepSpecError) as err:
         parse_spec(sweep(grid={"activations.r": [0]}, list=[{"activations.r": 0.5}]))
     assert "exactly one of grid, list or random" in err.value.message
 
@@ -273,12 +274,14 @@ def test_to_csv_header_and_rows():
     rows = aggregate(points, {0: _summary(0.1, 0.2, 0.3), 1: _summary(0.3, 0.4, 0.5), 2: None})
     text = to_csv(rows, ["activations.r"])
     lines = text.splitlines()
-    assert lines[0] == ("activations.r,n,n_done,best_val_error_mean,best_val_error_std,test_error_mean,"
-                        "test_error_std,activation_sparsity_mean,activation_sparsity_std,gate_event_rate_mean,"
-                        "gate_event_rate_std,weight_sparsity_mean,weight_sparsity_std")
+    assert lines[0].startswith("activations.r,n,n_done,best_val_error_mean,best_val_error_std,test_error_mean,"
+                               "test_error_std,activation_sparsity_mean,activation_sparsity_std,gate_event_rate_mean,"
+                               "gate_event_rate_std,weight_sparsity_mean,weight_sparsity_std")
+    # then every other run metric of the catalog, in its order (gxnor_core.metrics)
+    assert lines[0].split(",")[3:] == [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
     cells = lines[1].split(",")
     assert cells[:3] == ["0.5", "2", "2"]
     assert [float(c) for c in cells[3:5]] == pytest.approx([0.2, statistics.stdev([0.1, 0.3])])
-    assert [float(c) for c in cells[9:]] == [0.5, 0.0, 0.25, 0.0]
-    assert lines[2] == ",2,0" + ",," * 5
+    assert [float(c) for c in cells[9:13]] == [0.5, 0.0, 0.25, 0.0]
+    assert lines[2] == ",2,0" + ",," * len(METRICS)
     assert text.endswith("\n") and len(lines) == 3
