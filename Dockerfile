@@ -12,7 +12,8 @@ COPY gxnor_cli gxnor_cli
 COPY app app
 COPY worker worker
 COPY frontend frontend
-RUN pip install -e . && useradd --create-home gxnor && mkdir -p /data && chown gxnor /data
+# /datasets: GXNOR_DATASETS_DIR in docker-compose.yml (a new volume there takes this owner)
+RUN pip install -e . && useradd --create-home gxnor && mkdir -p /data /datasets && chown gxnor /data /datasets
 USER gxnor
 VOLUME ["/data"]
 EXPOSE 8000

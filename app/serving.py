@@ -16,6 +16,7 @@ other open responses (a download) ``shutdown_timeout_s`` before cutting them, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -117,9 +118,30 @@ class GuardedHTTPProtocol(AutoHTTPProtocol):  # httptools when installed, else h
         super().connection_lost(exc)
 
 
-def run(app, *, host: str, port: int, workers: int = 1, log_level: str = "info", access_log: bool = False) -> None:
-    """Serve ``app`` (an app, or with ``workers`` > 1 the import string of its factory) with the guards above."""
+def run(app, *, host: str, port: int, workers: int = 1, log_level: str = "info", access_log: bool = False,
+        on_started=None) -> None:
+    """Serve ``app`` (an app, or with ``workers`` > 1 the import string of its factory) with the guards above.
+    ``on_started()`` (an app only) is called in the server's loop once it listens (``gxnor up`` then says how
+    to sign in)."""
     settings = get_settings()
-    uvicorn.run(app, factory=isinstance(app, str), workers=workers if isinstance(app, str) else None,
-                host=host, port=port, log_level=log_level, access_log=access_log,
-                http="app.serving:GuardedHTTPProtocol", timeout_graceful_shutdown=settings.shutdown_timeout_s)
+    options = {"host": host, "port": port, "log_level": log_level, "access_log": access_log,
+               "http": "app.serving:GuardedHTTPProtocol", "timeout_graceful_shutdown": settings.shutdown_timeout_s}
+    if on_started is None or isinstance(app, str):
+        uvicorn.run(app, factory=isinstance(app, str), workers=workers if isinstance(app, str) else None, **options)
+        return
+    server = _Server(uvicorn.Config(app, **options), on_started)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled (as uvicorn.run)
+        server.run()
+    if not server.started:  # as uvicorn.run: it could not listen (a port in use …), said in its log
+        raise SystemExit(3)
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_started):
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started()

@@ -97,6 +97,7 @@ def gxnor(*args):
     return subprocess.run([sys.executable, "-m", "gxnor_cli", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_gxnor_token_expires_in_days(settings):
     with TestClient(create_app(settings)):
         pass  # first start: the database and the admin
@@ -138,6 +139,7 @@ def test_the_last_admin_cannot_be_demoted(world):
     assert client.get("/api/v1/me", headers=bearer(tokens["dan"])).json()["user"]["is_admin"]
 
 
+@pytest.mark.slow
 def test_gxnor_token_admin_restores_admin_rights(settings):
     with TestClient(create_app(settings)) as client:
         resp = client.post("/api/v1/users", json={"name": "ops"}, headers=bearer(ADMIN))
@@ -168,9 +170,16 @@ def test_gxnor_token_admin_restores_admin_rights(settings):
 ABSOLUTE_PATH = re.compile(r"(?:^|[\s'\"(=,:])/[\w.~-]+/")
 
 
-def test_a_failed_run_shows_a_one_line_reason_to_its_team_and_the_traceback_to_admins(world, settings, caplog):
+def test_a_failed_run_shows_a_one_line_reason_to_its_team_and_the_traceback_to_admins(world, settings, caplog,
+                                                                                      tmp_path, monkeypatch):
     client, tokens = world
     dan = bearer(tokens["dan"])
+    # cifar10's files are on the server (so the run is accepted) but damaged: the worker fails it.
+    damaged = tmp_path / "datasets" / "cifar-10-batches-py"
+    damaged.mkdir(parents=True)
+    for f in (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"):
+        (damaged / f).write_bytes(b"not a pickle")
+    monkeypatch.setenv("GXNOR_DATASETS_DIR", str(tmp_path / "datasets"))
     cfg = {**TINY, "name": "no-data", "dataset": {"name": "cifar10"}, "model": {"arch": "mlp", "hidden": [8]}}
     run = client.post("/api/v1/runs", json={"config": cfg}, headers=dan).json()
     with caplog.at_level(logging.ERROR, logger="gxnor.worker"):
@@ -182,7 +191,8 @@ def test_a_failed_run_shows_a_one_line_reason_to_its_team_and_the_traceback_to_a
     seen = client.get(f"/api/v1/runs/{run['id']}", headers=dan).json()
     assert seen["status"] == "failed"
     error = seen["error"]
-    assert error.startswith("DatasetError: dataset 'cifar10' not found"), error
+    assert error.startswith("DatasetError: dataset 'cifar10' in …/cifar-10-batches-py: data_batch_1 cannot be "
+                            "read"), error
     assert "\n" not in error and "Traceback" not in error and len(error) <= 500
     assert not ABSOLUTE_PATH.search(error), error
     assert ".py" not in error and str(settings.data_dir) not in error
@@ -194,4 +204,4 @@ def test_a_failed_run_shows_a_one_line_reason_to_its_team_and_the_traceback_to_a
     assert as_admin["error"] == error
     detail = as_admin["error_detail"]
     assert detail.startswith("Traceback (most recent call last):") and "runner.py" in detail
-    assert "DatasetError: dataset 'cifar10' not found" in detail
+    assert f"DatasetError: dataset 'cifar10' in {damaged}: data_batch_1 cannot be read" in detail

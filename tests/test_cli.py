@@ -1,17 +1,28 @@
+import contextlib
 import json
+import re
+import socket
 import subprocess
 import sys
+import threading
+import time
 
+import httpx
 import pytest
+import uvicorn
 
-from gxnor_core import load_dataset, load_model, validate_config
+from app.main import create_app
+from app.settings import Settings
+from gxnor_core import PRESETS, load_dataset, load_model, validate_config
 from gxnor_core.train import evaluate
+from worker.runner import execute_run
 
 
 def gxnor(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "gxnor_cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_train_writes_metrics_layers_summary_and_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "run"
     res = gxnor("train", "quick", "--set", "train.epochs=2", "--set", "model.hidden=[64]", "--out", str(out))
@@ -31,6 +42,7 @@ def test_train_writes_metrics_layers_summary_and_a_loadable_checkpoint(tmp_path)
     assert test_error == pytest.approx(metrics[-1]["test_error"])
 
 
+@pytest.mark.slow
 def test_resume_continues_where_the_checkpoint_left_off(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert gxnor("train", "quick", "--set", "train.epochs=3", "--out", str(a)).returncode == 0
@@ -49,6 +61,9 @@ def test_resume_continues_where_the_checkpoint_left_off(tmp_path):
     (["--set", "train.epochs=0"], "train.epochs"),
     (["--set", "model.colour=red"], "model.colour"),
     (["--set", "dataset.name=/etc/passwd"], "dataset.name"),
+    (["--set", "train.batch_size=1295"], "train.batch_size"),  # digits trains on 1 294 samples
+    (["--set", "dataset.limit=40"], "train.batch_size"),  # quick's batches are 50
+    (["--set", "model.arch=mnist_cnn"], "model.arch"),  # digits' 8×8 images are too small for it
 ])
 def test_invalid_config_exits_2_with_one_line_naming_the_field(tmp_path, args, field):
     res = gxnor("train", "quick", *args, "--out", str(tmp_path / "x"))
@@ -69,3 +84,235 @@ def test_config_file_errors_exit_2(tmp_path):
 def test_usage_errors_exit_2_with_one_line():
     res = gxnor("train")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+TOKEN = "gx_cli-test-admin-token"
+
+
+@contextlib.contextmanager
+def api_server(settings: Settings):
+    """The real API in a thread on a free port; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_submit_refused_by_the_server_exits_2_with_its_one_line_reason(tmp_path):
+    """A real API (in a thread) refuses a batch larger than the training split: 422, so exit 2, one line."""
+    with api_server(Settings(data_dir=tmp_path / "data", admin_token=TOKEN)) as url:
+        res = gxnor("submit", "quick", "--server", url, "--token", TOKEN, "--set", "train.batch_size=1295")
+        assert res.returncode == 2, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "422: config.train.batch_size: 1295 is larger than the training split" in lines[0]
+        ok = gxnor("submit", "quick", "--server", url, "--token", TOKEN, "--set", "train.batch_size=1294")
+        assert ok.returncode == 0, ok.stderr
+        assert re.fullmatch(rf"Queued run #\d+ \"quick\" \(10 epochs\): {url}/#/runs/\d+\n", ok.stdout), ok.stdout
+        as_json = gxnor("submit", "quick", "--server", url, "--token", TOKEN, "--json")
+        assert as_json.returncode == 0 and json.loads(as_json.stdout)["status"] == "queued", as_json.stderr
+
+
+def test_a_name_that_is_neither_a_file_nor_a_preset_lists_the_presets(tmp_path):
+    presets = ", ".join(PRESETS)
+    for cmd in (["submit", "nope", "--server", "http://127.0.0.1:9"], ["train", "nope"]):
+        res = gxnor(*cmd, cwd=tmp_path)
+        assert res.returncode == 2
+        assert res.stderr.splitlines() == [f"gxnor: error: config: no such file or preset: nope (presets: {presets})"]
+    res = gxnor("submit", "preset:nope", "--server", "http://127.0.0.1:9", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [f"gxnor: error: config: unknown preset 'nope'; presets: {presets}"]
+    res = gxnor("sweep", "nope", "--server", "http://127.0.0.1:9", cwd=tmp_path)
+    assert res.returncode == 2 and len(res.stderr.splitlines()) == 1
+    assert "no such file or sweep preset: nope" in res.stderr and "preset:paper-r" in res.stderr
+
+
+def _admin(url: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+def _cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "gxnor_cli", *args, "--token", TOKEN], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait(predicate, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+class _Lines:
+    """What a process writes to a pipe, collected as it comes (the progress bar rewrites one line with \\r)."""
+
+    def __init__(self, pipe):
+        self.text = ""
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe) -> None:
+        while chunk := pipe.read(1):
+            self.text += chunk
+
+    def done(self) -> str:
+        self._thread.join(timeout=30)
+        return self.text
+
+
+@pytest.mark.slow
+def test_submit_follow_shows_queued_then_running_and_ends_with_a_readable_summary(tmp_path):
+    """The real CLI follows runs on a real API; the real runner trains them here, in a thread."""
+    settings = Settings(data_dir=tmp_path / "data", admin_token=TOKEN, progress_interval_s=0.1)
+    tiny = ("--set", "model.hidden=[16]")
+    with api_server(settings) as url, _admin(url) as api:
+        # The bar says whether the run waits in the queue or trains, and which epoch.
+        cli = _cli("submit", "quick", "--server", url, "--set", "name=long", *tiny, "--set", "train.epochs=2000",
+                   "--follow")
+        err = _Lines(cli.stderr)
+        run_id = _wait(lambda: [r["id"] for r in api.get("/api/v1/runs").json()["items"]])[0]
+        _wait(lambda: "queued: waiting for a worker" in err.text)
+        worker = threading.Thread(target=execute_run, args=(run_id, settings))
+        worker.start()
+        _wait(lambda: "running: epoch " in err.text, timeout=120)
+        assert api.post(f"/api/v1/runs/{run_id}/cancel").status_code == 200
+        worker.join(timeout=120)
+        assert cli.wait(timeout=60) == 1  # it did not succeed
+        text, out = err.done(), cli.stdout.read()
+        assert text.index("queued: waiting for a worker") < text.index("running: epoch ")
+        assert re.search(r"running: epoch \d+/2000", text) and text.rstrip().endswith("cancelled"), text[-300:]
+        assert re.match(rf'Run #{run_id} "long" cancelled: \d+/2000 epochs in ', out.splitlines()[1]), out
+
+        # A run to its end: the summary's figures, rounded, and its address.
+        cli = _cli("submit", "quick", "--server", url, "--set", "name=cli-follow", *tiny, "--set", "train.epochs=2",
+                   "--follow")
+        queued = {"status": "queued"}
+        run_id = _wait(lambda: [r["id"] for r in api.get("/api/v1/runs", params=queued).json()["items"]])[0]
+        assert execute_run(run_id, settings) == "succeeded"
+        out, err = cli.communicate(timeout=120)
+        run = api.get(f"/api/v1/runs/{run_id}").json()
+    assert cli.returncode == 0, err
+    s, link = run["summary"], f"{url}/#/runs/{run_id}"
+    lines = out.splitlines()
+    assert lines[0] == f'Queued run #{run_id} "cli-follow" (2 epochs): {link}'
+    assert re.fullmatch(rf'Run #{run_id} "cli-follow" succeeded: 2/2 epochs in (\d+ s|\d+ min \d\d s)', lines[1])
+    assert lines[2] == (f"  best validation error {100 * s['best_val_error']:.2f} % (epoch {s['best_epoch']}), "
+                        f"test error {100 * s['test_error']:.2f} %")
+    assert lines[3:] == [f"  {link}"]
+
+
+@pytest.mark.slow
+def test_sweep_follow_ends_with_a_readable_summary(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", admin_token=TOKEN)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text("name: cli-sweep\nbase: {model: {hidden: [16]}, train: {epochs: 2}}\n"
+                    "list: [{activations.r: 0.25}, {activations.r: 1.0}]\n")
+    with api_server(settings) as url, _admin(url) as api:
+        cli = _cli("sweep", str(spec), "--server", url, "--follow")
+        sweep_id = _wait(lambda: [s["id"] for s in api.get("/api/v1/sweeps").json()["items"]])[0]
+        time.sleep(4.5)  # the CLI polls every 2 s: it shows both runs waiting
+        run_ids = [r["id"] for r in api.get(f"/api/v1/sweeps/{sweep_id}").json()["runs"]]
+        assert [execute_run(i, settings) for i in run_ids] == ["succeeded", "succeeded"]
+        out, err = cli.communicate(timeout=120)
+        sweep = api.get(f"/api/v1/sweeps/{sweep_id}").json()
+    assert cli.returncode == 0, err
+    assert "0/2 done, 0 running, 2 queued" in err and "2/2 done, 0 running, 0 queued" in err, err
+    link = f"{url}/#/sweeps/{sweep_id}"
+    test_errors = [r["metrics"]["test_error"]["mean"] for r in sweep["results"]]
+    val_errors = [r["metrics"]["best_val_error"]["mean"] for r in sweep["results"]]
+    lines = out.splitlines()
+    assert lines[0] == f'Queued sweep #{sweep_id} "cli-sweep": 2 runs over activations.r: {link}'
+    assert re.fullmatch(rf'Sweep #{sweep_id} "cli-sweep" finished: 2 runs \(2 succeeded\), 2 epochs each, '
+                        r"in (\d+ s|\d+ min \d\d s)", lines[1]), lines[1]
+    assert lines[2:4] == [f"  activations.r={r:<4}  test error {100 * t:.2f} %, best validation error {100 * v:.2f} % "
+                          "(1/1 runs)" for r, t, v in zip((0.25, 1.0), test_errors, val_errors, strict=True)]
+    best = min(zip((0.25, 1.0), test_errors, strict=True), key=lambda x: x[1])
+    assert lines[4:] == [f"  best: activations.r={best[0]} — test error {100 * best[1]:.2f} %", f"  {link}"]
+
+
+def _read_message(sock: socket.socket, buf: bytes) -> tuple[bytes | None, bytes]:
+    """One HTTP/1.1 message (headers and a Content-Length body) from ``sock``: (message or None at EOF, the rest)."""
+    while b"\r\n\r\n" not in buf:
+        if not (chunk := sock.recv(65536)):
+            return None, buf
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    length = next((int(v) for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n")[1:])
+                   if k.strip().lower() == b"content-length"), 0)
+    while len(rest) < length and (chunk := sock.recv(65536)):
+        rest += chunk
+    return head + b"\r\n\r\n" + rest[:length], rest[length:]
+
+
+class LosesFirstAnswer:
+    """A TCP relay in front of the API that passes every request on but, for the first one, closes the client's
+    connection instead of passing the answer back: the server did the work, the client never hears of it."""
+
+    def __init__(self, upstream: str):
+        host, port = upstream.removeprefix("http://").split(":")
+        self.upstream = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        self.answers: list[bytes | None] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn: socket.socket) -> None:
+        with conn, socket.create_connection(self.upstream) as up:
+            buf = upbuf = b""
+            while True:
+                request, buf = _read_message(conn, buf)
+                if request is None:
+                    return
+                up.sendall(request)
+                answer, upbuf = _read_message(up, upbuf)
+                self.requests.append(request)
+                self.answers.append(answer)
+                if len(self.answers) == 1 or answer is None:
+                    return  # the connection closes without the answer
+                conn.sendall(answer)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+
+
+def test_submit_retries_a_lost_answer_with_the_same_idempotency_key_and_makes_one_run(tmp_path):
+    with api_server(Settings(data_dir=tmp_path / "data", admin_token=TOKEN)) as url, _admin(url) as api, \
+            LosesFirstAnswer(url) as relay:
+        res = gxnor("submit", "quick", "--server", relay.url, "--token", TOKEN)
+        assert res.returncode == 0, res.stderr
+        runs = api.get("/api/v1/runs").json()
+        # The server made the run and answered; the answer was lost; the CLI sent the request again with the
+        # same key and got the first answer back (replayed), not a second run.
+        assert runs["total"] == 1
+        assert res.stdout.startswith(f"Queued run #{runs['items'][0]['id']} ")
+        keys = [re.search(rb"\r\nidempotency-key: *([^\r]+)", r, re.I).group(1) for r in relay.requests]
+        assert [r.split(b" ", 2)[:2] for r in relay.requests] == [[b"POST", b"/api/v1/runs"]] * 2
+        assert keys[0] == keys[1]
+        assert relay.answers[0].startswith(b"HTTP/1.1 201") and relay.answers[1].startswith(b"HTTP/1.1 201")
+        assert b"idempotent-replayed: true" in relay.answers[1].lower()
+        # Each command has a key of its own: a second submit is a second run.
+        again = gxnor("submit", "quick", "--server", relay.url, "--token", TOKEN)
+        assert again.returncode == 0, again.stderr
+        assert re.search(rb"\r\nidempotency-key: *([^\r]+)", relay.requests[-1], re.I).group(1) != keys[0]
+        assert api.get("/api/v1/runs").json()["total"] == 2

@@ -39,3 +39,15 @@ def test_compose_has_no_literal_secret_and_reads_them_from_an_env_file():
     assert re.search(r"^POSTGRES_PASSWORD=", example, re.M) and re.search(r"^#?\s*GXNOR_ADMIN_TOKEN=", example, re.M)
     ignored = (ROOT / ".gitignore").read_text().split()
     assert ".env" in ignored
+
+
+def test_the_api_and_every_worker_see_the_datasets_at_the_same_path_on_one_volume():
+    compose = _compose()
+    services = compose["services"]
+    paths = {}
+    for name in ("api", "worker"):
+        env = services[name]["environment"]
+        mounts = dict(reversed(v.split(":")[:2]) for v in services[name]["volumes"])  # path in the container → volume
+        paths[name] = (env["GXNOR_DATASETS_DIR"], mounts.get(env["GXNOR_DATASETS_DIR"]))
+    assert paths["api"] == paths["worker"] == ("/datasets", "gxnor-datasets"), paths
+    assert "gxnor-datasets" in compose["volumes"]

@@ -23,11 +23,18 @@ ADMIN_TOKEN = "gx_browser-test-admin-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def datasets_dir(tmp_path_factory) -> Path:
+    """The test server's datasets directory (GXNOR_DATASETS_DIR): empty, so only the bundled datasets are
+    served; a test may put files in it (the server looks at each submission)."""
+    return tmp_path_factory.mktemp("datasets")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, datasets_dir):
     """The whole product (API, UI, one local worker) on a free port; yields its base URL."""
     tmp = tmp_path_factory.mktemp("browser")
     port = free_port()
-    env = service_env(tmp, GXNOR_ADMIN_TOKEN=ADMIN_TOKEN)
+    env = service_env(tmp, GXNOR_ADMIN_TOKEN=ADMIN_TOKEN, GXNOR_DATASETS_DIR=str(datasets_dir))
     up = Proc(["up", "--port", str(port), "--data-dir", str(tmp / "data")], env, tmp / "up.log")
     base = f"http://127.0.0.1:{port}"
     try:

@@ -7,6 +7,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -27,6 +28,9 @@ def _loose(root) -> dict[str, str]:
     return found
 
 
+SIGN_IN = re.compile(r"^  Sign in: http://\S+$", re.M)
+
+
 def start(tmp_path, procs, port, tag):
     env = service_env(tmp_path)
     del env["GXNOR_ADMIN_TOKEN"]  # as a user runs it: the token is made and printed at first start
@@ -37,6 +41,14 @@ def start(tmp_path, procs, port, tag):
         os.umask(old)
     procs.append(up)
     wait_healthy(f"http://127.0.0.1:{port}", up)
+    # The sign-in link is printed once the API answers and its worker is ready — last, so nothing the start
+    # prints pushes it off screen: no Celery banner, and at most one line about running as root.
+    wait_for(lambda: SIGN_IN.search(up.text()), timeout=120, what="the sign-in link")
+    time.sleep(1.0)  # anything printed after it would be here by now
+    lines = up.text().rstrip("\n").splitlines()
+    assert SIGN_IN.fullmatch(lines[-1]), lines
+    assert len(lines) <= 5 and not [ln for ln in lines if "celery" in ln.lower() or "[queues]" in ln], lines
+    assert len([ln for ln in lines if "as root" in ln]) == (1 if os.geteuid() == 0 else 0), lines
     return up
 
 
@@ -59,14 +71,16 @@ def test_gxnor_up_keeps_data_and_queued_runs_across_a_restart(tmp_path, procs):
     res = subprocess.run([*cli, "--set", "train.epochs=2", "--follow"], capture_output=True, text=True, timeout=180,
                          env={**os.environ, "GXNOR_TOKEN": token})
     assert res.returncode == 0, res.stderr
-    done_id = json.loads(res.stdout.strip().splitlines()[-1])["id"]
+    done_id = int(re.match(r"Queued run #(\d+) ", res.stdout).group(1))
+    assert f'Run #{done_id} "quick" succeeded: 2/2 epochs in ' in res.stdout
+    assert res.stdout.rstrip().endswith(f"http://127.0.0.1:{port}/#/runs/{done_id}")
 
     # A sweep from a spec file with the CLI: two explicit points, followed to the end.
     spec = tmp_path / "sweep.yaml"
     spec.write_text("name: cli-sweep\nbase: {model: {hidden: [16]}, train: {epochs: 1}}\n"
                     "list: [{activations.r: 0.25}, {activations.r: 1.0}]\n")
     sweep_cli = [sys.executable, "-m", "gxnor_cli", "sweep", str(spec), "--server", f"http://127.0.0.1:{port}"]
-    res = subprocess.run([*sweep_cli, "--follow"], capture_output=True, text=True, timeout=180,
+    res = subprocess.run([*sweep_cli, "--follow", "--json"], capture_output=True, text=True, timeout=180,
                          env={**os.environ, "GXNOR_TOKEN": token})
     assert res.returncode == 0, res.stderr
     queued, finished = (json.loads(line) for line in res.stdout.strip().splitlines()[-2:])
