@@ -1,3 +1,4 @@
+// @ts-check
 // Hash router: #/runs, #/new, #/new?clone=7, #/runs/7, #/compare?ids=3,7&metric=val_error, #/sweeps, #/sweeps/new,
 // #/sweeps/4.  With no token, or when the server answers 401, the sign-in view replaces the page (the hash stays,
 // so signing in opens the page the user wanted).
@@ -11,9 +12,15 @@ import * as compareView from './views/compare.js';
 import * as sweepsView from './views/sweeps.js';
 import * as sweepView from './views/sweep.js';
 import * as signinView from './views/signin.js';
+/** @import {Life} from './dom.js' */
+/** @import {Me} from './types' */
 
-const main = document.getElementById('main');
-const userBox = document.getElementById('user-box');
+/** A page: mount(root, args, life) fills root; life ends when the route changes. */
+/** @typedef {{mount: (root: HTMLElement, args: any, life: Life) => void}} View */
+
+const main = /** @type {HTMLElement} */ (document.getElementById('main'));
+const userBox = /** @type {HTMLElement} */ (document.getElementById('user-box'));
+/** @type {Life | null} */
 let current = null;
 
 function parse() {
@@ -28,6 +35,10 @@ function parse() {
   return {path: path.replace(/\/+$/, '') || '/runs', params: new URLSearchParams(query)};
 }
 
+/**
+ * @param {{path: string, params: URLSearchParams}} where
+ * @returns {{nav: string, view: View, args: object} | null}
+ */
 function route({path, params}) {
   let m;
   if (path === '/runs') return {nav: 'runs', view: runsView, args: {params}};
@@ -46,11 +57,13 @@ function clear() {
   main.replaceChildren();
 }
 
+/** @param {string | null | undefined} name */
 function setNav(name) {
-  for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === name);
+  for (const a of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-nav]'))) a.classList.toggle('active', a.dataset.nav === name);
 }
 
 // ---- signed-in user (header) and the sign-in view
+/** @param {Me} who */
 function renderUser(who) {
   const teams = (who.teams || []).map((t) => t.name);
   fill(userBox,
@@ -114,7 +127,7 @@ document.addEventListener('keydown', (ev) => {
   const t = ev.target;
   const typing = t instanceof HTMLElement && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName));
   if (ev.key === '/' && !typing && !ev.ctrlKey && !ev.metaKey && !ev.altKey) {
-    const search = document.querySelector('[data-search]');
+    const search = /** @type {HTMLInputElement | null} */ (document.querySelector('[data-search]'));
     if (search) { ev.preventDefault(); search.focus(); search.select(); }
   } else if (ev.key === 'Escape' && typing && t.matches('[data-search]')) {
     t.blur();

@@ -1,34 +1,50 @@
+// @ts-check
 // Plotly wrappers: theme from CSS variables (dark mode follows the OS), stable run colours,
 // throttled redraws and text escaping for labels Plotly would otherwise parse as markup.
 
 import {h} from './dom.js';
+/** @import {Child} from './dom.js' */
 
 export const PALETTE = [
   '#4e79a7', '#f28e2b', '#e15759', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#ff9da7', '#9c755f', '#17becf',
   '#1f4e99', '#b5540b', '#8f1d3a', '#2e7d32', '#6a3d9a', '#00897b', '#a68a00', '#d81b60', '#5d4037', '#78909c',
 ];
 
+/** @param {number} index */
 export function colorFor(index) { return PALETTE[index % PALETTE.length]; }
 
-/** Plotly turns a few HTML-like tags in labels into markup: escape user text as entities. */
+/**
+ * Plotly turns a few HTML-like tags in labels into markup: escape user text as entities.
+ * @param {unknown} s
+ */
 export function plotText(s) {
   return String(s ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 export function theme() {
   const cs = getComputedStyle(document.documentElement);
-  const v = (name) => cs.getPropertyValue(name).trim();
+  const v = (/** @type {string} */ name) => cs.getPropertyValue(name).trim();
   return {fg: v('--fg'), muted: v('--muted'), grid: v('--grid'), border: v('--border'), panel: v('--panel'), accent: v('--accent')};
 }
 
-function isObj(x) { return x && typeof x === 'object' && !Array.isArray(x); }
+/**
+ * @param {unknown} x
+ * @returns {x is Record<string, any>}
+ */
+function isObj(x) { return Boolean(x) && typeof x === 'object' && !Array.isArray(x); }
 
+/**
+ * @param {Record<string, any>} a
+ * @param {Record<string, any>} b
+ * @returns {Record<string, any>}
+ */
 function merge(a, b) {
   const out = {...a};
   for (const [k, v] of Object.entries(b || {})) out[k] = isObj(v) && isObj(a[k]) ? merge(a[k], v) : v;
   return out;
 }
 
+/** @param {Record<string, any>} [extra] */
 export function baseLayout(extra = {}) {
   const t = theme();
   const axis = {gridcolor: t.grid, zerolinecolor: t.grid, linecolor: t.border, automargin: true, title: {font: {size: 11, color: t.muted}}};
@@ -48,7 +64,13 @@ export function baseLayout(extra = {}) {
 
 const CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ['select2d', 'lasso2d'], toImageButtonOptions: {scale: 2}};
 
-/** Draw (or update in place) a chart; an empty data set shows a short note instead. */
+/**
+ * Draw (or update in place) a chart; an empty data set shows a short note instead.
+ * @param {HTMLElement | null | undefined} el
+ * @param {Record<string, any>[]} data Plotly traces
+ * @param {Record<string, any>} [layout] on top of baseLayout()
+ * @param {string} [emptyText]
+ */
 export function draw(el, data, layout = {}, emptyText = 'No data yet') {
   if (!el || !window.Plotly) return;
   const hasData = data.some((t) => (t.y && t.y.length) || (t.z && t.z.length) || (t.x && t.x.length));
@@ -64,12 +86,16 @@ export function draw(el, data, layout = {}, emptyText = 'No data yet') {
   window.Plotly.react(el, data, baseLayout(layout), CONFIG);
 }
 
+/** @param {ParentNode} root */
 export function purgeAll(root) {
   if (!window.Plotly) return;
-  for (const el of root.querySelectorAll('.js-plotly-plot')) window.Plotly.purge(el);
+  for (const el of root.querySelectorAll('.js-plotly-plot')) window.Plotly.purge(/** @type {HTMLElement} */ (el));
 }
 
-/** A chart card: title, optional note and tools, and the graph div. */
+/**
+ * A chart card: title, optional note and tools, and the graph div.
+ * @param {{id?: string, title: string, note?: string, tools?: Child, cls?: string, chartCls?: string}} spec
+ */
 export function chartCard({id, title, note, tools, cls = '', chartCls = ''}) {
   const graph = h('div', {class: `chart ${chartCls}`, id});
   const card = h('section', {class: `panel chart-card ${cls}`},
@@ -79,8 +105,14 @@ export function chartCard({id, title, note, tools, cls = '', chartCls = ''}) {
   return {card, graph};
 }
 
-/** Run fn at most every `ms` milliseconds; while the tab is hidden, wait until it is visible. */
+/**
+ * Run fn at most every `ms` milliseconds; while the tab is hidden, wait until it is visible.
+ * @param {() => void} fn
+ * @param {number} [ms]
+ * @returns {(() => void) & {dispose: () => void}}
+ */
 export function throttled(fn, ms = 100) {
+  /** @type {ReturnType<typeof setTimeout> | null} */
   let timer = null;
   let last = 0;
   let pending = false;
@@ -101,11 +133,15 @@ export function throttled(fn, ms = 100) {
   };
   const onVisible = () => { if (!document.hidden && pending) schedule(); };
   document.addEventListener('visibilitychange', onVisible);
-  schedule.dispose = () => { disposed = true; clearTimeout(timer); document.removeEventListener('visibilitychange', onVisible); };
-  return schedule;
+  return Object.assign(schedule, {
+    dispose: () => { disposed = true; if (timer !== null) clearTimeout(timer); document.removeEventListener('visibilitychange', onVisible); },
+  });
 }
 
-/** Diverging colours for weight states: negative blue, zero grey, positive red. */
+/**
+ * Diverging colours for weight states: negative blue, zero grey, positive red.
+ * @param {number} count
+ */
 export function stateColors(count) {
   const mid = (count - 1) / 2;
   return Array.from({length: count}, (_, i) => {

@@ -1,3 +1,4 @@
+// @ts-check
 // Starts Swagger UI on /docs (frontend/docs.html) with this server's schema; FastAPI's defaults otherwise.
 // A plain (non-module) script that runs after swagger-ui-bundle.js: both are `defer`, so they run in order.
 window.ui = window.SwaggerUIBundle({

@@ -1,24 +1,53 @@
+// @ts-check
 // Compare 2–20 runs: overlaid metric curves (log axis, smoothing), config diff, per-layer figures,
 // accuracy vs gate-event rate with the Pareto front; CSV and JSON export.  One colour per run everywhere.
 import {endpoints} from '../api.js';
 import {fill, h} from '../dom.js';
 import {chartCard, colorFor, draw, plotText, theme, throttled} from '../charts.js';
+import {fmtMetric, hoverFormat, metricAxis, metricCatalog, metricTitle} from '../metrics.js';
 import {download, ema, fmtPct, isNum, paretoFront, setRoute, showValue, toCSV} from '../util.js';
+/** @import {Life} from '../dom.js' */
+/** @import {MetricCatalog} from '../metrics.js' */
+/** @import {CompareOut, CompareRun} from '../types' */
 
-const METRICS = ['val_error', 'test_error', 'train_error', 'train_loss', 'val_loss', 'test_loss', 'gate_event_rate',
-  'activation_sparsity', 'weight_sparsity', 'transition_rate', 'lr', 'epoch_seconds', 'samples_per_second'];
 const POINTS = 500;
 const MAX_RUNS = 20;
 
+/**
+ * @param {unknown} text
+ * @returns {number[]}
+ */
 function parseIds(text) {
   return [...new Set(String(text || '').split(/[\s,;]+/).map((s) => parseInt(s, 10)).filter((n) => Number.isInteger(n) && n > 0))];
 }
 
-export function mount(root, {params}, life) {
+/**
+ * @param {HTMLElement} root
+ * @param {{params: URLSearchParams}} args
+ * @param {Life} life
+ */
+export function mount(root, args, life) {
   document.title = 'Compare — GXNOR Lab';
+  metricCatalog().then((mc) => { if (life.alive) build(root, args, life, mc); }, (err) => {
+    if (life.alive) root.append(h('div', {class: 'banner error', role: 'alert', text: `Could not load the catalog: ${err.message}`}));
+  });
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {{params: URLSearchParams}} args
+ * @param {Life} life
+ * @param {MetricCatalog} mc
+ */
+function build(root, {params}, life, mc) {
+  // The curves: every epoch metric of the catalog; the table: its `compare` view; the scatter: its Pareto pair.
+  const METRICS = mc.epoch.map((m) => m.name);
+  const costM = mc.runBy[mc.pareto.x];
+  const errorM = mc.runBy[mc.pareto.y];
+  /** @type {{ids: number[], metric: string, log: boolean, smooth: number, data: CompareOut | null}} */
   const st = {
     ids: parseIds(params.get('ids')),
-    metric: METRICS.includes(params.get('metric')) ? params.get('metric') : 'val_error',
+    metric: METRICS.find((m) => m === params.get('metric')) ?? 'val_error',
     log: params.get('log') === '1',
     smooth: Math.min(0.99, Math.max(0, Number(params.get('smooth')) || 0)),
     data: null,
@@ -27,7 +56,8 @@ export function mount(root, {params}, life) {
   const idsInput = h('input', {type: 'text', id: 'compare-ids', value: st.ids.join(','), placeholder: 'run ids, e.g. 3,7',
     'aria-label': 'Run ids', style: {width: '14rem'}});
   const apply = h('button', {type: 'button', class: 'primary'}, 'Compare');
-  const metricSel = h('select', {id: 'compare-metric', 'aria-label': 'Metric'}, METRICS.map((m) => h('option', {value: m, selected: m === st.metric}, m)));
+  const metricSel = h('select', {id: 'compare-metric', 'aria-label': 'Metric'}, mc.epoch.map((m) => h('option',
+    {value: m.name, selected: m.name === st.metric, title: metricTitle(m)}, m.name)));
   const logBox = h('input', {type: 'checkbox', id: 'compare-log', checked: st.log});
   const smooth = h('input', {type: 'range', id: 'compare-smooth', min: 0, max: 0.99, step: 0.01, value: st.smooth, 'aria-label': 'Smoothing'});
   const smoothOut = h('output', {for: 'compare-smooth', class: 'mono small'});
@@ -49,10 +79,10 @@ export function mount(root, {params}, life) {
     picker, message, body);
 
   const curves = chartCard({id: 'compare-metric-chart', title: 'Metric', cls: 'wide', chartCls: 'tall'});
-  const pareto = chartCard({id: 'compare-pareto', title: 'Accuracy vs gate-event rate', chartCls: 'tall',
-    note: 'accuracy = 1 − test error; ringed: Pareto front (higher accuracy, fewer gate events)'});
-  const gate = chartCard({id: 'compare-layer-gate', title: 'Gate-event rate per layer', note: 'last epoch', chartCls: 'tall'});
-  const sparsity = chartCard({id: 'compare-layer-sparsity', title: 'Input activation sparsity per layer', note: 'last epoch', chartCls: 'tall'});
+  const pareto = chartCard({id: 'compare-pareto', title: `Accuracy vs ${costM.label}`, chartCls: 'tall',
+    note: `accuracy = 1 − ${errorM.label.toLowerCase()}; ringed: Pareto front (higher accuracy, lower ${costM.short.toLowerCase()})`});
+  const gate = chartCard({id: 'compare-layer-gate', title: `${mc.layerBy.gate_event_rate.label} per layer`, note: 'last epoch', chartCls: 'tall'});
+  const sparsity = chartCard({id: 'compare-layer-sparsity', title: `${mc.layerBy.activation_sparsity.label} per layer`, note: 'last epoch', chartCls: 'tall'});
   const runsTable = h('div', {class: 'panel table-wrap', id: 'compare-runs', style: {marginBottom: '.8rem'}});
   const diffBox = h('div', {class: 'panel table-wrap', id: 'config-diff'});
   const paretoNote = h('p', {class: 'muted small'});
@@ -61,11 +91,13 @@ export function mount(root, {params}, life) {
     setRoute('/compare', {ids: st.ids.join(','), metric: st.metric, log: st.log ? 1 : '', smooth: st.smooth ? st.smooth : ''});
   }
 
+  /** @param {number} runId */
   function colorOf(runId) {
     const i = st.data ? st.data.runs.findIndex((r) => r.id === runId) : st.ids.indexOf(runId);
     return colorFor(Math.max(0, i));
   }
 
+  /** @param {CompareRun} r */
   function runLabel(r) { return `#${r.id} ${r.name}`; }
 
   async function load() {
@@ -107,23 +139,27 @@ export function mount(root, {params}, life) {
   }
 
   function renderRuns() {
-    const d = st.data;
+    const d = /** @type {CompareOut} */ (st.data);  // (after a load)
+    // the catalog's `compare` view, with accuracy (1 − the Pareto error) after that error
+    const shown = mc.view('compare');
+    const heads = shown.flatMap((m) => [h('th', {class: 'num', title: metricTitle(m)}, m.short),
+      m.name === errorM.name ? h('th', {class: 'num', title: `1 − ${errorM.label.toLowerCase()}`}, 'Accuracy') : []]);
+    const cells = (/** @type {CompareRun} */ r) => shown.flatMap((m) => {
+      const v = r.summary[m.name];
+      return [h('td', {class: 'num', 'data-metric': m.name, text: fmtMetric(m, v)}),
+        m.name === errorM.name ? h('td', {class: 'num', text: isNum(v) ? fmtPct(1 - v, m.digits) : '—'}) : []];
+    });
     fill(runsTable, h('table', {class: 'data'},
-      h('thead', null, h('tr', null, ['Run', 'Name', 'Status', 'Best val err', 'Test err', 'Accuracy', 'Gate-event rate', 'Act. sparsity']
-        .map((t, i) => h('th', {class: i > 2 ? 'num' : ''}, t)))),
+      h('thead', null, h('tr', null, ['Run', 'Name', 'Status'].map((t) => h('th', null, t)), heads)),
       h('tbody', null, d.runs.map((r) => h('tr', {'data-run': r.id},
         h('td', null, h('span', {class: 'swatch', style: {background: colorOf(r.id)}}), h('a', {href: `#/runs/${r.id}`}, `#${r.id}`)),
         h('td', {class: 'name', text: r.name}),
         h('td', null, h('span', {class: `badge ${r.status}`, text: r.status})),
-        h('td', {class: 'num', text: fmtPct(r.summary.best_val_error)}),
-        h('td', {class: 'num', text: fmtPct(r.summary.test_error)}),
-        h('td', {class: 'num', text: isNum(r.summary.test_error) ? fmtPct(1 - r.summary.test_error) : '—'}),
-        h('td', {class: 'num', text: fmtPct(r.summary.gate_event_rate, 1)}),
-        h('td', {class: 'num', text: fmtPct(r.summary.activation_sparsity, 1)}))))));
+        cells(r))))));
   }
 
   function renderDiff() {
-    const d = st.data;
+    const d = /** @type {CompareOut} */ (st.data);  // (after a load)
     const keys = Object.keys(d.config_diff).sort();
     if (!keys.length) {
       fill(diffBox, h('p', {class: 'empty'}, 'The configs are identical.'));
@@ -154,19 +190,21 @@ export function mount(root, {params}, life) {
           line: {color, width: 2}, marker: {color}, hovertemplate: `${name} (smoothed): %{y:.4g}<extra>epoch %{x}</extra>`});
       }
     }
-    curves.card.querySelector('h3').textContent = d.metric;
-    const pct = /(_error|_sparsity|_rate)$/.test(d.metric);
+    const m = mc.epochBy[d.metric];
+    const title = /** @type {HTMLElement} */ (curves.card.querySelector('h3'));
+    title.textContent = m ? m.label : d.metric;
     draw(curves.graph, traces, {xaxis: {title: {text: 'epoch'}},
-      yaxis: {title: {text: d.metric}, type: st.log ? 'log' : 'linear', tickformat: pct ? '.2~%' : undefined, dtick: st.log ? 'D2' : undefined}},
+      yaxis: {title: {text: d.metric}, type: st.log ? 'log' : 'linear', ...metricAxis(m), dtick: st.log ? 'D2' : undefined}},
       'No epochs recorded yet');
   }, 100);
   life.onCleanup(() => redrawCurves.dispose());
 
   function drawLayers() {
-    const d = st.data;
+    const d = /** @type {CompareOut} */ (st.data);  // (after a load)
+    /** @type {string[]} */
     const names = [];
     for (const r of d.runs) for (const l of Object.keys(d.layers[String(r.id)] || {})) if (!names.includes(l)) names.push(l);
-    const bars = (key) => d.runs.map((r) => ({type: 'bar', name: plotText(runLabel(r)), meta: {run: r.id}, x: names,
+    const bars = (/** @type {string} */ key) => d.runs.map((r) => ({type: 'bar', name: plotText(runLabel(r)), meta: {run: r.id}, x: names,
       y: names.map((l) => d.layers[String(r.id)]?.[l]?.[key] ?? null), marker: {color: colorOf(r.id)},
       hovertemplate: `${plotText(runLabel(r))}<br>%{x}: %{y:.2%}<extra></extra>`}));
     const layout = {barmode: 'group', xaxis: {type: 'category', title: {text: 'layer'}}, yaxis: {tickformat: '.2~%', rangemode: 'tozero'}};
@@ -175,22 +213,28 @@ export function mount(root, {params}, life) {
   }
 
   function drawPareto() {
-    const d = st.data;
-    const pts = d.runs.map((r) => ({r, x: r.summary.gate_event_rate, y: isNum(r.summary.test_error) ? 1 - r.summary.test_error : null}));
+    const d = /** @type {CompareOut} */ (st.data);  // (after a load)
+    const pts = d.runs.map((r) => {
+      const err = r.summary[errorM.name];
+      return {r, x: r.summary[costM.name], y: isNum(err) ? 1 - err : null};
+    });
     const front = new Set(paretoFront(pts));
     const fg = theme().fg;
+    /** @type {Record<string, any>[]} */
     const traces = pts.map((p, i) => ({type: 'scatter', mode: 'markers+text', name: plotText(runLabel(p.r)), meta: {run: p.r.id, pareto: front.has(i)},
       x: isNum(p.x) && isNum(p.y) ? [p.x] : [], y: isNum(p.x) && isNum(p.y) ? [p.y] : [], text: [plotText(`#${p.r.id}`)], textposition: i % 2 ? 'bottom center' : 'top center',
       marker: {color: colorOf(p.r.id), size: front.has(i) ? 14 : 10, line: {width: front.has(i) ? 2.5 : 0, color: fg}},
-      hovertemplate: `${plotText(runLabel(p.r))}<br>accuracy %{y:.2%}<br>gate-event rate %{x:.2%}<extra></extra>`}));
-    const fp = [...front].map((i) => pts[i]).sort((a, b) => a.x - b.x);
+      hovertemplate: `${plotText(runLabel(p.r))}<br>accuracy %{y:.2%}<br>${plotText(costM.short.toLowerCase())} %{x${hoverFormat(costM)}}<extra></extra>`}));
+    const fp = [...front].map((i) => pts[i]).sort((a, b) => Number(a.x) - Number(b.x));
     if (fp.length) {
       traces.push({type: 'scatter', mode: 'lines', name: 'Pareto front', meta: {pareto: 'front'}, x: fp.map((p) => p.x), y: fp.map((p) => p.y),
         line: {shape: 'hv', dash: 'dot', color: fg, width: 1.5}, hoverinfo: 'skip'});
     }
     const missing = pts.filter((p) => !(isNum(p.x) && isNum(p.y))).map((p) => `#${p.r.id}`);
-    paretoNote.textContent = missing.length ? `Not on the scatter (no test error or gate-event rate yet): ${missing.join(', ')}.` : '';
-    const ok = pts.filter((p) => isNum(p.x) && isNum(p.y));
+    paretoNote.textContent = missing.length
+      ? `Not on the scatter (no ${errorM.short.toLowerCase()} or ${costM.short.toLowerCase()} yet): ${missing.join(', ')}.` : '';
+    const ok = pts.filter((p) => isNum(p.x) && isNum(p.y)).map((p) => ({x: Number(p.x), y: Number(p.y)}));
+    /** @type {(vals: number[], frac: number, min: number) => number[]} */
     const pad = (vals, frac, min) => {
       const lo = Math.min(...vals);
       const hi = Math.max(...vals);
@@ -199,8 +243,8 @@ export function mount(root, {params}, life) {
     };
     draw(pareto.graph, fp.length ? traces : [], {
       margin: {t: 16},
-      xaxis: {title: {text: 'gate-event rate (events / dense MACs)'}, tickformat: '.2~%', range: ok.length ? pad(ok.map((p) => p.x), 0.15, 0.02) : undefined},
-      yaxis: {title: {text: 'accuracy (1 − test error)'}, tickformat: '.2~%', range: ok.length ? pad(ok.map((p) => p.y), 0.2, 0.01) : undefined},
+      xaxis: {title: {text: costM.label}, ...metricAxis(costM), range: ok.length ? pad(ok.map((p) => p.x), 0.15, 0.02) : undefined},
+      yaxis: {title: {text: `accuracy (1 − ${errorM.label.toLowerCase()})`}, tickformat: '.2~%', range: ok.length ? pad(ok.map((p) => p.y), 0.2, 0.01) : undefined},
       showlegend: false}, 'No finished epochs yet');
   }
 
@@ -219,12 +263,12 @@ export function mount(root, {params}, life) {
         });
         return h('tr', null, h('td', null, box), h('td', {class: 'num'}, `#${r.id}`), h('td', {class: 'name', text: r.name}),
           h('td', {text: r.project}), h('td', null, h('span', {class: `badge ${r.status}`, text: r.status})),
-          h('td', {class: 'num', text: fmtPct(r.summary.test_error)}));
+          h('td', {class: 'num', text: fmtMetric(errorM, r.summary[errorM.name])}));
       });
       fill(picker, h('summary', null, 'Pick runs'),
         rows.length ? h('div', {class: 'table-wrap', style: {maxHeight: '18rem', overflow: 'auto'}}, h('table', {class: 'data'},
           h('thead', null, h('tr', null, h('th'), h('th', {class: 'num'}, 'ID'), h('th', null, 'Name'), h('th', null, 'Project'),
-            h('th', null, 'Status'), h('th', {class: 'num'}, 'Test err'))), h('tbody', null, rows)))
+            h('th', null, 'Status'), h('th', {class: 'num', title: metricTitle(errorM)}, errorM.short))), h('tbody', null, rows)))
           : h('p', {class: 'muted'}, 'No runs yet.'),
         h('div', {class: 'toolbar', style: {marginTop: '.5rem', marginBottom: 0}},
           h('button', {type: 'button', class: 'primary', onclick: () => apply.click()}, 'Compare these')));

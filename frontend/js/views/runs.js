@@ -1,16 +1,35 @@
+// @ts-check
 // Runs: filter, search, sort, paginate, select → compare, cancel/delete, CSV export; live while runs are active.
+// The metric columns are the catalog's `list` view and the CSV has every run metric (GET /catalog → metrics).
 import {endpoints} from '../api.js';
-import {confirmButton, fill, h, toast} from '../dom.js';
+import {confirmButton, fill, h, poll, toast} from '../dom.js';
+import {bestFirst, fmtMetric, metricCatalog, metricTitle} from '../metrics.js';
 import {
-  ACTIVE, FINISHED, STATUSES, configColumns, download, fmtPct, fmtShortTime, fmtTime, progressFraction, setRoute, toCSV,
+  ACTIVE, FINISHED, STATUSES, configColumns, download, fmtShortTime, fmtTime, progressFraction, setRoute, toCSV,
 } from '../util.js';
+/** @import {Life} from '../dom.js' */
+/** @import {MetricCatalog} from '../metrics.js' */
+/** @import {Metric, Run} from '../types' */
 
 const PAGE_SIZES = [25, 50, 100, 200];
 const POLL_ACTIVE_MS = 2000;
 const POLL_IDLE_MS = 10000;
 
-// server: the API's sort key; client: a value to sort the current page by (config columns).
-const COLUMNS = [
+// server: the API's sort key; client: a value to sort the current page by (config columns); metric: a run metric of
+// the catalog, between these and the last column.
+/**
+ * @typedef {object} Column
+ * @property {string} key
+ * @property {string} label
+ * @property {string} [server] the API's sort key
+ * @property {(r: Run) => unknown} [client] the value that sorts the current page
+ * @property {'asc' | 'desc'} [first] the order of a first click
+ * @property {boolean} [num]
+ * @property {string | null} [title]
+ * @property {Metric} [metric]
+ */
+/** @type {Column[]} */
+const HEAD_COLUMNS = [
   {key: 'id', label: 'ID', server: 'created_at', first: 'desc', num: true},
   {key: 'name', label: 'Name', server: 'name', first: 'asc'},
   {key: 'project', label: 'Project', client: (r) => r.project},
@@ -21,31 +40,57 @@ const COLUMNS = [
   {key: 'weightsN', label: 'W N', client: (r) => configColumns.weightsN(r.config), num: true, title: 'Weights: 2^N+1 states (fp = full precision)'},
   {key: 'actN', label: 'A N', client: (r) => configColumns.actN(r.config), num: true, title: 'Activations: N (fp = ReLU baseline)'},
   {key: 'r', label: 'r', client: (r) => configColumns.r(r.config), num: true, title: 'Activation sparsity window r'},
-  {key: 'best_val_error', label: 'Best val err', server: 'best_val_error', first: 'asc', num: true},
-  {key: 'test_error', label: 'Test err', server: 'test_error', first: 'asc', num: true, title: 'Test error at the epoch of best validation error'},
-  {key: 'gate_event_rate', label: 'Gate events', server: 'gate_event_rate', first: 'asc', num: true, title: 'Gate-event rate: gate events / dense MACs (last epoch)'},
-  {key: 'created_at', label: 'Created', server: 'created_at', first: 'desc'},
 ];
-const BY_KEY = Object.fromEntries(COLUMNS.map((c) => [c.key, c]));
+/** @type {Column} */
+const LAST_COLUMN = {key: 'created_at', label: 'Created', server: 'created_at', first: 'desc'};
 
-export function mount(root, {params}, life) {
+/**
+ * @param {MetricCatalog} mc
+ * @returns {Column[]}
+ */
+function columns(mc) {
+  const metrics = mc.view('list').map((m) => ({key: m.name, label: m.short, server: m.name, first: bestFirst(m), num: true,
+    title: metricTitle(m), metric: m}));
+  return [...HEAD_COLUMNS, ...metrics, LAST_COLUMN];
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {{params: URLSearchParams}} args
+ * @param {Life} life
+ */
+export function mount(root, args, life) {
   document.title = 'Runs — GXNOR Lab';
+  metricCatalog().then((mc) => { if (life.alive) build(root, args, life, mc); }, (err) => {
+    if (life.alive) root.append(h('div', {class: 'banner error', role: 'alert', text: `Could not load the catalog: ${err.message}`}));
+  });
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {{params: URLSearchParams}} args
+ * @param {Life} life
+ * @param {MetricCatalog} mc
+ */
+function build(root, {params}, life, mc) {
+  const COLUMNS = columns(mc);
+  const BY_KEY = Object.fromEntries(COLUMNS.map((c) => [c.key, c]));
   const state = {
-    status: STATUSES.includes(params.get('status')) ? params.get('status') : '',
+    status: STATUSES.find((s) => s === params.get('status')) ?? '',
     project: params.get('project') || '',
     q: params.get('q') || '',
-    sort: BY_KEY[params.get('sort')] ? params.get('sort') : 'created_at',
+    sort: BY_KEY[params.get('sort') ?? ''] ? String(params.get('sort')) : 'created_at',
     order: params.get('order') === 'asc' ? 'asc' : 'desc',
-    page: Math.max(1, parseInt(params.get('page'), 10) || 1),
+    page: Math.max(1, parseInt(params.get('page') ?? '', 10) || 1),
     limit: PAGE_SIZES.includes(Number(params.get('limit'))) ? Number(params.get('limit')) : 50,
   };
+  /** @type {Set<number>} */
   const selected = new Set();
+  /** @type {Set<string>} */
   const projects = new Set();
+  /** @type {Run[]} */
   let items = [];
   let total = 0;
-  let seq = 0;
-  let pollTimer = null;
-  let staleWhileHidden = false;
 
   // ---- layout
   const search = h('input', {type: 'search', placeholder: 'Search names  ( / )', value: state.q, 'data-search': '',
@@ -92,33 +137,34 @@ export function mount(root, {params}, life) {
     return {status: state.status, project: state.project, q: state.q, ...serverSort(), ...extra};
   }
 
-  async function load() {
-    clearTimeout(pollTimer);
-    const mine = ++seq;
-    try {
-      const data = await endpoints.list(listParams({limit: state.limit, offset: (state.page - 1) * state.limit}), life.signal);
-      if (!life.alive || mine !== seq) return;
-      if (data.items.length === 0 && data.total > 0 && state.page > 1) {  // page ran past the end
-        state.page = Math.max(1, Math.ceil(data.total / state.limit));
-        syncUrl();
-        load();
-        return;
-      }
-      items = data.items;
-      total = data.total;
-      items.forEach((r) => projects.add(r.project));
-      errorBox.classList.add('hidden');
-      const positions = items.some((r) => r.status === 'queued') ? await queuePositions() : new Map();
-      if (!life.alive || mine !== seq) return;
-      render(positions);
-    } catch (err) {
-      if (!life.alive || err.name === 'AbortError') return;
-      fill(errorBox, `Could not load runs: ${err.message}`);
-      errorBox.classList.remove('hidden');
+  // Polls every 2 s while a run on the page is active, else every 10 s (dom.js poll: paused while the tab is hidden,
+  // back-off on errors); load() reloads at once after the user changes what is shown.
+  const poller = poll(life, async ({stale}) => {
+    const data = await endpoints.list(listParams({limit: state.limit, offset: (state.page - 1) * state.limit}), life.signal);
+    if (stale()) return null;
+    if (data.items.length === 0 && data.total > 0 && state.page > 1) {  // page ran past the end
+      state.page = Math.max(1, Math.ceil(data.total / state.limit));
+      syncUrl();
+      load();
+      return null;
     }
-    schedulePoll();
-  }
+    items = data.items;
+    total = data.total;
+    items.forEach((r) => projects.add(r.project));
+    errorBox.classList.add('hidden');
+    const positions = items.some((r) => r.status === 'queued') ? await queuePositions() : new Map();
+    if (stale()) return null;
+    render(positions);
+    const active = items.some((r) => ACTIVE.includes(r.status));
+    liveNote.textContent = active ? '· live' : '';
+    return active ? POLL_ACTIVE_MS : POLL_IDLE_MS;
+  }, {onError: (err) => {
+    fill(errorBox, `Could not load runs: ${err.message}`);
+    errorBox.classList.remove('hidden');
+  }});
+  const load = () => poller.now();
 
+  /** @returns {Promise<Map<number, number>>} run id → place in the queue */
   async function queuePositions() {
     try {
       const q = await endpoints.list({status: 'queued', sort: 'created_at', order: 'asc', limit: 500}, life.signal);
@@ -127,22 +173,6 @@ export function mount(root, {params}, life) {
       return new Map();
     }
   }
-
-  function schedulePoll() {
-    if (!life.alive) return;
-    clearTimeout(pollTimer);
-    const active = items.some((r) => ACTIVE.includes(r.status));
-    liveNote.textContent = active ? '· live' : '';
-    pollTimer = setTimeout(() => {
-      if (!life.alive) return;
-      if (document.hidden) { staleWhileHidden = true; return; }  // paused while the tab is hidden
-      load();
-    }, active ? POLL_ACTIVE_MS : POLL_IDLE_MS);
-  }
-  life.onCleanup(() => clearTimeout(pollTimer));
-  life.listen(document, 'visibilitychange', () => {
-    if (!document.hidden && staleWhileHidden) { staleWhileHidden = false; load(); }
-  });
 
   // ---- rendering
   function renderHead() {
@@ -160,7 +190,7 @@ export function mount(root, {params}, life) {
       const title = [c.title, c.client ? 'Sorts this page only' : null].filter(Boolean).join(' — ');
       return h('th', {class: `sortable ${c.num ? 'num' : ''}`, title: title || null, 'data-sort': c.key, tabindex: 0,
         'aria-sort': active ? (state.order === 'asc' ? 'ascending' : 'descending') : null,
-        onkeydown: (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); ev.currentTarget.click(); } },
+        onkeydown: (/** @type {KeyboardEvent} */ ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); /** @type {HTMLElement} */ (ev.currentTarget).click(); } },
         onclick: () => {
           if (state.sort === c.key) state.order = state.order === 'asc' ? 'desc' : 'asc';
           else { state.sort = c.key; state.order = c.first || 'asc'; }
@@ -174,19 +204,23 @@ export function mount(root, {params}, life) {
   }
 
   function sortedItems() {
-    const col = BY_KEY[state.sort];
-    if (!col.client) return items;
+    const client = BY_KEY[state.sort].client;
+    if (!client) return items;
     const dir = state.order === 'asc' ? 1 : -1;
     return [...items].sort((a, b) => {
-      const x = col.client(a);
-      const y = col.client(b);
-      const missing = (v) => v === '—' || v === null || v === undefined;
+      const x = client(a);
+      const y = client(b);
+      const missing = (/** @type {unknown} */ v) => v === '—' || v === null || v === undefined;
       if (missing(x) !== missing(y)) return missing(x) ? 1 : -1;
       if (typeof x === 'number' && typeof y === 'number') return (x - y) * dir;
       return String(x).localeCompare(String(y), undefined, {numeric: true}) * dir || (b.id - a.id);
     });
   }
 
+  /**
+   * @param {Run} r
+   * @param {Map<number, number>} [positions]
+   */
   function progressCell(r, positions) {
     if (r.status === 'queued') {
       const pos = positions?.get(r.id);
@@ -202,6 +236,7 @@ export function mount(root, {params}, life) {
       h('span', {class: 'label'}, `${p.epochs_done}/${p.total_epochs}`));
   }
 
+  /** @param {Run} r */
   function actionsCell(r) {
     const cell = h('td', {class: 'actions'});
     if (ACTIVE.includes(r.status)) {
@@ -222,6 +257,7 @@ export function mount(root, {params}, life) {
     return cell;
   }
 
+  /** @type {Map<number, number>} */
   let lastPositions = new Map();
   function render(positions = lastPositions) {
     lastPositions = positions;
@@ -243,9 +279,7 @@ export function mount(root, {params}, life) {
         h('td', {class: 'num', text: configColumns.weightsN(r.config)}),
         h('td', {class: 'num', text: configColumns.actN(r.config)}),
         h('td', {class: 'num', text: configColumns.r(r.config)}),
-        h('td', {class: 'num', text: fmtPct(s.best_val_error)}),
-        h('td', {class: 'num', text: fmtPct(s.test_error)}),
-        h('td', {class: 'num', text: fmtPct(s.gate_event_rate, 1)}),
+        COLUMNS.filter((c) => c.metric).map((c) => h('td', {class: 'num', 'data-metric': c.key, text: fmtMetric(c.metric, s[c.key])})),
         h('td', {class: 'small muted nowrap', text: fmtShortTime(r.created_at), title: fmtTime(r.created_at)}),
         actionsCell(r));
     });
@@ -268,7 +302,7 @@ export function mount(root, {params}, life) {
     const pages = Math.max(1, Math.ceil(total / state.limit));
     const from = total ? (state.page - 1) * state.limit + 1 : 0;
     const to = Math.min(total, state.page * state.limit);
-    const go = (p) => { state.page = p; syncUrl(); load(); };
+    const go = (/** @type {number} */ p) => { state.page = p; syncUrl(); load(); };
     const size = h('select', {'aria-label': 'Runs per page'}, PAGE_SIZES.map((n) => h('option', {value: n, selected: n === state.limit}, `${n} / page`)));
     size.addEventListener('change', () => { state.limit = Number(size.value); state.page = 1; syncUrl(); load(); });
     fill(pager,
@@ -279,6 +313,7 @@ export function mount(root, {params}, life) {
   }
 
   // ---- events
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
   let searchTimer;
   search.addEventListener('input', () => {
     clearTimeout(searchTimer);
@@ -289,6 +324,7 @@ export function mount(root, {params}, life) {
     if (ev.key === 'Escape' && search.value) { search.value = ''; state.q = ''; syncUrl(); load(); }
   });
   statusSel.addEventListener('change', () => { state.status = statusSel.value; state.page = 1; syncUrl(); load(); });
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
   let projectTimer;
   projectInput.addEventListener('input', () => {
     clearTimeout(projectTimer);
@@ -306,22 +342,23 @@ export function mount(root, {params}, life) {
   });
 
   async function exportCsv() {
+    /** @type {Run[]} */
     const all = [];
     for (let offset = 0; offset < 20000; offset += 500) {
       const page = await endpoints.list(listParams({limit: 500, offset}), life.signal);
       all.push(...page.items);
       if (all.length >= page.total || !page.items.length) break;
     }
+    // Every run metric of the catalog, raw numbers, after the config columns.
+    const metrics = mc.run.map((m) => m.name);
     const header = ['id', 'name', 'project', 'status', 'epochs_done', 'total_epochs', 'dataset', 'arch', 'hidden',
-      'weights_discrete', 'weights_N', 'activations_discrete', 'activations_N', 'activations_r', 'best_epoch',
-      'best_val_error', 'test_error', 'gate_event_rate', 'activation_sparsity', 'weight_sparsity', 'transition_rate',
+      'weights_discrete', 'weights_N', 'activations_discrete', 'activations_N', 'activations_r', ...metrics,
       'created_at', 'started_at', 'finished_at'];
-    const c = (r, p) => p.split('.').reduce((o, k) => (o == null ? undefined : o[k]), r.config);
+    const c = (/** @type {Run} */ r, /** @type {string} */ p) => p.split('.').reduce((o, k) => (o == null ? undefined : o[k]), r.config);
     const rows = all.map((r) => [r.id, r.name, r.project, r.status, r.progress.epochs_done, r.progress.total_epochs,
       c(r, 'dataset.name'), c(r, 'model.arch'), (c(r, 'model.hidden') || []).join(' '), c(r, 'weights.discrete'), c(r, 'weights.N'),
-      c(r, 'activations.discrete'), c(r, 'activations.N'), c(r, 'activations.r'), r.summary.best_epoch, r.summary.best_val_error,
-      r.summary.test_error, r.summary.gate_event_rate, r.summary.activation_sparsity, r.summary.weight_sparsity,
-      r.summary.transition_rate, r.created_at, r.started_at, r.finished_at]);
+      c(r, 'activations.discrete'), c(r, 'activations.N'), c(r, 'activations.r'), ...metrics.map((k) => r.summary?.[k] ?? null),
+      r.created_at, r.started_at, r.finished_at]);
     download('gxnor-runs.csv', toCSV(header, rows));
   }
 

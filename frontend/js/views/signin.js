@@ -1,7 +1,15 @@
+// @ts-check
 // Sign-in: paste an API token; it is checked with GET /me before the page the user wanted opens.
 import {ApiError, me, setToken} from '../api.js';
 import {h} from '../dom.js';
+/** @import {Life} from '../dom.js' */
+/** @import {Me} from '../types' */
 
+/**
+ * @param {HTMLElement} root
+ * @param {{onSignedIn: (who: Me) => void, expired?: boolean}} args
+ * @param {Life} life
+ */
 export function mount(root, {onSignedIn, expired}, life) {
   document.title = 'Sign in — GXNOR Lab';
   const input = h('input', {type: 'password', id: 'signin-token', name: 'token', autocomplete: 'current-password',

@@ -1,37 +1,52 @@
+// @ts-check
 // One sweep: status counts, progress and cancel; its runs; one row per config (mean ± std over seeds); the swept
 // fields against error, sparsity and gate-event rate; test error vs gate-event rate with the Pareto front; a
-// heatmap for two swept fields; CSV of the results.  Polls every ~2 s until the sweep ends.
+// heatmap for two swept fields; CSV of the results.  Polls every ~2 s until the sweep ends.  Which metrics, and
+// their labels and formats, come from the metric catalog (GET /catalog → metrics: the `sweep` and `sweep_runs`
+// views and the Pareto pair).
 import {endpoints} from '../api.js';
-import {fill, h, toast} from '../dom.js';
+import {fill, h, poll, toast} from '../dom.js';
 import {chartCard, colorFor, draw, plotText, theme, throttled} from '../charts.js';
-import {ACTIVE, download, fmtPct, fmtTime, isNum, progressFraction, showValue, toCSV} from '../util.js';
+import {fmtMetric, hoverFormat, metricAxis, metricCatalog, metricTitle} from '../metrics.js';
+import {ACTIVE, download, fmtTime, isNum, progressFraction, showValue, toCSV} from '../util.js';
 import {countBadges, progressBar} from './sweeps.js';
+/** @import {Life} from '../dom.js' */
+/** @import {MetricCatalog} from '../metrics.js' */
+/** @import {Metric, MetricStat, SweepDetail, SweepResult} from '../types' */
 
 const POLL_MS = 2000;
 const MAX_COMPARE = 20;
 const BASELINE = 'full precision';
-// The metrics of a results row: key, column title, digits of the percentage.
-const METRICS = [
-  ['best_val_error', 'Best val err', 2], ['test_error', 'Test err', 2],
-  ['activation_sparsity', 'Act. sparsity', 1], ['gate_event_rate', 'Gate-event rate', 1],
-];
-const PCT_AXIS = {tickformat: '.2~%'};
 // Low error green, high error red (reads the same in light and dark mode).
 const ERROR_SCALE = [[0, '#1a9850'], [0.5, '#fee08b'], [1, '#d73027']];
-/** Baseline rows turn quantisation off; their overrides do not set the swept fields. */
+/**
+ * Baseline rows turn quantisation off; their overrides do not set the swept fields.
+ * @param {{overrides?: Record<string, any>}} row
+ * @param {string[]} fields
+ */
 function isBaseline(row, fields) {
   const o = row.overrides || {};
   return o['weights.discrete'] === false && o['activations.discrete'] === false && !fields.some((f) => f in o);
 }
 
-/** "activations.r" → "r", unless two swept fields end alike ("weights.N", "activations.N" stay whole). */
+/**
+ * "activations.r" → "r", unless two swept fields end alike ("weights.N", "activations.N" stay whole).
+ * @param {string[]} fields
+ * @returns {Record<string, string>}
+ */
 function shortNames(fields) {
-  const last = fields.map((f) => f.split('.').pop());
+  const last = fields.map((f) => f.split('.').at(-1) ?? f);
   return Object.fromEntries(fields.map((f, i) => [f, last.filter((x) => x === last[i]).length > 1 ? f : last[i]]));
 }
 
-/** Distinct values in the order the grid lists them, else numbers ascending / first seen. */
+/**
+ * Distinct values in the order the grid lists them, else numbers ascending / first seen.
+ * @param {any[]} values
+ * @param {any[] | undefined} gridOrder
+ * @returns {any[]}
+ */
 function axisValues(values, gridOrder) {
+  /** @type {any[]} */
   const seen = [];
   for (const v of values) if (v !== undefined && !seen.some((s) => s === v)) seen.push(v);
   if (Array.isArray(gridOrder)) return [...gridOrder.filter((v) => seen.includes(v)), ...seen.filter((v) => !gridOrder.includes(v))];
@@ -39,7 +54,11 @@ function axisValues(values, gridOrder) {
 }
 
 /** Axis settings for a swept field: categories for choices, log for a log-uniform search or for positive numbers
- * over two decades or more. */
+ * over two decades or more.
+ * @param {any[]} values
+ * @param {boolean} [log]
+ * @returns {{type: 'category' | 'log' | 'linear'}}
+ */
 function fieldAxis(values, log = false) {
   if (!values.every(isNum)) return {type: 'category'};
   if (log) return {type: 'log'};
@@ -48,9 +67,33 @@ function fieldAxis(values, log = false) {
   return {type: 'linear'};
 }
 
-export function mount(root, {id}, life) {
-  document.title = `Sweep #${id} — GXNOR Lab`;
-  const st = {sweep: null, key: '', timer: null, staleWhileHidden: false, xField: null};
+/**
+ * @param {HTMLElement} root
+ * @param {{id: number}} args
+ * @param {Life} life
+ */
+export function mount(root, args, life) {
+  document.title = `Sweep #${args.id} — GXNOR Lab`;
+  metricCatalog().then((mc) => { if (life.alive) build(root, args, life, mc); }, (err) => {
+    if (life.alive) root.append(h('div', {class: 'banner error', role: 'alert', text: `Could not load the catalog: ${err.message}`}));
+  });
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {{id: number}} args
+ * @param {Life} life
+ * @param {MetricCatalog} mc
+ */
+function build(root, {id}, life, mc) {
+  const METRICS = mc.view('sweep');  // the results table's columns and the metric plots
+  const RUN_METRICS = mc.view('sweep_runs');  // the runs table's
+  const AGGREGATED = mc.run.filter((m) => m.over_seeds.length);  // every aggregated metric: the CSV
+  const costM = mc.runBy[mc.pareto.x];
+  const errorM = mc.runBy[mc.pareto.y];
+  // sweep: the last one loaded (the first load sets it before anything renders)
+  /** @type {{sweep: SweepDetail, key: string, xField: string | null}} */
+  const st = {sweep: /** @type {any} */ (null), key: '', xField: null};
 
   const title = h('h1', {id: 'sweep-title'});
   const badge = h('span', {class: 'badge', id: 'sweep-status'});
@@ -64,12 +107,15 @@ export function mount(root, {id}, life) {
   const resultsBox = h('div', {class: 'panel table-wrap'});
   const resultsNote = h('p', {class: 'muted small'});
   const xSelect = h('select', {id: 'sweep-x', 'aria-label': 'Field on the x axis'});
-  const metricsChart = chartCard({id: 'sweep-plot-metrics', title: 'Swept fields vs error, sparsity and gate events', cls: 'wide',
-    note: 'mean ± std over seeds', tools: h('label', {class: 'inline small', for: 'sweep-x'}, 'x axis', xSelect)});
-  metricsChart.graph.style.height = '560px';
-  const paretoChart = chartCard({id: 'sweep-plot-pareto', title: 'Test error vs gate-event rate', chartCls: 'tall',
-    note: 'one marker per config; line: Pareto front (fewer errors, fewer gate events)'});
-  const heatChart = chartCard({id: 'sweep-plot-heatmap', title: 'Mean test error', chartCls: 'tall'});
+  const GRID_ROWS = Math.max(1, Math.ceil(METRICS.length / 2));
+  const metricsChart = chartCard({id: 'sweep-plot-metrics', title: `Swept fields vs ${METRICS.map((m) => m.short.toLowerCase()).join(', ')}`,
+    cls: 'wide', note: 'mean ± std over seeds', tools: h('label', {class: 'inline small', for: 'sweep-x'}, 'x axis', xSelect)});
+  metricsChart.graph.style.height = `${280 * GRID_ROWS}px`;
+  const paretoChart = chartCard({id: 'sweep-plot-pareto', title: `${errorM.label} vs ${costM.label}`, chartCls: 'tall',
+    note: `one marker per config; line: Pareto front (lower ${errorM.short.toLowerCase()}, lower ${costM.short.toLowerCase()})`});
+  const paretoHover = `${plotText(errorM.short.toLowerCase())} %{y${hoverFormat(errorM)}}<br>`
+    + `${plotText(costM.short.toLowerCase())} %{x${hoverFormat(costM)}}`;
+  const heatChart = chartCard({id: 'sweep-plot-heatmap', title: `Mean ${errorM.label.toLowerCase()}`, chartCls: 'tall'});
   const runsBox = h('div', {class: 'panel table-wrap scroll-box'});
   const body = h('div', {class: 'hidden', id: 'sweep-body'},
     h('div', {class: 'page-head', style: {marginBottom: '.4rem', marginTop: '1.2rem'}},
@@ -84,23 +130,18 @@ export function mount(root, {id}, life) {
     h('div', {class: 'toolbar'}, progress, counts, liveNote),
     meta, status, body);
 
-  // ---- loading and polling (paused while the tab is hidden)
-  async function load() {
-    clearTimeout(st.timer);
+  // ---- loading and polling: every 2 s until the sweep ends (dom.js poll: paused while the tab is hidden, back-off
+  // on errors)
+  const poller = poll(life, async ({stale}) => {
     let sweep;
     try {
       sweep = await endpoints.sweep(id, life.signal);
     } catch (err) {
-      if (!life.alive || err.name === 'AbortError') return;
-      if (err.status === 404) {
-        fill(status, h('div', {class: 'empty'}, h('p', {text: `There is no sweep #${id}.`}), h('a', {href: '#/sweeps', text: 'All sweeps'})));
-        return;
-      }
-      fill(status, h('div', {class: 'banner error', text: `Could not load the sweep: ${err.message} (retrying)`}));
-      schedule();
-      return;
+      if (err.status !== 404 || stale()) throw err;
+      fill(status, h('div', {class: 'empty'}, h('p', {text: `There is no sweep #${id}.`}), h('a', {href: '#/sweeps', text: 'All sweeps'})));
+      return null;
     }
-    if (!life.alive) return;
+    if (stale()) return null;
     status.remove();
     body.classList.remove('hidden');
     const key = JSON.stringify(sweep);
@@ -109,30 +150,23 @@ export function mount(root, {id}, life) {
       st.sweep = sweep;
       render();
     }
-    if (ACTIVE.includes(sweep.status)) schedule();
-    else fill(liveNote, '');
-  }
-
-  function schedule() {
+    if (!ACTIVE.includes(sweep.status)) { fill(liveNote, ''); return null; }
     fill(liveNote, h('span', {class: 'live-dot'}), 'live');
-    st.timer = setTimeout(() => {
-      if (!life.alive) return;
-      if (document.hidden) { st.staleWhileHidden = true; return; }
-      load();
-    }, POLL_MS);
-  }
-  life.onCleanup(() => clearTimeout(st.timer));
-  life.listen(document, 'visibilitychange', () => {
-    if (!document.hidden && st.staleWhileHidden) { st.staleWhileHidden = false; load(); }
-  });
+    return POLL_MS;
+  }, {onError: (err) => {
+    fill(status, h('div', {class: 'banner error', text: `Could not load the sweep: ${err.message} (retrying)`}));
+    fill(liveNote, h('span', {class: 'live-dot'}), 'live');
+  }});
+  const load = () => poller.now();
 
   // ---- rendering
   const fieldsOf = () => st.sweep.fields || [];
   const names = () => shortNames(fieldsOf());
   const configRows = () => (st.sweep.results || []).filter((r) => !isBaseline(r, fieldsOf()));
   const baselineRow = () => (st.sweep.results || []).find((r) => isBaseline(r, fieldsOf()));
-  const onFront = (row, i) => (st.sweep.pareto || []).includes(row.group ?? i);
+  const onFront = (/** @type {SweepResult} */ row, /** @type {number} */ i) => (st.sweep.pareto || []).includes(row.group ?? i);
 
+  /** @param {SweepResult} row */
   function configLabel(row) {
     if (isBaseline(row, fieldsOf())) return BASELINE;
     const n = names();
@@ -158,7 +192,7 @@ export function mount(root, {id}, life) {
   function renderMeta() {
     const s = st.sweep;
     const spec = s.spec || {};
-    const item = (k, v) => h('span', null, `${k} `, h('b', {text: v}));
+    const item = (/** @type {string} */ k, /** @type {string} */ v) => h('span', null, `${k} `, h('b', {text: v}));
     const mode = spec.grid ? 'grid' : spec.list ? 'list' : spec.random ? `random, budget ${spec.budget ?? '—'}` : '—';
     fill(meta,
       item('project', s.project ?? '—'), s.team ? item('team', s.team) : null, item('created', fmtTime(s.created_at)),
@@ -198,11 +232,15 @@ export function mount(root, {id}, life) {
     fill(actions, items);
   }
 
-  function pmCell(m, digits) {
-    const mean = m?.mean;
-    const sd = m?.std;
-    return h('td', {class: 'num pm', 'data-mean': isNum(mean) ? mean : '', 'data-std': isNum(sd) ? sd : ''},
-      fmtPct(mean, digits), isNum(mean) && isNum(sd) && (m.n ?? 0) > 1 ? h('span', {class: 'sd', text: ` ± ${fmtPct(sd, digits)}`}) : null);
+  /**
+   * @param {MetricStat | undefined} stat
+   * @param {Metric} metric
+   */
+  function pmCell(stat, metric) {
+    const mean = stat?.mean;
+    const sd = stat?.std;
+    return h('td', {class: 'num pm', 'data-metric': metric.name, 'data-mean': isNum(mean) ? mean : '', 'data-std': isNum(sd) ? sd : ''},
+      fmtMetric(metric, mean), isNum(mean) && isNum(sd) && (stat?.n ?? 0) > 1 ? h('span', {class: 'sd', text: ` ± ${fmtMetric(metric, sd)}`}) : null);
   }
 
   function renderResults() {
@@ -219,7 +257,7 @@ export function mount(root, {id}, life) {
       return h('tr', {'data-group': row.group ?? i, class: front ? 'front' : null},
         fieldCells,
         h('td', {class: 'num', 'data-n': row.n, 'data-n-done': row.n_done, text: `${row.n_done ?? 0}/${row.n ?? 0}`}),
-        METRICS.map(([key, , digits]) => pmCell(row.metrics?.[key], digits)),
+        METRICS.map((m) => pmCell(row.metrics?.[m.name], m)),
         h('td', null, front ? h('span', {class: 'front-mark', title: 'On the Pareto front', 'aria-label': 'On the Pareto front', text: '★'}) : null));
     });
     if (!rows.length) rows.push(h('tr', null, h('td', {colspan: fields.length + METRICS.length + 2, class: 'empty', text: 'No results yet.'})));
@@ -227,11 +265,11 @@ export function mount(root, {id}, life) {
       h('thead', null, h('tr', null,
         fields.length ? fields.map((f) => h('th', {class: 'num mono', title: f, text: n[f]})) : h('th', null, 'Config'),
         h('th', {class: 'num', title: 'Runs finished / runs of this config'}, 'Runs'),
-        METRICS.map(([, label]) => h('th', {class: 'num', title: 'mean ± std over seeds'}, label)),
-        h('th', {title: 'On the Pareto front of test error vs gate-event rate'}, 'Front'))),
+        METRICS.map((m) => h('th', {class: 'num', title: `${metricTitle(m)} Mean ± std over seeds.`}, m.short)),
+        h('th', {title: `On the Pareto front of ${errorM.label.toLowerCase()} vs ${costM.label.toLowerCase()}`}, 'Front'))),
       h('tbody', null, rows)));
-    resultsNote.textContent = 'Mean ± std over seeds (errors: best validation error and the test error at its epoch; '
-      + 'sparsity and gate-event rate: last epoch). ★: on the Pareto front of test error vs gate-event rate.';
+    resultsNote.textContent = `Mean ± std over seeds (${METRICS.map((m) => m.label.toLowerCase()).join('; ')}; `
+      + `the CSV has every aggregated metric). ★: on the Pareto front of ${errorM.label.toLowerCase()} vs ${costM.label.toLowerCase()}.`;
   }
 
   function renderRuns() {
@@ -253,14 +291,13 @@ export function mount(root, {id}, life) {
           h('div', {class: 'bar', role: 'progressbar', 'aria-label': `Run ${r.id} progress`, 'aria-valuemin': 0, 'aria-valuemax': 100,
             'aria-valuenow': Math.round(frac * 100)}, h('div', {style: {width: `${(frac * 100).toFixed(1)}%`, opacity: r.status === 'running' ? 1 : 0.45}})),
           h('span', {class: 'label', text: r.status === 'queued' ? 'queued' : `${p.epochs_done ?? 0}/${p.total_epochs ?? '?'}`}))),
-        h('td', {class: 'num', text: fmtPct(s.best_val_error)}),
-        h('td', {class: 'num', text: fmtPct(s.test_error)}),
-        h('td', {class: 'num', text: fmtPct(s.gate_event_rate, 1)}));
+        RUN_METRICS.map((m) => h('td', {class: 'num', 'data-metric': m.name, text: fmtMetric(m, s[m.name])})));
     });
-    if (!rows.length) rows.push(h('tr', null, h('td', {colspan: 9, class: 'empty', text: 'No runs.'})));
+    if (!rows.length) rows.push(h('tr', null, h('td', {colspan: 6 + RUN_METRICS.length, class: 'empty', text: 'No runs.'})));
     fill(runsBox, h('table', {class: 'data', id: 'sweep-runs'},
-      h('thead', null, h('tr', null, ['Run', 'Name', 'Status', 'Config', 'Seed', 'Progress', 'Best val err', 'Test err', 'Gate events']
-        .map((t, i) => h('th', {class: [0, 4, 6, 7, 8].includes(i) ? 'num' : ''}, t)))),
+      h('thead', null, h('tr', null, ['Run', 'Name', 'Status', 'Config', 'Seed', 'Progress']
+        .map((t, i) => h('th', {class: [0, 4].includes(i) ? 'num' : ''}, t)),
+      RUN_METRICS.map((m) => h('th', {class: 'num', title: metricTitle(m)}, m.short)))),
       h('tbody', null, rows)));
   }
 
@@ -279,12 +316,12 @@ export function mount(root, {id}, life) {
 
   function renderXSelect() {
     const fields = fieldsOf();
-    if (!fields.includes(st.xField)) st.xField = fields[0] ?? null;
+    if (st.xField === null || !fields.includes(st.xField)) st.xField = fields[0] ?? null;
     if (xSelect.options.length !== fields.length) {
       fill(xSelect, fields.map((f) => h('option', {value: f, text: f})));
     }
     xSelect.value = st.xField ?? '';
-    xSelect.closest('label').classList.toggle('hidden', fields.length < 2);
+    xSelect.closest('label')?.classList.toggle('hidden', fields.length < 2);
   }
 
   function drawMetrics() {
@@ -300,16 +337,18 @@ export function mount(root, {id}, life) {
     const xs = axisValues(rows.map((r) => r.overrides?.[xf]), spec.grid?.[xf]);
     const axis = fieldAxis(xs, spec.random?.[xf]?.log);
     // One line per combination of the other swept fields (a random search has no repeated values: one set of points).
+    /** @type {Map<string, SweepResult[]>} */
     const lines = new Map();
     for (const r of rows) {
       const key = random ? '' : others.map((f) => `${n[f]}=${showValue(r.overrides?.[f])}`).join(' · ');
-      if (!lines.has(key)) lines.set(key, []);
-      lines.get(key).push(r);
+      lines.set(key, [...lines.get(key) ?? [], r]);
     }
     const t = theme();
+    /** @type {Record<string, any>[]} */
     const traces = [];
     const base = baselineRow();
-    METRICS.forEach(([key, label], k) => {
+    METRICS.forEach((m, k) => {
+      const {name: key, short: label} = m;
       const ax = k ? String(k + 1) : '';
       [...lines].forEach(([lineKey, members], li) => {
         const pts = members.map((r) => ({x: r.overrides?.[xf], m: r.metrics?.[key], label: configLabel(r)}))
@@ -321,22 +360,26 @@ export function mount(root, {id}, life) {
           error_y: {type: 'data', array: pts.map((p) => (isNum(p.m?.std) ? p.m.std : 0)), visible: true, thickness: 1, width: 3},
           name, legendgroup: lineKey, showlegend: k === 0 && Boolean(lineKey), meta: {metric: key, line: lineKey},
           line: {color: colorFor(li), width: 2}, marker: {color: colorFor(li), size: 7}, text: pts.map((p) => plotText(p.label)),
-          hovertemplate: `%{text}<br>${label}: %{y:.2%}<extra></extra>`});
+          hovertemplate: `%{text}<br>${plotText(label)}: %{y${hoverFormat(m)}}<extra></extra>`});
       });
       if (base && isNum(base.metrics?.[key]?.mean)) {
         const xr = axis.type === 'category' ? [showValue(xs[0]), showValue(xs.at(-1))] : [xs[0], xs.at(-1)];
         traces.push({type: 'scatter', mode: 'lines', xaxis: `x${ax}`, yaxis: `y${ax}`, x: xr, y: [base.metrics[key].mean, base.metrics[key].mean],
           name: BASELINE, legendgroup: 'baseline', showlegend: k === 0, meta: {metric: key, line: 'baseline'},
-          line: {color: t.muted, dash: 'dash', width: 1.5}, hovertemplate: `${BASELINE}: %{y:.2%}<extra></extra>`});
+          line: {color: t.muted, dash: 'dash', width: 1.5}, hovertemplate: `${BASELINE}: %{y${hoverFormat(m)}}<extra></extra>`});
       }
     });
-    const axisTitle = (text) => ({text, font: {size: 11, color: t.muted}});
+    const axisTitle = (/** @type {string} */ text) => ({text, font: {size: 11, color: t.muted}});
     const xAxis = {...axis, title: axisTitle(xf), gridcolor: t.grid, zerolinecolor: t.grid, linecolor: t.border, automargin: true,
       tickvals: axis.type !== 'category' && !random && xs.length <= 12 ? xs : undefined,  // ticks at the swept values
       categoryorder: axis.type === 'category' ? 'array' : undefined, categoryarray: axis.type === 'category' ? xs.map(showValue) : undefined};
-    const yAxis = (k) => ({...PCT_AXIS, title: axisTitle(METRICS[k][1]), gridcolor: t.grid, zerolinecolor: t.grid, linecolor: t.border,
-      automargin: true, rangemode: k >= 2 ? 'tozero' : undefined});
-    const layout = {grid: {rows: 2, columns: 2, pattern: 'independent', xgap: 0.12, ygap: 0.22}, margin: {t: 36},
+    // errors zoom in on their values; hardware figures (the cost, sparsities) start at zero
+    const yAxis = (/** @type {number} */ k) => ({...metricAxis(METRICS[k]), title: axisTitle(METRICS[k].short), gridcolor: t.grid, zerolinecolor: t.grid,
+      linecolor: t.border, automargin: true,
+      rangemode: METRICS[k].better === 'lower' && METRICS[k].name !== costM.name ? undefined : 'tozero'});
+    /** @type {Record<string, any>} */
+    const layout = {grid: {rows: GRID_ROWS, columns: 2, pattern: 'independent', xgap: 0.12, ygap: 0.44 / GRID_ROWS},
+      margin: {t: 36},
       xaxis: xAxis, yaxis: yAxis(0)};
     for (let k = 1; k < METRICS.length; k += 1) { layout[`xaxis${k + 1}`] = xAxis; layout[`yaxis${k + 1}`] = yAxis(k); }
     const any = traces.some((tr) => tr.y.some(isNum));
@@ -347,12 +390,13 @@ export function mount(root, {id}, life) {
     const rows = st.sweep.results || [];
     const t = theme();
     const pts = rows.map((r, i) => ({r, i, label: configLabel(r), base: isBaseline(r, fieldsOf()), front: onFront(r, i),
-      x: r.metrics?.gate_event_rate?.mean, y: r.metrics?.test_error?.mean,
-      sx: r.metrics?.gate_event_rate?.std, sy: r.metrics?.test_error?.std}))
+      x: r.metrics?.[costM.name]?.mean, y: r.metrics?.[errorM.name]?.mean,
+      sx: r.metrics?.[costM.name]?.std, sy: r.metrics?.[errorM.name]?.std}))
       .filter((p) => isNum(p.x) && isNum(p.y));
     const cfg = pts.filter((p) => !p.base);
+    /** @type {Record<string, any>[]} */
     const traces = [];
-    const front = cfg.filter((p) => p.front).sort((a, b) => a.x - b.x);
+    const front = cfg.filter((p) => p.front).sort((a, b) => Number(a.x) - Number(b.x));
     if (front.length) {
       traces.push({type: 'scatter', mode: 'lines', name: 'Pareto front', meta: {kind: 'front', groups: front.map((p) => p.r.group ?? p.i)},
         x: front.map((p) => p.x), y: front.map((p) => p.y), line: {shape: 'hv', dash: 'dot', color: t.fg, width: 1.5}, hoverinfo: 'skip'});
@@ -367,17 +411,17 @@ export function mount(root, {id}, life) {
         error_y: {type: 'data', array: cfg.map((p) => (isNum(p.sy) ? p.sy : 0)), visible: true, thickness: 1, width: 0, color: t.grid},
         marker: {size: cfg.map((p) => (p.front ? 13 : 9)), color: cfg.map((p) => (p.front ? colorFor(3) : colorFor(0))),
           line: {width: cfg.map((p) => (p.front ? 2 : 0)), color: t.fg}},
-        hovertemplate: '%{hovertext}<br>test error %{y:.2%}<br>gate-event rate %{x:.2%}<extra></extra>'});
+        hovertemplate: `%{hovertext}<br>${paretoHover}<extra></extra>`});
     }
     const base = pts.find((p) => p.base);
     if (base) {
       traces.push({type: 'scatter', mode: 'markers+text', name: BASELINE, meta: {kind: 'baseline'}, x: [base.x], y: [base.y],
         text: [BASELINE], textposition: 'top center', cliponaxis: false, marker: {symbol: 'diamond', size: 11, color: t.muted},
-        hovertemplate: `${BASELINE}<br>test error %{y:.2%}<br>gate-event rate %{x:.2%}<extra></extra>`});
+        hovertemplate: `${BASELINE}<br>${paretoHover}<extra></extra>`});
     }
     draw(paretoChart.graph, traces, {margin: {t: 16}, showlegend: false,
-      xaxis: {...PCT_AXIS, title: {text: 'gate-event rate (events / dense MACs)'}},
-      yaxis: {...PCT_AXIS, title: {text: 'test error'}}}, 'No finished configs yet');
+      xaxis: {...metricAxis(costM), title: {text: costM.label}},
+      yaxis: {...metricAxis(errorM), title: {text: errorM.label}}}, 'No finished configs yet');
   }
 
   function drawHeatmap() {
@@ -387,27 +431,29 @@ export function mount(root, {id}, life) {
     const n = names();
     const spec = st.sweep.spec || {};
     const rows = configRows();
-    const title = heatChart.card.querySelector('h3');
-    if (spec.random) {  // scattered points: colour by the mean test error
-      title.textContent = `Mean test error over ${n[fx]} × ${n[fy]}`;
-      const pts = rows.filter((r) => isNum(r.metrics?.test_error?.mean));
+    const title = /** @type {HTMLElement} */ (heatChart.card.querySelector('h3'));
+    const errName = errorM.label.toLowerCase();
+    if (spec.random) {  // scattered points: colour by the mean error
+      title.textContent = `Mean ${errName} over ${n[fx]} × ${n[fy]}`;
+      const pts = rows.filter((r) => isNum(r.metrics?.[errorM.name]?.mean));
       draw(heatChart.graph, pts.length ? [{type: 'scatter', mode: 'markers', meta: {kind: 'random'},
         x: pts.map((r) => r.overrides?.[fx]), y: pts.map((r) => r.overrides?.[fy]),
-        marker: {size: 12, color: pts.map((r) => r.metrics.test_error.mean), colorscale: ERROR_SCALE, showscale: true,
+        marker: {size: 12, color: pts.map((r) => r.metrics[errorM.name].mean), colorscale: ERROR_SCALE, showscale: true,
           colorbar: {tickformat: '.1%', thickness: 12}},
-        hovertemplate: `${plotText(n[fx])}=%{x}<br>${plotText(n[fy])}=%{y}<br>test error %{marker.color:.2%}<extra></extra>`}] : [],
+        hovertemplate: `${plotText(n[fx])}=%{x}<br>${plotText(n[fy])}=%{y}<br>${plotText(errName)} %{marker.color${hoverFormat(errorM)}}<extra></extra>`}] : [],
       {xaxis: {...fieldAxis(pts.map((r) => r.overrides?.[fx]), spec.random[fx]?.log), title: {text: fx}},
         yaxis: {...fieldAxis(pts.map((r) => r.overrides?.[fy]), spec.random[fy]?.log), title: {text: fy}}}, 'No finished configs yet');
       return;
     }
-    title.textContent = `Mean test error: ${n[fx]} × ${n[fy]}`;
+    title.textContent = `Mean ${errName}: ${n[fx]} × ${n[fy]}`;
     const xs = axisValues(rows.map((r) => r.overrides?.[fx]), spec.grid?.[fx]);
     const ys = axisValues(rows.map((r) => r.overrides?.[fy]), spec.grid?.[fy]);
-    const z = ys.map((y) => xs.map((x) => rows.find((r) => r.overrides?.[fx] === x && r.overrides?.[fy] === y)?.metrics?.test_error?.mean ?? null));
+    const z = ys.map((y) => xs.map((x) => rows.find((r) => r.overrides?.[fx] === x && r.overrides?.[fy] === y)?.metrics?.[errorM.name]?.mean ?? null));
     const any = z.some((row) => row.some(isNum));
     draw(heatChart.graph, any ? [{type: 'heatmap', meta: {kind: 'heatmap'}, x: xs.map(showValue), y: ys.map(showValue), z,
       colorscale: ERROR_SCALE, colorbar: {tickformat: '.1%', thickness: 12}, xgap: 2, ygap: 2,
-      texttemplate: '%{z:.2%}', hovertemplate: `${plotText(n[fx])}=%{x}<br>${plotText(n[fy])}=%{y}<br>test error %{z:.2%}<extra></extra>`}] : [],
+      texttemplate: `%{z${hoverFormat(errorM)}}`,
+      hovertemplate: `${plotText(n[fx])}=%{x}<br>${plotText(n[fy])}=%{y}<br>${plotText(errName)} %{z${hoverFormat(errorM)}}<extra></extra>`}] : [],
     {xaxis: {type: 'category', title: {text: fx}}, yaxis: {type: 'category', title: {text: fy}}, margin: {t: 16}}, 'No finished configs yet');
   }
 
@@ -416,11 +462,11 @@ export function mount(root, {id}, life) {
   csvBtn.addEventListener('click', () => {
     if (!st.sweep) return;
     const fields = fieldsOf();
-    const header = [...fields, 'baseline', 'n_done', 'n', ...METRICS.flatMap(([key]) => [`${key}_mean`, `${key}_std`])];
+    const header = [...fields, 'baseline', 'n_done', 'n', ...AGGREGATED.flatMap(({name}) => [`${name}_mean`, `${name}_std`])];
     const rows = (st.sweep.results || []).map((r) => {
       const base = isBaseline(r, fields);
       return [...fields.map((f) => (base ? null : r.overrides?.[f] ?? null)), base, r.n_done ?? null, r.n ?? null,
-        ...METRICS.flatMap(([key]) => [r.metrics?.[key]?.mean ?? null, r.metrics?.[key]?.std ?? null])];
+        ...AGGREGATED.flatMap(({name}) => [r.metrics?.[name]?.mean ?? null, r.metrics?.[name]?.std ?? null])];
     });
     download(`gxnor-sweep-${st.sweep.id}.csv`, toCSV(header, rows));
   });

@@ -1,19 +1,32 @@
+// @ts-check
 // Sweeps: one row per sweep (swept fields, status counts, progress over all its epochs); live while any is active.
 import {endpoints} from '../api.js';
-import {fill, h} from '../dom.js';
+import {fill, h, poll} from '../dom.js';
 import {ACTIVE, STATUSES, fmtShortTime, fmtTime, setRoute} from '../util.js';
+/** @import {Life} from '../dom.js' */
+/** @import {Page, RunStatus, Sweep} from '../types' */
 
 const PAGE_SIZE = 50;
 const POLL_ACTIVE_MS = 2000;
 const POLL_IDLE_MS = 10000;
 
-/** Status counts as small badges: "3 succeeded · 1 running …" (zeros left out). */
+/**
+ * Status counts as small badges: "3 succeeded · 1 running …" (zeros left out).
+ * @param {Partial<Record<RunStatus, number>> | undefined} counts
+ * @param {number} total
+ */
 export function countBadges(counts, total) {
-  const items = STATUSES.filter((s) => counts?.[s]).map((s) => h('span', {class: `badge ${s}`, 'data-count': s, text: `${counts[s]} ${s}`}));
+  const items = STATUSES.filter((s) => counts?.[s]).map((s) => h('span', {class: `badge ${s}`, 'data-count': s, text: `${counts?.[s]} ${s}`}));
   return h('span', {class: 'counts', title: `${total} run${total === 1 ? '' : 's'}`}, items.length ? items : h('span', {class: 'muted', text: 'no runs'}));
 }
 
-/** A progress bar (the bar and its label) for a fraction in [0, 1]. */
+/**
+ * A progress bar (the bar and its label) for a fraction in [0, 1].
+ * @param {unknown} frac
+ * @param {string} ariaLabel
+ * @param {boolean} active
+ * @param {string} [label]
+ */
 export function progressBar(frac, ariaLabel, active, label) {
   const f = Math.min(1, Math.max(0, Number(frac) || 0));
   return [
@@ -24,12 +37,14 @@ export function progressBar(frac, ariaLabel, active, label) {
   ];
 }
 
+/**
+ * @param {HTMLElement} root
+ * @param {{params: URLSearchParams}} args
+ * @param {Life} life
+ */
 export function mount(root, {params}, life) {
   document.title = 'Sweeps — GXNOR Lab';
-  let page = Math.max(1, parseInt(params.get('page'), 10) || 1);
-  let timer = null;
-  let staleWhileHidden = false;
-  let seq = 0;
+  let page = Math.max(1, parseInt(params.get('page') ?? '', 10) || 1);
 
   const countNote = h('span', {class: 'muted', id: 'sweeps-count'});
   const liveNote = h('span', {class: 'muted small'});
@@ -44,44 +59,28 @@ export function mount(root, {params}, life) {
       h('thead', null, h('tr', null, ['ID', 'Name', 'Team', 'Swept fields', 'Status', 'Runs', 'Progress', 'Created']
         .map((t, i) => h('th', {class: i === 0 ? 'num' : ''}, t)))), tbody)), pager));
 
-  async function load() {
-    clearTimeout(timer);
-    const mine = ++seq;
-    let data;
-    try {
-      data = await endpoints.sweeps({limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE}, life.signal);
-    } catch (err) {
-      if (!life.alive || err.name === 'AbortError') return;
-      fill(errorBox, `Could not load sweeps: ${err.message}`);
-      errorBox.classList.remove('hidden');
-      schedule(false);
-      return;
-    }
-    if (!life.alive || mine !== seq) return;
+  // Polls every 2 s while a sweep is active, else every 10 s (dom.js poll: paused while hidden, back-off on errors).
+  const poller = poll(life, async ({stale}) => {
+    const data = await endpoints.sweeps({limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE}, life.signal);
+    if (stale()) return null;
     if (!data.items.length && data.total > 0 && page > 1) {  // ran past the last page
       page = Math.ceil(data.total / PAGE_SIZE);
       setRoute('/sweeps', {page: page > 1 ? page : ''});
       load();
-      return;
+      return null;
     }
     errorBox.classList.add('hidden');
     render(data);
-    schedule(data.items.some((s) => ACTIVE.includes(s.status)));
-  }
-
-  function schedule(active) {
+    const active = data.items.some((s) => ACTIVE.includes(s.status));
     liveNote.textContent = active ? '· live' : '';
-    timer = setTimeout(() => {
-      if (!life.alive) return;
-      if (document.hidden) { staleWhileHidden = true; return; }  // paused while the tab is hidden
-      load();
-    }, active ? POLL_ACTIVE_MS : POLL_IDLE_MS);
-  }
-  life.onCleanup(() => clearTimeout(timer));
-  life.listen(document, 'visibilitychange', () => {
-    if (!document.hidden && staleWhileHidden) { staleWhileHidden = false; load(); }
-  });
+    return active ? POLL_ACTIVE_MS : POLL_IDLE_MS;
+  }, {onError: (err) => {
+    fill(errorBox, `Could not load sweeps: ${err.message}`);
+    errorBox.classList.remove('hidden');
+  }});
+  const load = () => poller.now();
 
+  /** @param {Page<Sweep>} data */
   function render(data) {
     countNote.textContent = `${data.total} sweep${data.total === 1 ? '' : 's'}`;
     const rows = data.items.map((s) => h('tr', {'data-sweep': s.id},
@@ -100,7 +99,7 @@ export function mount(root, {params}, life) {
     }
     fill(tbody, rows);
     const pages = Math.max(1, Math.ceil(data.total / PAGE_SIZE));
-    const go = (p) => { page = p; setRoute('/sweeps', {page: p > 1 ? p : ''}); load(); };
+    const go = (/** @type {number} */ p) => { page = p; setRoute('/sweeps', {page: p > 1 ? p : ''}); load(); };
     fill(pager,
       h('span', {class: 'muted small'}, `page ${page} / ${pages}`),
       h('button', {type: 'button', class: 'small', disabled: page <= 1, onclick: () => go(page - 1)}, '‹ Prev'),

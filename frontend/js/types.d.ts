@@ -1,0 +1,279 @@
+// Types of what the REST API answers (app/schemas.py; docs/API.md) and of the page's globals, for the type
+// check only (scripts/test runs `tsc -p frontend`): the browser never loads this file.  A module names them in
+// JSDoc, e.g. `/** @import {Run} from '../types' */`.
+
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** A config as the API stores it: nested sections of JSON values (gxnor_core.config; docs/CONFIG.md). */
+export type Config = Record<string, any>;
+
+export interface Progress {
+  epoch: number;
+  fraction: number;
+  epochs_done: number;
+  total_epochs: number;
+}
+
+/** Run metrics by name (the catalog's `run` metrics); null until known. */
+export type Summary = Record<string, number | null | undefined>;
+
+export interface Run {
+  id: number;
+  name: string;
+  project: string;
+  team: string;
+  sweep_id?: number | null;
+  status: RunStatus;
+  cancel_requested: boolean;
+  progress: Progress;
+  summary: Summary;
+  config: Config;
+  info?: Record<string, any> | null;
+  error?: string | null;
+  error_detail?: string | null;
+  attempt: number;
+  worker?: string | null;
+  created_at: string;
+  started_at?: string | null;
+  finished_at?: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+/** One epoch's run-level figures (the catalog's `epoch` metrics). */
+export interface EpochRow {
+  epoch: number;
+  [metric: string]: number | null | undefined;
+}
+
+export interface MetricsOut {
+  run_id: number;
+  total_epochs_recorded: number;
+  downsampled: boolean;
+  epochs: EpochRow[];
+}
+
+/** One layer at one epoch (gxnor_core.probes; the catalog's `layer` metrics). */
+export interface LayerRecord {
+  epoch: number;
+  layer: string;
+  kind: string;
+  input_is_real: boolean;
+  num_weights: number;
+  macs: number;
+  events: number;
+  gate_event_rate: number;
+  activation_sparsity: number;
+  weight_sparsity: number;
+  weight_states: number[] | null;
+  activation_levels: number[] | null;
+  transition_matrix?: number[][] | null;
+  transitions?: number | null;
+  moves?: number | null;
+}
+
+export interface LayersOut {
+  run_id: number;
+  records: LayerRecord[];
+}
+
+export interface CompareRun {
+  id: number;
+  name: string;
+  status: RunStatus;
+  summary: Summary;
+  config: Config;
+}
+
+export interface CompareOut {
+  runs: CompareRun[];
+  config_diff: Record<string, any[]>;
+  metric: string;
+  epochs: number[];
+  series: Record<string, (number | null)[]>;
+  layers: Record<string, Record<string, Record<string, number | null>>>;
+}
+
+export interface MetricStat {
+  mean: number | null;
+  std: number | null;
+  n: number;
+}
+
+export interface SweepRun {
+  id: number;
+  name: string;
+  status: RunStatus;
+  index: number | null;
+  group: number | null;
+  seed: number | null;
+  overrides: Record<string, any>;
+  progress: Progress;
+  summary: Summary;
+}
+
+export interface SweepResult {
+  group: number;
+  overrides: Record<string, any>;
+  seeds: number[];
+  n: number;
+  n_done: number;
+  metrics: Record<string, MetricStat>;
+}
+
+/** A sweep spec (gxnor_core.sweeps): a base config and a grid, a list or a random search, over seeds. */
+export interface SweepSpec {
+  base?: Config;
+  grid?: Record<string, any[]>;
+  list?: Record<string, any>[];
+  random?: Record<string, {log?: boolean; [k: string]: any}>;
+  budget?: number;
+  seeds?: number[];
+  seed?: number;
+  baseline?: boolean;
+  preset?: string;
+}
+
+export interface Sweep {
+  id: number;
+  name: string;
+  project: string;
+  team: string;
+  status: RunStatus;
+  fields: string[];
+  spec: SweepSpec;
+  counts: Partial<Record<RunStatus, number>>;
+  total: number;
+  progress: number;
+  created_at: string;
+  cancelled_at: string | null;
+}
+
+export interface SweepDetail extends Sweep {
+  runs: SweepRun[];
+  results: SweepResult[];
+  pareto: number[];
+}
+
+export interface SweepCreated extends Sweep {
+  run_ids: number[];
+}
+
+/** One metric of the catalog (gxnor_core.metrics; docs/METRICS.md). */
+export interface Metric {
+  name: string;
+  label: string;
+  short: string;
+  unit: string;
+  format: 'percent' | 'integer' | 'compact' | 'duration' | 'bytes' | 'number' | string;
+  better: 'lower' | 'higher' | null;
+  description: string;
+  digits: number;
+  over_seeds: string[];
+  sortable: boolean;
+  filterable: boolean;
+  [k: string]: any;
+}
+
+export interface MetricsCatalog {
+  run: Metric[];
+  epoch: Metric[];
+  layer: Metric[];
+  layer_sets: Record<string, string>;
+  units: Record<string, {format: string; text: string}>;
+  views: Record<string, string[]>;
+  pareto: {x: string; y: string};
+}
+
+/** A JSON schema node of the config (pydantic's model_json_schema). */
+export interface SchemaProp {
+  type?: string;
+  enum?: any[];
+  anyOf?: SchemaProp[];
+  $ref?: string;
+  title?: string;
+  description?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  maxItems?: number;
+  properties?: Record<string, SchemaProp>;
+  default?: any;
+  [k: string]: any;
+}
+
+export interface ConfigSchema extends SchemaProp {
+  properties: Record<string, SchemaProp>;
+  $defs: Record<string, SchemaProp>;
+}
+
+export interface DatasetInfo {
+  name: string;
+  help: string;
+  input_shape: number[];
+  num_classes: number;
+  train_pool: number;
+  test_size: number;
+  bundled: boolean;
+  allowed: boolean;
+  present: boolean;
+  served: boolean;
+}
+
+export interface SweepPreset {
+  description: string;
+  spec: SweepSpec;
+}
+
+/** GET /catalog: everything the new-run form needs, and the metric catalog. */
+export interface Catalog {
+  datasets: DatasetInfo[];
+  architectures: {name: string; help: string}[];
+  windows: {name: string; equation: string | null; ours: boolean}[];
+  optimizers: string[];
+  losses: string[];
+  presets: Record<string, Config>;
+  defaults: Config;
+  schema: ConfigSchema;
+  sweep_presets: Record<string, SweepPreset>;
+  metrics: MetricsCatalog;
+  limits: {max_epochs: number; max_sweep_runs: number; max_queued_runs_per_team: number};
+}
+
+export interface Team {
+  name: string;
+  [k: string]: any;
+}
+
+/** GET /me */
+export interface Me {
+  user: {name: string; is_admin: boolean; [k: string]: any};
+  teams: Team[];
+}
+
+/** The part of plotly.js the charts use (loaded by index.html as a plain script: `window.Plotly`). */
+export interface PlotlyApi {
+  react(el: HTMLElement, data: object[], layout?: object, config?: object): Promise<unknown>;
+  purge(el: HTMLElement): void;
+}
+
+/** A Plotly chart's element, after its first draw. */
+export interface PlotElement extends HTMLElement {
+  data?: object[];
+}
+
+declare global {
+  interface Window {
+    Plotly?: PlotlyApi;
+    SwaggerUIBundle?: any;
+    ui?: any;
+  }
+}
