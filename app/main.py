@@ -14,17 +14,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.api.routes import access, catalog, health, runs, sweeps, ui
+from app.api.routes import access, catalog, estimate, health, runs, sweeps, ui
 from app.api.routes.health import BrokerStatus, HealthState, kept_fresh
 from app.auth import ensure_admin
 from app.db import migrate, session_scope
 from app.guards import RequestGuard
+from app.queue import make_celery
 from app.reaper import start_reaper
 from app.security import SecurityHeaders, allowed_methods
 from app.settings import Settings, get_settings
 from app.streams import Hub
-from gxnor_core.config import ConfigError
-from worker.celery_app import make_celery
+from gxnor_core.errors import FieldError
 
 
 def _field(loc: tuple) -> str:
@@ -164,8 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
         return JSONResponse(status_code=422, content={"detail": detail, "field": field, "message": f"{field}: {msg}"})
 
-    @app.exception_handler(ConfigError)
-    async def _config_error(request: Request, exc: ConfigError):
+    @app.exception_handler(FieldError)  # a bad config, sweep spec or request field: 422 naming it
+    async def _field_error(request: Request, exc: FieldError):
         return JSONResponse(status_code=422, content={
             "detail": [{"loc": ["body", *exc.field.split(".")], "msg": exc.message, "type": "value_error"}],
             "field": exc.field, "message": str(exc)})
@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(sweeps.router)
+    app.include_router(estimate.router)
     app.include_router(access.router)
     app.include_router(catalog.router)
     app.include_router(ui.router)

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 from fastapi import HTTPException
-from sqlalchemy import Text, and_, bindparam, cast, func, select, update
+from sqlalchemy import Text, and_, bindparam, cast, func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import budget, estimator, lifecycle
 from app.auth import Principal
-from app.models import FINISHED, SUMMARY_COLUMNS, Artifact, EpochMetric, LayerRecord, Project, Run, Team
-from app.schemas import Summary
+from app.models import FINISHED, Artifact, EpochMetric, LayerRecord, Project, Run, Team
 from app.settings import Settings
+from app.summaries import NO_SUMMARY, summary_of
+from app.summaries import sort_key as summary_sort_key
 from gxnor_core.config import ConfigError, ExperimentConfig
+from gxnor_core.data import DATASETS, check_fits_dataset, dataset_present
+from gxnor_core.errors import FieldError
+from gxnor_core.metrics import sortable
 from gxnor_core.models import model_size
 
 
@@ -32,7 +38,15 @@ def check_servable(config: ExperimentConfig, settings: Settings) -> None:
         raise ConfigError("config.train.epochs", f"this server allows at most {settings.max_epochs} epochs")
     if settings.allowed_datasets is not None and config.dataset.name not in settings.allowed_datasets:
         raise ConfigError("config.dataset.name", f"this server serves {', '.join(settings.allowed_datasets)}")
+    if not dataset_present(config.dataset.name, settings.datasets_root):
+        # Said without the server's absolute path (as a failed run's reason is): `gxnor datasets` shows it.
+        ds = DATASETS[config.dataset.name]
+        raise ConfigError("config.dataset.name", f"{ds.name} is not on this server: an admin puts its files "
+                          f"({', '.join(ds.files)}; each plain or .gz) in {ds.dirs[0]}/ under the server's "
+                          "datasets directory (GXNOR_DATASETS_DIR, the same path for the API and every worker) "
+                          f"and checks them with `gxnor datasets {ds.name}`")
     try:
+        check_fits_dataset(config)  # a batch larger than the training split
         weights, macs = model_size(config)
     except ConfigError as exc:
         raise ConfigError(f"config.{exc.field}", exc.message) from None
@@ -52,28 +66,48 @@ def resolve_team(session: Session, principal: Principal, name: str | None) -> Te
         for team in mine:
             if team.name == name:
                 return team
-        raise ConfigError("team", f"you are not a member of a team named {name!r}")
+        raise FieldError("team", f"you are not a member of a team named {name!r}")
     if len(mine) == 1:
         return mine[0]
     if not mine:
-        raise ConfigError("team", "you belong to no team; an admin can add you to one")
-    raise ConfigError("team", f"you belong to {len(mine)} teams ({', '.join(t.name for t in mine)}); say which")
+        raise FieldError("team", "you belong to no team; an admin can add you to one")
+    raise FieldError("team", f"you belong to {len(mine)} teams ({', '.join(t.name for t in mine)}); say which")
 
 
-def check_queue_room(session: Session, settings: Settings, team_id: int, adding: int = 1,
+def check_queue_room(session: Session, settings: Settings, team_id: int, configs: Sequence[ExperimentConfig],
                      field: str = "config") -> None:
-    """429 when the team's queued runs plus ``adding`` would pass the server's cap (422 when ``adding`` alone
-    does: waiting would not help)."""
+    """429 when the team's queued runs plus these ``configs`` would pass the server's cap, or their estimated
+    seconds the team's queued-work budget (``GXNOR_TEAM_MAX_QUEUED_SECONDS``, app.budget); 422 when the configs
+    alone do (waiting would not help).  Takes the team's queue lock first, held until the caller commits: the
+    count and the caller's inserts are then one atomic step, so parallel submissions cannot all pass the
+    same count."""
+    adding = len(configs)
     if adding > settings.max_queued_runs:
-        raise ConfigError(field, f"this adds {adding} runs; this server queues at "
+        raise FieldError(field, f"this adds {adding} runs; this server queues at "
                           f"most {settings.max_queued_runs} per team")
-    queued = session.scalar(select(func.count()).select_from(Run).join(Project, Project.id == Run.project_id)
-                            .where(Run.status == "queued", Project.team_id == team_id))
+    budget_s = settings.team_max_queued_seconds
+    adding_s = estimator.total_seconds(session, configs) if budget_s else 0.0
+    if adding_s > budget_s > 0:
+        raise FieldError(field, budget.too_costly(adding, adding_s, budget_s))
+    lock_team_queue(session, team_id)
+    if budget_s:
+        queued, queued_s = budget.queued_work(session, team_id)
+    else:
+        queued = session.scalar(select(func.count()).select_from(Run).join(Project, Project.id == Run.project_id)
+                                .where(Run.status == "queued", Project.team_id == team_id))
     if queued + adding > settings.max_queued_runs:
         raise HTTPException(429, f"your team has {queued} runs queued; this server queues at most "
                                  f"{settings.max_queued_runs} per team — try again when some have started"
                                  + (f" (this request adds {adding})" if adding > 1 else ""),
                             headers={"Retry-After": "60"})
+    if budget_s:
+        budget.check_queued_seconds(session, team_id, queued_s, adding_s, budget_s)
+
+
+def lock_team_queue(session: Session, team_id: int) -> None:
+    """Serialise the check-then-insert of runs per team, until the session's transaction ends (the team lock
+    that claims under a running limit take too: app.budget.lock_team)."""
+    budget.lock_team(session, team_id)
 
 
 def default_team_id(session: Session) -> int:
@@ -97,14 +131,9 @@ def project_named(session: Session, team_id: int, name: str) -> Project:
 
 def create_run(session: Session, config: ExperimentConfig, team_id: int, max_attempts: int = 3,
                sweep_id: int | None = None, sweep_index: int | None = None) -> Run:
-    run = Run(
-        project=project_named(session, team_id, config.project), name=config.name, status="queued",
-        config=config.model_dump(mode="json"), total_epochs=config.train.epochs, max_attempts=max_attempts,
-        sweep_id=sweep_id, sweep_index=sweep_index,
-    )
-    session.add(run)
-    session.flush()
-    return run
+    """A queued run in the team's project that the config names (made if new)."""
+    project = project_named(session, team_id, config.project)
+    return lifecycle.create(session, project, config, max_attempts, sweep_id, sweep_index)
 
 
 def get_run(session: Session, run_id: int, teams: frozenset[int]) -> Run:
@@ -130,12 +159,13 @@ def require_run(session: Session, run_id: int, teams: frozenset[int]) -> int:
 
 
 # Reads for the API return plain dicts in the shape of app.schemas.RunOut, with the stored
-# JSON columns passed through as raw text (orjson.Fragment): no decode and re-encode per request.
-SUMMARY_FIELDS = tuple(Summary.model_fields)
+# JSON columns passed through as raw text (orjson.Fragment): no decode and re-encode per request.  The summary
+# too (app.summaries): the worker stores every run metric of the catalog, so the stored object is the
+# response's; a run with no epoch yet (NULL) gets every metric as null.
 _RUN_COLUMNS = (
     Run.id, Run.name, Project.name.label("project"), Team.name.label("team"), Run.sweep_id, Run.status,
     Run.cancel_requested, Run.progress_epoch, Run.progress_fraction, Run.epochs_done, Run.total_epochs,
-    *(getattr(Run, k) for k in SUMMARY_FIELDS),
+    cast(Run.summary, Text).label("summary"),
     cast(Run.config, Text).label("config"), cast(Run.info, Text).label("info"), Run.error, Run.attempt,
     Run.worker, Run.created_at, Run.started_at, Run.finished_at,
 )
@@ -146,7 +176,7 @@ def _raw(text: str | None):
 
 
 _HEAD = ("id", "name", "project", "team", "sweep_id", "status", "cancel_requested")
-_N_HEAD, _N_SUMMARY = len(_HEAD), len(SUMMARY_FIELDS)
+_N_HEAD = len(_HEAD)
 
 
 def _run_dict(row) -> dict:
@@ -155,9 +185,8 @@ def _run_dict(row) -> dict:
     out = dict(zip(_HEAD, r[:_N_HEAD], strict=True))
     epoch, fraction, done, total = r[_N_HEAD:_N_HEAD + 4]
     out["progress"] = {"epoch": epoch, "fraction": fraction, "epochs_done": done, "total_epochs": total}
-    i = _N_HEAD + 4
-    out["summary"] = dict(zip(SUMMARY_FIELDS, r[i:i + _N_SUMMARY], strict=True))
-    config, info, error, attempt, worker, created, started, finished = r[i + _N_SUMMARY:]
+    summary, config, info, error, attempt, worker, created, started, finished = r[_N_HEAD + 4:]
+    out["summary"] = NO_SUMMARY if summary is None else orjson.Fragment(summary)
     out.update(config=_raw(config), info=_raw(info), error=error, error_detail=None, attempt=attempt,
                worker=worker, created_at=created, started_at=started, finished_at=finished)
     return out
@@ -202,15 +231,31 @@ def _list_statements(status: bool, project: bool, team: bool, sweep: bool, q: bo
         visible.append(Run.sweep_id == bindparam("sweep"))
     if q:
         visible.append(Run.name.ilike(bindparam("pattern"), escape="\\"))
-    column = getattr(Run, sort)
-    ordered = ((column.desc() if order == "desc" else column.asc()).nulls_last(), Run.id.desc())  # NULLs last
+    ids = select(Run.id).join(Project, Project.id == Run.project_id).where(*visible)
+    count = select(func.count()).select_from(ids.subquery())
     total = [func.count().over().label("total")] if counted else []
-    ids = select(Run.id, *total).join(Project, Project.id == Run.project_id).where(*visible)
+    in_summary = sort not in RUN_COLUMN_SORTS
+    # A run metric: from the stored summary (app.summaries; counted ⇔ PostgreSQL); NULL (no epoch yet, or no such
+    # value) sorts last either way.
+    key, join = summary_sort_key(sort, counted) if in_summary else (getattr(Run, sort), None)
+    keyed = select(Run.id, key.label("key")).join(Project, Project.id == Run.project_id)
+    if join is not None:
+        keyed = keyed.outerjoin(*join)
+    keyed = keyed.where(*visible)
+    if in_summary and counted:
+        # PostgreSQL: extract the key in the index scan, under the window count (OFFSET 0 keeps the subquery
+        # whole).  Flattened, the planner carries every row's summary through the window's tuplestore and
+        # extracts above it (docs/DESIGN.md, "Run summaries").
+        keyed = keyed.offset(literal_column("0"))
+    keyed = keyed.subquery()
     # The page's ids are sorted on narrow rows, then only those rows are read whole (a "late row lookup"):
     # sorting whole rows costs PostgreSQL 3.9 ms of CPU per page and SQLite twice the time; ids first, 1.1 ms.
-    page = ids.order_by(*ordered).limit(bindparam("limit")).offset(bindparam("offset")).subquery()
-    rows = _select_runs().join(page, page.c.id == Run.id).order_by(*ordered)
-    return rows.add_columns(page.c.total) if counted else rows, select(func.count()).select_from(ids.subquery())
+    ordered = ((keyed.c.key.desc() if order == "desc" else keyed.c.key.asc()).nulls_last(), keyed.c.id.desc())
+    page = (select(keyed.c.id, keyed.c.key, *total).order_by(*ordered).limit(bindparam("limit"))
+            .offset(bindparam("offset")).subquery())
+    rows = _select_runs().join(page, page.c.id == Run.id).order_by(
+        (page.c.key.desc() if order == "desc" else page.c.key.asc()).nulls_last(), Run.id.desc())
+    return (rows.add_columns(page.c.total) if counted else rows), count
 
 
 def list_runs(session: Session, *, teams: frozenset[int], status: str | None, project: str | None,
@@ -274,17 +319,17 @@ def layer_records_raw(session: Session, run_id: int, teams: frozenset[int], epoc
 
 
 _COMPARED = select(Run.id, Run.name, Run.status, cast(Run.config, Text).label("config"),
-                   *(getattr(Run, k) for k in SUMMARY_FIELDS)).join(Project, Project.id == Run.project_id) \
+                   cast(Run.summary, Text)).join(Project, Project.id == Run.project_id) \
     .where(Run.id.in_(_IDS), Project.team_id.in_(_TEAMS))
 
 
 def compared_runs(session: Session, run_ids: list[int], teams: frozenset[int]) -> list[dict]:
     """The runs of a comparison, in the order asked (404 naming the first missing or invisible one)."""
     found = {}
-    for run_id, name, status, config, *summary in session.execute(_COMPARED, {"ids": run_ids,
-                                                                                  "teams": list(teams)}).all():
+    for run_id, name, status, config, summary in session.execute(_COMPARED, {"ids": run_ids,
+                                                                                "teams": list(teams)}).all():
         found[run_id] = {"id": run_id, "name": name, "status": status, "config": orjson.loads(config),
-                         "summary": dict(zip(SUMMARY_FIELDS, summary, strict=True))}
+                         "summary": summary_of(summary)}
     missing = [i for i in run_ids if i not in found]
     if missing:
         raise HTTPException(404, f"run {missing[0]} not found")
@@ -330,16 +375,11 @@ def thin_epochs(epochs: list[int], points: int) -> set[int]:
 
 
 def cancel_run(session: Session, run: Run) -> Run:
-    if run.status in FINISHED:
-        raise HTTPException(409, f"run {run.id} is already {run.status}")
-    if run.status == "queued":
-        # Cancelled at once; a worker that later receives its message finds it not queued and skips it.
-        done = session.execute(update(Run).where(Run.id == run.id, Run.status == "queued").values(
-            status="cancelled", cancel_requested=True, finished_at=func.now())).rowcount
-        if done:
-            session.refresh(run)
-            return run
-    session.execute(update(Run).where(Run.id == run.id).values(cancel_requested=True))
+    """A queued run is cancelled at once, a running one asked to stop (app.lifecycle.cancel); 409 when it has
+    already finished."""
+    if lifecycle.cancel(session, run.id) is None:
+        status = session.scalar(select(Run.status).where(Run.id == run.id))
+        raise HTTPException(409, f"run {run.id} is already {status}")
     session.refresh(run)
     return run
 
@@ -403,4 +443,6 @@ def checkpoint_file(session: Session, run: Run, settings: Settings) -> Path:
     return path
 
 
-SORTABLE = ("created_at", "name", "status", *SUMMARY_COLUMNS)
+# Sort keys of the run list: columns of the run, then every sortable run metric of the catalog.
+RUN_COLUMN_SORTS = ("created_at", "name", "status", "epochs_done")
+SORTABLE = (*RUN_COLUMN_SORTS, *sortable())

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gxnor_core.costs import EnergyTable
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GXNOR_", extra="ignore")
@@ -17,6 +19,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="Default: SQLite file DATA_DIR/gxnor.db.")
     broker_url: str | None = Field(None, description="Default: a filesystem queue under DATA_DIR/broker.")
     artifact_dir: Path | None = Field(None, description="Default: DATA_DIR/artifacts (shared by API and workers).")
+    datasets_dir: Path | None = Field(None, description="Where the standard files of the non-bundled datasets are "
+                                      "(mnist/, cifar-10-batches-py/, …; docs/CONFIG.md): the same path for the API, "
+                                      "which refuses a run whose files are missing, and every worker, which reads "
+                                      "them.  Default: ~/.cache/gxnor/datasets.  `gxnor datasets` checks it.")
     queue: str = "gxnor"
     broker_visibility_timeout_s: float | None = Field(
         None, gt=0, description="Redis: seconds before an unacknowledged message is redelivered (kombu's "
@@ -33,6 +39,10 @@ class Settings(BaseSettings):
     max_queued_runs: int = Field(1000, ge=1, description="Cap on one team's runs waiting in the queue (429 "
                                  "beyond).")
     max_sweep_runs: int = Field(500, ge=1, description="Cap on the runs one sweep expands to (422 beyond).")
+    team_max_running: int = Field(0, ge=0, description="Runs of one team running at once (0: no limit).  A "
+                                  "worker leaves a team's further runs queued and takes another team's run.")
+    team_max_queued_seconds: float = Field(0.0, ge=0, description="Cap on one team's queued work in estimated "
+                                           "seconds of training (app.estimator; 0: no limit; 429 beyond).")
     auth: bool = Field(True, description="Require API tokens.  Off is allowed only on a loopback address.")
     admin_token: SecretStr | None = Field(None, description="At first start (no users yet), the admin's token "
                                           "(for automation and tests); otherwise one is made and printed.")
@@ -44,6 +54,8 @@ class Settings(BaseSettings):
     max_streams_per_user: int = Field(32, ge=1, description="Live event streams one user may hold open on one "
                                       "API process (429 beyond).")
     download_link_s: float = Field(300.0, gt=0, le=86_400, description="Lifetime of a download link.")
+    idempotency_key_s: float = Field(86_400.0, gt=0, description="How long the first answer to a run or sweep "
+                                     "creation with an Idempotency-Key is replayed to retries with that key.")
     allowed_hosts: list[str] | None = Field(None, description="Host header values the API answers (with any "
                                             "port); others get 400.  Default: any with auth on, loopback names "
                                             "with auth off (DNS rebinding).")
@@ -53,6 +65,9 @@ class Settings(BaseSettings):
                                   "(408 beyond).")
     shutdown_timeout_s: int = Field(5, ge=1, description="On SIGTERM/SIGINT, seconds open responses (downloads) "
                                     "get to finish before they are cut; event streams end at once.")
+    energy_table: EnergyTable = Field(default_factory=EnergyTable, description="Energy per operation for the "
+                                      "cost model (GET /runs/{id}/costs), as JSON; default Horowitz, ISSCC 2014, "
+                                      "45 nm (gxnor_core.costs.EnergyTable; docs/METHOD.md §6).")
 
     @property
     def db_url(self) -> str:
@@ -60,7 +75,7 @@ class Settings(BaseSettings):
 
     @property
     def broker(self) -> str:
-        return self.broker_url or "filesystem://"
+        return self.broker_url or "filesystem://localhost/"  # (a host: kombu warns without one)
 
     @property
     def broker_dir(self) -> Path:
@@ -69,6 +84,14 @@ class Settings(BaseSettings):
     @property
     def artifacts(self) -> Path:
         return (self.artifact_dir or self.data_dir / "artifacts").resolve()
+
+    @property
+    def datasets_root(self) -> Path:
+        """The datasets directory: ``datasets_dir``, else the core's default (gxnor_core.data.default_root, which
+        reads the same GXNOR_DATASETS_DIR, so a worker's training and the API's check agree)."""
+        from gxnor_core.data import default_root
+
+        return (self.datasets_dir or default_root()).expanduser().resolve()
 
     def ensure_dirs(self) -> None:
         """Make the data directory and its parts, private to this user (0700) — also when they exist: they

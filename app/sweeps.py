@@ -9,11 +9,14 @@ from fastapi import HTTPException
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app import runs as svc
+from app import lifecycle
 from app.auth import Principal
 from app.models import FINISHED, RUN_STATUSES, Project, Run, Sweep, Team, utcnow
+from app.runs import check_queue_room, check_servable, create_run, project_named, resolve_team
 from app.settings import Settings
-from gxnor_core.config import ConfigError, refuse_control_chars
+from app.summaries import summary_of
+from gxnor_core.config import refuse_control_chars
+from gxnor_core.errors import ConfigError, SweepSpecError
 from gxnor_core.sweeps import (
     SweepPoint,
     SweepSpec,
@@ -28,14 +31,14 @@ from gxnor_core.sweeps import (
 def _servable(spec: SweepSpec, point: SweepPoint, settings: Settings) -> None:
     """The server's rules on each expanded config, blamed on the sweep key that set the bad value."""
     try:
-        svc.check_servable(point.config, settings)
+        check_servable(point.config, settings)
     except ConfigError as exc:
         field = exc.field.removeprefix("config.")
         swept = [k for k in point.overrides if k == field or k.startswith(field + ".") or field.startswith(k + ".")]
         mode = "grid" if spec.grid is not None else (f"list.{point.group}" if spec.list is not None else "random")
         where = f"{mode}.{swept[0]}" if swept else f"base.{field}"
         value = f" (value {point.overrides[swept[0]]!r})" if swept else ""
-        raise ConfigError(where, f"{exc.message}{value}") from None
+        raise SweepSpecError(where, f"{exc.message}{value}") from None
 
 
 def create_sweep(session: Session, spec: SweepSpec, team_name: str | None, who: Principal,
@@ -47,16 +50,16 @@ def create_sweep(session: Session, spec: SweepSpec, team_name: str | None, who: 
     points = expand(spec, max_runs=settings.max_sweep_runs)
     for point in {p.group: p for p in points}.values():  # the seed changes nothing the server checks
         _servable(spec, point, settings)
-    team = svc.resolve_team(session, who, team_name)
+    team = resolve_team(session, who, team_name)
     mode = "grid" if spec.grid is not None else ("list" if spec.list is not None else "budget")
-    svc.check_queue_room(session, settings, team.id, adding=len(points), field=mode)
-    project = svc.project_named(session, team.id, points[0].config.project)
+    check_queue_room(session, settings, team.id, [p.config for p in points], field=mode)  # a sweep counts whole
+    project = project_named(session, team.id, points[0].config.project)
     rows = [{"index": p.index, "group": p.group, "overrides": p.overrides, "seed": p.seed} for p in points]
     stored = spec.model_dump(mode="json", exclude_none=True)
     sweep = Sweep(project_id=project.id, name=spec.name, spec=stored, fields=swept_fields(rows), points=rows)
     session.add(sweep)
     session.flush()
-    run_ids = [svc.create_run(session, p.config, team.id, settings.max_attempts, sweep.id, p.index).id
+    run_ids = [create_run(session, p.config, team.id, settings.max_attempts, sweep.id, p.index).id
                for p in points]
     return sweep, run_ids
 
@@ -123,11 +126,11 @@ def sweep_detail(session: Session, sweep_id: int, teams: frozenset[int]) -> dict
     counts, progress = _counts_and_progress(session, [sweep.id])[sweep.id]
     points = {p["index"]: p for p in sweep.points}
     cols = (Run.id, Run.name, Run.status, Run.sweep_index, Run.progress_epoch, Run.progress_fraction,
-            Run.epochs_done, Run.total_epochs, *(getattr(Run, k) for k in svc.SUMMARY_FIELDS))
+            Run.epochs_done, Run.total_epochs, Run.summary)
     runs, results = [], {}
     for r in session.execute(select(*cols).where(Run.sweep_id == sweep.id).order_by(Run.sweep_index)):
         point = points.get(r.sweep_index, {"group": None, "overrides": {}, "seed": None})
-        summary = {k: getattr(r, k) for k in svc.SUMMARY_FIELDS}
+        summary = summary_of(r.summary)
         runs.append({"id": r.id, "name": r.name, "status": r.status, "index": r.sweep_index,
                      "group": point["group"], "seed": point["seed"], "overrides": point["overrides"],
                      "progress": {"epoch": r.progress_epoch, "fraction": r.progress_fraction,
@@ -143,10 +146,10 @@ def sweep_detail(session: Session, sweep_id: int, teams: frozenset[int]) -> dict
 def cancel_sweep(session: Session, sweep_id: int, teams: frozenset[int]) -> None:
     """Cancel every run of the sweep that has not finished; 409 when none is left."""
     sweep, _, _ = get_sweep(session, sweep_id, teams)
-    open_runs = list(session.scalars(select(Run).where(Run.sweep_id == sweep.id, Run.status.not_in(FINISHED))))
-    if not open_runs:
+    open_ids = list(session.scalars(select(Run.id).where(Run.sweep_id == sweep.id, Run.status.not_in(FINISHED))))
+    if not open_ids:
         raise HTTPException(409, f"sweep {sweep_id} has no unfinished run to cancel")
-    for run in open_runs:
-        svc.cancel_run(session, run)
+    for run_id in open_ids:
+        lifecycle.cancel(session, run_id)  # refused (None) for a run that finished meanwhile: nothing to do
     sweep.cancelled_at = utcnow()
     session.flush()

@@ -10,7 +10,7 @@ from app.main import create_app
 from app.runs import downsample
 from app.schemas import CompareOut, LayersOut, MetricsOut, RunList, RunOut
 from app.settings import Settings
-from gxnor_core import load_model
+from gxnor_core import DATASETS, load_model
 from worker.runner import execute_run
 
 QUICK = {"name": "api-quick", "model": {"hidden": [32]}, "train": {"epochs": 3, "batch_size": 100}}
@@ -49,6 +49,7 @@ def test_openapi_and_docs_are_served(client):
     assert client.get("/healthz").json() == {"status": "ok", "database": True, "broker": True}
 
 
+@pytest.mark.slow
 def test_a_submitted_run_is_queued_then_trained_epoch_by_epoch(client, settings):
     run = submit(client)
     assert run["status"] == "queued" and run["progress"]["total_epochs"] == 3
@@ -95,6 +96,8 @@ def test_checkpoint_download_loads_as_a_model(client, settings, tmp_path):
     ({"surprise": 1}, "config.surprise"),
     ({"dataset": {"name": "digits", "root": "/etc"}}, "config.dataset.root"),
     ({"dataset": {"name": "digits"}, "model": {"arch": "mnist_cnn"}}, "config.model.arch"),
+    ({"train": {"batch_size": 1295}}, "config.train.batch_size"),  # digits trains on 1 294 samples
+    ({"dataset": {"limit": 50}, "train": {"batch_size": 64}}, "config.train.batch_size"),
 ])
 def test_invalid_config_is_422_naming_the_field(client, config, field):
     resp = client.post("/api/v1/runs", json={"config": config})
@@ -102,6 +105,14 @@ def test_invalid_config_is_422_naming_the_field(client, config, field):
     body = resp.json()
     assert body["field"] == field and field in body["message"]
     assert client.get("/api/v1/runs").json()["total"] == 0  # nothing stored
+
+
+def test_a_batch_as_large_as_the_training_split_is_accepted_and_one_more_is_not(client):
+    bad = client.post("/api/v1/runs", json={"config": {"train": {"batch_size": 1295}}})
+    assert bad.status_code == 422
+    assert bad.json()["message"] == ("config.train.batch_size: 1295 is larger than the training split of digits "
+                                     "(1294 samples with dataset.val_fraction=0.1)")
+    assert client.post("/api/v1/runs", json={"config": {"train": {"batch_size": 1294}}}).status_code == 201
 
 
 def test_unknown_ids_are_404(client):
@@ -130,16 +141,27 @@ def test_cancel_and_delete_follow_the_run_lifecycle(client, settings):
     assert client.delete(f"/api/v1/runs/{waiting['id']}").status_code == 409
 
 
-def test_a_run_the_worker_cannot_serve_fails_with_a_clear_message(client, settings):
+@pytest.mark.slow
+def test_a_run_the_worker_cannot_serve_fails_with_a_clear_message(client, settings, tmp_path, monkeypatch):
+    # The files are there, so the run is accepted (a missing dataset is refused at submission:
+    # tests/test_datasets.py), but damaged: the worker fails the run, saying which file and how to check them.
+    damaged = tmp_path / "datasets" / "cifar-10-batches-py"
+    damaged.mkdir(parents=True)
+    for f in DATASETS["cifar10"].files:
+        (damaged / f).write_bytes(b"not a pickle")
+    monkeypatch.setenv("GXNOR_DATASETS_DIR", str(tmp_path / "datasets"))
     run = submit(client, dataset={"name": "cifar10"}, model={"arch": "mlp", "hidden": [8]})
     assert execute_run(run["id"], settings) == "failed"
     got = client.get(f"/api/v1/runs/{run['id']}").json()
     assert got["status"] == "failed"
-    assert got["error"].startswith("DatasetError: dataset 'cifar10' not found")
+    assert got["error"].startswith("DatasetError: dataset 'cifar10' in …/cifar-10-batches-py: data_batch_1 cannot "
+                                   "be read (UnpicklingError"), got["error"]
+    assert got["error"].endswith("`gxnor datasets cifar10` checks its files")
     ok = submit(client)  # and nothing else breaks
     assert execute_run(ok["id"], settings) == "succeeded"
 
 
+@pytest.mark.slow
 def test_list_filters_searches_sorts_and_paginates(client, settings):
     ids = []
     for i, lr in enumerate([0.05, 0.01, 0.002]):
@@ -169,6 +191,7 @@ def test_downsampling_keeps_first_last_and_extremes():
     assert downsample(rows, 100, "train_loss") == rows
 
 
+@pytest.mark.slow
 def test_metrics_point_budget_on_a_long_run(client, settings):
     run = submit(client, train={"epochs": 30, "batch_size": 500})
     execute_run(run["id"], settings)
@@ -219,6 +242,11 @@ def test_catalog_lists_everything_a_form_needs(client):
     assert presets <= set(cat["presets"])
     assert cat["defaults"]["weights"]["N"] == 1
     assert cat["schema"]["properties"]["train"]
+    digits = next(d for d in cat["datasets"] if d["name"] == "digits")  # from the dataset registry
+    assert digits["bundled"] and digits["input_shape"] == [1, 8, 8]
+    assert (digits["train_pool"], digits["test_size"], digits["num_classes"]) == (1438, 359, 10)
+    assert [a["name"] for a in cat["architectures"]] == ["mlp", "mnist_cnn", "cifar_vgg"]
+    assert all(a["help"] for a in cat["architectures"]) and cat["optimizers"] == ["sgd", "momentum", "adam"]
 
 
 def test_progress_is_published_while_an_epoch_runs(client, settings):

@@ -69,13 +69,13 @@ def test_a_grid_sweep_queues_every_run_then_aggregates_exactly(client, settings)
             values = [summaries[m["id"]][metric] for m in members]
             assert row["metrics"][metric]["mean"] == pytest.approx(statistics.fmean(values))
             assert row["metrics"][metric]["std"] == pytest.approx(statistics.stdev(values))
-    # The Pareto front: no config off the front beats one on it in both test error and gate-event rate.
+    # The Pareto front: no config off the front beats one on it in both test error and XNOR-layer gate-event rate.
     front = set(detail["pareto"])
     assert front
 
     def point(g):
         m = detail["results"][g]["metrics"]
-        return m["gate_event_rate"]["mean"], m["test_error"]["mean"]
+        return m["xnor_gate_event_rate"]["mean"], m["test_error"]["mean"]
 
     for g in front:
         assert not any(point(o)[0] <= point(g)[0] and point(o)[1] <= point(g)[1] and point(o) != point(g)
@@ -105,6 +105,9 @@ def test_one_invalid_value_queues_nothing_and_names_the_field_and_value(client):
     assert resp.status_code == 422 and resp.json()["field"] == "list.1.train.epochs"
     resp = client.post("/api/v1/sweeps", json={**GRID, "base": {**BASE, "dataset": {"root": "/etc"}}})
     assert resp.status_code == 422 and resp.json()["field"] == "base.dataset.root"
+    resp = client.post("/api/v1/sweeps", json={**GRID, "grid": {"train.batch_size": [100, 2000]}})  # digits: 1294
+    assert resp.status_code == 422 and resp.json()["field"] == "grid.train.batch_size"
+    assert "2000" in resp.json()["message"]
     # Too many runs (cap 20) and an unknown field.
     resp = client.post("/api/v1/sweeps", json={**GRID, "seeds": [0, 1, 2, 3, 4, 5]})
     assert resp.status_code == 422 and resp.json()["field"] == "grid" and "24 runs" in resp.json()["message"]

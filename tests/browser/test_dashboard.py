@@ -6,10 +6,13 @@ The tests share one server and run in file order: the first launches the run the
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import httpx
 import pytest
+
+from gxnor_core.metrics import PARETO
 
 from .conftest import ADMIN_TOKEN, shoot
 
@@ -192,7 +195,7 @@ def test_compare_two_runs_diffs_configs_and_plots_both(page, server, api):
     assert sorted(t["meta"]["run"] for t in scatter) == sorted([a, b])
     for t in scatter:
         run = next(r for r in expected["runs"] if r["id"] == t["meta"]["run"])
-        assert t["x"] == [run["summary"]["gate_event_rate"]]
+        assert t["x"] == [run["summary"][PARETO["x"]]]
         assert t["y"] == [pytest.approx(1 - run["summary"]["test_error"])]
     assert any(t["meta"].get("pareto") is True for t in scatter)
 
@@ -269,17 +272,63 @@ def test_sign_in_link_leaves_no_token_in_the_address_bar_or_history(anonymous_pa
     assert not [u for u in seen if "token=" in u], seen
 
 
+# --- presets whose data this server lacks: marked in the form, and refused naming dataset.name if sent anyway.
+
+def test_new_run_form_marks_presets_whose_data_the_server_lacks(page, server, api, datasets_dir):
+    page.goto(f"{server}/#/new")
+    page.wait_for_selector("#new-run-form")
+    marked = dict(page.eval_on_selector_all(
+        "[data-preset][data-missing-data]", "els => els.map((e) => [e.dataset.preset, e.dataset.missingData])"))
+    assert marked == {"mnist-paper": "mnist", "mnist-paper-fp": "mnist", "cifar-paper": "cifar10",
+                      "cifar-paper-fp": "cifar10"}  # the datasets directory is empty; digits is bundled
+    assert page.is_visible("[data-preset=mnist-paper] .badge")
+    assert page.text_content("[data-preset=mnist-paper] .badge") == "data missing on this server"
+    assert page.locator("[data-preset=quick] .badge").count() == 0
+    option = page.locator("#f-dataset-name option[value=mnist]")
+    assert option.is_disabled() and "data missing on this server" in option.text_content()
+    shoot(page, "new-run-missing-data")
+
+    # Sent anyway: refused at submission, next to the field, saying where an admin puts the files; nothing queued.
+    before = api.get("/api/v1/runs").json()["total"]
+    page.click("[data-preset=mnist-paper]")
+    assert page.input_value("#f-dataset-name") == "mnist"
+    page.click("#submit-run")
+    page.wait_for_selector("[data-field='dataset.name'].invalid")
+    message = page.text_content("[data-field='dataset.name'] .field-error")
+    assert "mnist is not on this server" in message and "GXNOR_DATASETS_DIR" in message, message
+    assert "/#/new" in page.url and api.get("/api/v1/runs").json()["total"] == before
+
+    # An admin puts mnist's files in: a form opened afterwards no longer marks its presets.
+    folder = datasets_dir / "mnist"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (folder / name).write_bytes(b"")
+    try:
+        page.goto(f"{server}/#/runs")
+        page.goto(f"{server}/#/new")
+        page.wait_for_selector("[data-preset=cifar-paper][data-missing-data]")
+        assert page.get_attribute("[data-preset=mnist-paper]", "data-missing-data") is None
+        assert not page.locator("#f-dataset-name option[value=mnist]").is_disabled()
+    finally:
+        shutil.rmtree(folder)
+
+
 # --- a failed run's page: the one-line reason, and for an admin the traceback folded away in a <details>.
 
-def test_failed_run_page_shows_reason_and_collapsed_traceback(page, server, api):
-    cfg = {"name": "ui-no-data", "dataset": {"name": "cifar10"}, "model": {"arch": "mlp", "hidden": [8]},
+def test_failed_run_page_shows_reason_and_collapsed_traceback(page, server, api, datasets_dir):
+    # svhn's files are on the server, so the run is accepted, but damaged: the worker fails it.
+    (datasets_dir / "svhn").mkdir()
+    for name in ("train_32x32.mat", "test_32x32.mat"):
+        (datasets_dir / "svhn" / name).write_bytes(b"not a .mat file")
+    cfg = {"name": "ui-bad-data", "dataset": {"name": "svhn"}, "model": {"arch": "mlp", "hidden": [8]},
            "train": {"epochs": 1}}
     run_id = submit(api, cfg)
     assert wait_run(api, run_id)["status"] == "failed"
     page.goto(f"{server}/#/runs/{run_id}")
     page.wait_for_selector("#error-text")
     reason = page.text_content("#error-text")
-    assert reason.startswith("DatasetError: dataset 'cifar10' not found") and "Traceback" not in reason
+    assert reason.startswith("DatasetError: dataset 'svhn' in …/svhn: ") and "Traceback" not in reason, reason
     assert page.get_attribute("#error-detail", "open") is None  # collapsed
     assert not page.is_visible("#error-detail pre")
     page.click("#error-detail summary")

@@ -16,7 +16,8 @@ from app.api.deps import SessionDep
 from app.auth import CACHE, Admin, Auth, issue_token
 from app.models import ApiToken, Membership, Team, User, utcnow
 from app.schemas import ErrorOut
-from gxnor_core.config import CleanText, ConfigError
+from gxnor_core.config import CleanText
+from gxnor_core.errors import FieldError
 
 router = APIRouter(prefix="/api/v1", tags=["access"], responses={
     400: {"model": ErrorOut, "description": "The body is not JSON"},
@@ -115,7 +116,7 @@ def _teams_named(session: Session, names: list[str]) -> list[Team]:
     found = {t.name: t for t in session.scalars(select(Team).where(Team.name.in_(names)))}
     missing = [n for n in names if n not in found]
     if missing:
-        raise ConfigError("teams", f"no team named {missing[0]!r}")
+        raise FieldError("teams", f"no team named {missing[0]!r}")
     return [found[n] for n in dict.fromkeys(names)]
 
 

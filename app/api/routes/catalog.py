@@ -5,28 +5,34 @@ from fastapi import APIRouter
 from app.api.deps import SettingsDep
 from app.auth import Auth
 from app.schemas import ERRORS
-from gxnor_core import PRESETS, WINDOWS
-from gxnor_core.config import ARCHS, DATASETS, LOSSES, OPTIMIZERS, ExperimentConfig
-from gxnor_core.models import INPUT_SHAPES
+from gxnor_core import ARCHITECTURES, DATASETS, OPTIMIZERS, PRESETS, WINDOWS
+from gxnor_core.config import LOSSES, ExperimentConfig
+from gxnor_core.data import dataset_present
+from gxnor_core.metrics import catalog as metric_catalog
 from gxnor_core.sweeps import SWEEP_PRESET_DESCRIPTIONS, SWEEP_PRESETS
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"], responses={401: ERRORS[401]})
 
-_ARCH_HELP = {
-    "mlp": "Fully connected: hidden widths from model.hidden, each FC-BN-φ, then 10FC-BN.",
-    "mnist_cnn": "Paper: 32C5-MP2-64C5-MP2-512FC-10 (valid convs, BN after each layer).",
-    "cifar_vgg": "Paper: 2×128C3-MP2-2×256C3-MP2-2×512C3-MP2-1024FC-10 (same-padded convs).",
-}
+
+def _dataset(d, settings) -> dict:
+    """One dataset of the registry, and whether this server can serve it: ``allowed`` (GXNOR_ALLOWED_DATASETS),
+    ``present`` (bundled, or its files found in the datasets directory — not read: `gxnor datasets` verifies
+    them) and ``served`` (both: a run on it is accepted)."""
+    allowed = settings.allowed_datasets is None or d.name in settings.allowed_datasets
+    present = dataset_present(d.name, settings.datasets_root)
+    return {"name": d.name, "help": d.help, "input_shape": d.input_shape, "num_classes": d.num_classes,
+            "train_pool": d.pool, "test_size": d.test, "bundled": d.bundled, "allowed": allowed, "present": present,
+            "served": allowed and present}
 
 
 @router.get("/catalog")
 def catalog(settings: SettingsDep, who: Auth) -> dict:
-    """Datasets, architectures, windows, presets, defaults and bounds — everything a form needs."""
+    """Datasets, architectures, windows, presets, defaults and bounds — everything a form needs — and the metric
+    catalog (``metrics``: run, epoch and layer metrics with labels, units, better-direction and what each is a
+    fraction of; docs/METRICS.md)."""
     return {
-        "datasets": [{"name": d, "input_shape": INPUT_SHAPES[d], "bundled": d in ("digits", "mnist5k"),
-                      "served": settings.allowed_datasets is None or d in settings.allowed_datasets}
-                     for d in DATASETS],
-        "architectures": [{"name": a, "help": _ARCH_HELP[a]} for a in ARCHS],
+        "datasets": [_dataset(d, settings) for d in DATASETS.values()],
+        "architectures": [{"name": a.name, "help": a.help} for a in ARCHITECTURES.values()],
         "windows": [{"name": w.name, "equation": inspect.getdoc(w.tensor), "ours": "*Ours*" in (w.tensor.__doc__ or "")}
                     for w in WINDOWS.values()],
         "optimizers": list(OPTIMIZERS),
@@ -36,6 +42,7 @@ def catalog(settings: SettingsDep, who: Auth) -> dict:
         "schema": ExperimentConfig.model_json_schema(),
         "sweep_presets": {name: {"description": SWEEP_PRESET_DESCRIPTIONS.get(name, ""), "spec": spec}
                           for name, spec in SWEEP_PRESETS.items()},
+        "metrics": metric_catalog(),
         "limits": {"max_epochs": settings.max_epochs, "max_sweep_runs": settings.max_sweep_runs,
                    "max_queued_runs_per_team": settings.max_queued_runs},
     }

@@ -5,7 +5,8 @@ import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from app import downloads
+from app import costs as cost_svc
+from app import downloads, idempotency, lifecycle
 from app import runs as svc
 from app.api.deps import SessionDep, SettingsDep, read_session
 from app.auth import Auth, AuthOrQuery, still_allowed
@@ -16,6 +17,7 @@ from app.schemas import (
     ERRORS,
     SUBMIT,
     CompareOut,
+    CostsOut,
     ErrorOut,
     LayersOut,
     MetricsOut,
@@ -25,7 +27,7 @@ from app.schemas import (
 )
 from app.streams import EventStream
 from gxnor_core.config import CleanText
-from worker.celery_app import TASK_NAME
+from gxnor_core.metrics import VIEWS
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], responses=ERRORS)
 # Every route here needs a token (``Auth``/``AuthOrQuery`` as a parameter): runs of other teams are 404.
@@ -45,15 +47,24 @@ class FastJSON(Response):
 
 
 @router.post("/runs", status_code=201, response_model=RunOut, responses=SUBMIT)
-def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep, who: Auth):
-    """Validate and queue a run (in ``team``, or the caller's only team)."""
+def create_run(body: RunCreate, request: Request, session: SessionDep, settings: SettingsDep, who: Auth,
+               key: idempotency.KeyHeader = None):
+    """Validate and queue a run (in ``team``, or the caller's only team).  Stored first, then sent to the
+    broker: if the broker is down the answer is still 201 and the reaper sends the run later.  With an
+    ``Idempotency-Key`` a retry gets this answer again instead of a second run."""
+    once = idempotency.IdempotentCreate(session, who.user_id, key, "POST /api/v1/runs",
+                                        body.model_dump(mode="json"), settings.idempotency_key_s)
+    if (replayed := once.replay()) is not None:
+        return replayed
     svc.check_servable(body.config, settings)
     team = svc.resolve_team(session, who, body.team)
-    svc.check_queue_room(session, settings, team.id)
+    svc.check_queue_room(session, settings, team.id, [body.config])
     run_id = svc.create_run(session, body.config, team.id, settings.max_attempts).id
-    session.commit()
-    request.app.state.celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
-    return FastJSON(svc.fetch_run(session, run_id, who.team_ids), status_code=201)
+    answer = FastJSON(svc.fetch_run(session, run_id, who.team_ids), status_code=201)
+    if (replayed := once.commit(answer)) is not None:  # a parallel request with this key came first
+        return replayed
+    lifecycle.enqueue(request.app.state.celery, settings, [run_id])
+    return answer
 
 
 @router.get("/runs", response_model=RunList)
@@ -109,6 +120,18 @@ async def get_layers(run_id: RunId, request: Request, who: Auth,
         keep = svc.thin_epochs(sorted({e for e, _ in rows}), points)
         rows = [(e, r) for e, r in rows if e in keep]
     return FastJSON({"run_id": run_id, "records": [orjson.Fragment(r) for _, r in rows]})
+
+
+@router.get("/runs/{run_id}/costs", response_model=CostsOut)
+async def get_costs(run_id: RunId, request: Request, who: Auth,
+                    epoch: Annotated[int | None, Query(ge=1, le=10_000, description=(
+                        "The epoch to count (default: the last recorded one, as the summary's figures)."))] = None):
+    """Operation-type costs per sample (gxnor_core.costs; docs/METHOD.md §6): per layer and in total, this run as
+    measured and the same network as full precision, BWN, TWN and BNN would run it, each with its assumption,
+    and an energy estimate from the server's energy table.  404 for an epoch the run has not recorded."""
+    table = request.app.state.settings.energy_table
+    with read_session(request) as conn:
+        return FastJSON(cost_svc.costs_of_run(conn, run_id, who.team_ids, epoch, table))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunOut, responses=CONFLICT)
@@ -180,7 +203,8 @@ async def compare(request: Request, who: Auth,
                   ids: Annotated[str, Query(pattern=r"^\d{1,12}(,\d{1,12}){0,19}$", description="Up to 20 ids: a,b,c")],
                   metric: Annotated[CleanText, Query(max_length=50)] = "val_error",
                   points: Points = None):
-    """Several runs' config diff, one metric aligned by epoch, and per-layer hardware figures."""
+    """Several runs' config diff, one metric aligned by epoch, per-layer hardware figures, and each run's
+    operation counts and energy per scheme (totals of GET /runs/{id}/costs at its last recorded epoch)."""
     run_ids = list(dict.fromkeys(int(i) for i in ids.split(",")))
     too_big = [i for i in run_ids if i > MAX_ID]
     if too_big:
@@ -188,8 +212,8 @@ async def compare(request: Request, who: Auth,
     with read_session(request) as session:
         runs = svc.compared_runs(session, run_ids, who.team_ids)
         series = svc.metric_series(session, run_ids, metric)
-        layers = svc.last_epoch_layers(session, run_ids, ("gate_event_rate", "activation_sparsity",
-                                                          "weight_sparsity"))
+        layers = svc.last_epoch_layers(session, run_ids, VIEWS["compare_layers"])
+        costs = cost_svc.totals_of_runs(session, runs, request.app.state.settings.energy_table)
     epochs = sorted(set().union(*[set(v) for v in series.values()]))
     if points:
         keep = svc.thin_epochs(epochs, points)
@@ -200,4 +224,5 @@ async def compare(request: Request, who: Auth,
         "metric": metric, "epochs": epochs,
         "series": {str(i): [series[i].get(e) for e in epochs] for i in run_ids},
         "layers": {str(i): layers[i] for i in run_ids},
+        "costs": costs,
     })

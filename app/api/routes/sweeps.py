@@ -1,37 +1,39 @@
 """Sweeps: a base config expanded over a grid, a list or a random search, times seeds — validated whole,
 queued as runs any number of workers pick up, and aggregated per config."""
 
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from app import idempotency, lifecycle
 from app import sweeps as sweep_svc
 from app.api.deps import SessionDep, SettingsDep
 from app.api.routes.runs import MAX_ID, FastJSON
 from app.auth import Auth
 from app.schemas import CONFLICT, ERRORS, SUBMIT, SweepCreate, SweepCreated, SweepDetail, SweepList, SweepOut
 from gxnor_core.sweeps import SweepSpec, swept_fields, to_csv
-from worker.celery_app import TASK_NAME
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["sweeps"], responses=ERRORS)
 SweepId = Annotated[int, Path(ge=1, le=MAX_ID, description="Sweep id.")]
 
 
 @router.post("/sweeps", status_code=201, response_model=SweepCreated, responses=SUBMIT)
-def create_sweep(body: SweepCreate, request: Request, session: SessionDep, settings: SettingsDep, who: Auth):
+def create_sweep(body: SweepCreate, request: Request, session: SessionDep, settings: SettingsDep, who: Auth,
+                 key: idempotency.KeyHeader = None):
     """Expand and validate every run (one bad value: 422 naming the sweep key and the value, nothing
-    queued), check the size and queue caps, then queue all the runs."""
+    queued), check the size and queue caps, then queue all the runs (a broker that is down: still 201, the
+    reaper sends them later).  With an ``Idempotency-Key`` a retry gets this answer again, not a second sweep."""
+    once = idempotency.IdempotentCreate(session, who.user_id, key, "POST /api/v1/sweeps",
+                                        body.model_dump(mode="json", exclude_unset=True), settings.idempotency_key_s)
+    if (replayed := once.replay()) is not None:
+        return replayed
     spec = SweepSpec.model_validate(body.model_dump(exclude={"team"}, exclude_unset=True))
     sweep, run_ids = sweep_svc.create_sweep(session, spec, body.team, who, settings)
-    session.commit()
-    try:
-        for run_id in run_ids:
-            request.app.state.celery.send_task(TASK_NAME, args=[run_id], queue=settings.queue)
-    except Exception:  # noqa: BLE001 - stored and queued in SQL: the reaper re-sends what the broker lacks
-        log.exception("sweep %s: sending its runs to the broker failed; the reaper will re-send them", sweep.id)
-    return FastJSON({**sweep_svc.sweep_out(session, sweep.id, who.team_ids), "run_ids": run_ids}, status_code=201)
+    answer = FastJSON({**sweep_svc.sweep_out(session, sweep.id, who.team_ids), "run_ids": run_ids}, status_code=201)
+    if (replayed := once.commit(answer)) is not None:  # a parallel request with this key came first
+        return replayed
+    lifecycle.enqueue(request.app.state.celery, settings, run_ids)
+    return answer
 
 
 @router.get("/sweeps", response_model=SweepList)
