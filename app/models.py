@@ -122,6 +122,8 @@ class Run(Base):
         # PostgreSQL only (migrations 0004, 0007): the run list sorts and counts from this index alone.
         Index("ix_runs_list", "project_id", postgresql_include=[
             "id", "name", "status", "created_at", "sweep_id", "epochs_done", "summary"]),
+        # SQLite only (migration 0009): the list's sort keys from the index, not from the ~1 KB rows.
+        Index("ix_runs_list_sqlite", "project_id", "created_at", "name", "status", "sweep_id", "epochs_done"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
