@@ -361,7 +361,8 @@ def test_a_trained_run_reports_xnor_figures_and_its_costs_through_the_api(db_url
         fp_costs = c.get(f"/api/v1/runs/{fp}/costs").json()["schemes"][0]["total"]
         assert fp_costs["xnor"] == 0 and fp_costs["float_mult"] == fp_costs["macs"] and fp_costs["resting"] == 0
 
-        out = c.get("/api/v1/compare", params={"ids": f"{gx},{fp},{queued}"}).json()
+        assert c.get("/api/v1/compare", params={"ids": f"{gx},{fp},{queued}"}).json()["costs"] == {}  # opt-in
+        out = c.get("/api/v1/compare", params={"ids": f"{gx},{fp},{queued}", "costs": "true"}).json()
         CompareOut.model_validate(out)
         assert out["costs"][str(gx)] == {"epoch": 2, "totals": {s["name"]: s["total"] for s in body["schemes"]}}
         assert out["costs"][str(fp)]["epoch"] == 2 and out["costs"][str(queued)] is None

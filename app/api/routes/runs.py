@@ -202,9 +202,12 @@ async def run_events(run_id: RunId, request: Request, who: AuthOrQuery,
 async def compare(request: Request, who: Auth,
                   ids: Annotated[str, Query(pattern=r"^\d{1,12}(,\d{1,12}){0,19}$", description="Up to 20 ids: a,b,c")],
                   metric: Annotated[CleanText, Query(max_length=50)] = "val_error",
-                  points: Points = None):
-    """Several runs' config diff, one metric aligned by epoch, per-layer hardware figures, and each run's
-    operation counts and energy per scheme (totals of GET /runs/{id}/costs at its last recorded epoch)."""
+                  points: Points = None,
+                  costs: Annotated[bool, Query(description="Include each run's operation counts and energy per "
+                                               "scheme (an evaluation of the cost model per run).")] = False):
+    """Several runs' config diff, one metric aligned by epoch, per-layer hardware figures, and with
+    ``costs=true`` each run's operation counts and energy per scheme (totals of GET /runs/{id}/costs at its
+    last recorded epoch; otherwise ``costs`` is empty)."""
     run_ids = list(dict.fromkeys(int(i) for i in ids.split(",")))
     too_big = [i for i in run_ids if i > MAX_ID]
     if too_big:
@@ -213,7 +216,7 @@ async def compare(request: Request, who: Auth,
         runs = svc.compared_runs(session, run_ids, who.team_ids)
         series = svc.metric_series(session, run_ids, metric)
         layers = svc.last_epoch_layers(session, run_ids, VIEWS["compare_layers"])
-        costs = cost_svc.totals_of_runs(session, runs, request.app.state.settings.energy_table)
+        totals = cost_svc.totals_of_runs(session, runs, request.app.state.settings.energy_table) if costs else {}
     epochs = sorted(set().union(*[set(v) for v in series.values()]))
     if points:
         keep = svc.thin_epochs(epochs, points)
@@ -224,5 +227,5 @@ async def compare(request: Request, who: Auth,
         "metric": metric, "epochs": epochs,
         "series": {str(i): [series[i].get(e) for e in epochs] for i in run_ids},
         "layers": {str(i): layers[i] for i in run_ids},
-        "costs": costs,
+        "costs": totals,
     })
