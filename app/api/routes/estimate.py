@@ -10,7 +10,7 @@ from app import budget, estimator
 from app import runs as svc
 from app.api.deps import SessionDep, SettingsDep
 from app.auth import Auth
-from app.schemas import ERRORS
+from app.schemas import ERRORS, ErrorOut
 from gxnor_core.config import CleanText, ExperimentConfig
 from gxnor_core.errors import FieldError
 from gxnor_core.sweeps import SweepSpec, expand
@@ -63,7 +63,9 @@ class EstimateOut(BaseModel):
     team: TeamBudget | None = Field(description="Null when you belong to several teams and named none.")
 
 
-@router.post("/estimate", response_model=EstimateOut)
+@router.post("/estimate", response_model=EstimateOut, responses={
+    400: {"model": ErrorOut, "description": "The body is not JSON"},
+    413: {"model": ErrorOut, "description": "The body is larger than the server accepts"}})
 def estimate(body: EstimateIn, session: SessionDep, settings: SettingsDep, who: Auth) -> dict:
     """Estimated training time of a config or a whole sweep (epochs × seconds per epoch, learned from the runs
     that finished here or from the default table), and the team's budget: nothing is queued."""
