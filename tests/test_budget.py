@@ -28,6 +28,7 @@ from gxnor_core import validate_config
 from gxnor_core.data import DATASETS
 from gxnor_core.models import ARCHITECTURES
 from tests.pg import fresh_database
+from tests.test_queue_cap import burst as queue_burst
 from worker.runner import execute_run
 
 WORKER = "test-host:1"
@@ -316,20 +317,8 @@ def test_cancelled_and_running_work_leaves_the_budget(api):
     assert client.post("/api/v1/runs", json={"config": TINY}).status_code == 201
 
 
-def burst(client: TestClient, path: str, body: dict, n: int = 40) -> Counter:
-    start = threading.Barrier(n)
-    codes: list[int] = []
-
-    def post() -> None:
-        start.wait()
-        codes.append(client.post(path, json=body).status_code)
-
-    threads = [threading.Thread(target=post) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return Counter(codes)
+def burst(client: TestClient, path: str, body: dict) -> Counter:
+    return queue_burst(client, path, body, n=40)
 
 
 def test_parallel_runs_never_pass_the_queued_seconds_budget(api):

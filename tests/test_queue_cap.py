@@ -35,16 +35,16 @@ def app_client(request, tmp_path):
             yield client, settings
 
 
-def burst(client: TestClient, path: str, body: dict) -> Counter:
-    """``PARALLEL`` threads POST at the same moment; the status codes they got."""
-    start = threading.Barrier(PARALLEL)
+def burst(client: TestClient, path: str, body: dict, n: int = PARALLEL) -> Counter:
+    """``n`` threads POST at the same moment; the status codes they got."""
+    start = threading.Barrier(n)
     codes: list[int] = []
 
     def post() -> None:
         start.wait()
         codes.append(client.post(path, json=body).status_code)
 
-    threads = [threading.Thread(target=post) for _ in range(PARALLEL)]
+    threads = [threading.Thread(target=post) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
