@@ -185,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _database_down(request: Request, exc: DBAPIError):
         # A broken or refused connection is an outage (503, retry later); anything else is a bug.
         if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:
+            health.database_failed()  # the next probe asks the database afresh instead of a cached "reachable"
             return JSONResponse(status_code=503, headers={"Retry-After": "5"},
                                 content={"detail": "the database is unavailable; try again shortly"})
         raise exc

@@ -63,8 +63,10 @@ class HealthState:
 
     async def run(self) -> None:
         while True:
-            db_ok = database_reachable(self.db_url)  # inline: one SELECT 1 on the read connections
             broker_ok = await self.broker.get()
+            # inline, with no await before _set: one SELECT 1 on the read connections, so a request's
+            # database_failed() cannot fall between this answer and its publication
+            db_ok = database_reachable(self.db_url)
             self._set(Health(status="ok" if db_ok and broker_ok else "degraded", database=db_ok, broker=broker_ok))
             await asyncio.sleep(REFRESH_S)
 
@@ -84,6 +86,13 @@ class HealthState:
 
 
 CURRENT: HealthState | None = None  # this process's, while its app runs (read by app.serving)
+
+
+def database_failed() -> None:
+    """A request just found the database unreachable: drop the cached answer, so the next probe takes the
+    ordinary route (which asks the database) rather than report "reachable" for up to ``REFRESH_S`` more."""
+    if CURRENT is not None:
+        CURRENT.checked = 0.0
 
 
 @contextlib.asynccontextmanager
