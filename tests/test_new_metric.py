@@ -39,7 +39,10 @@ def _insert_after_last(source: str, node: ast.AST, text: str) -> str:
     """``text`` (elements, each with its comma) after the last element of the tuple or dict ``node``."""
     last = (node.values if isinstance(node, ast.Dict) else node.elts)[-1]
     lines = source.splitlines(keepends=True)
-    offset = sum(len(line) for line in lines[:last.end_lineno - 1]) + last.end_col_offset
+    # end_col_offset counts UTF-8 bytes (a label with "≥" or "—" is longer in bytes than in characters)
+    end_line = lines[last.end_lineno - 1]
+    offset = sum(len(line) for line in lines[:last.end_lineno - 1]) \
+        + len(end_line.encode()[:last.end_col_offset].decode())
     rest = source[offset:]
     if rest.lstrip().startswith(","):  # keep the last element's own trailing comma
         offset += len(rest) - len(rest.lstrip()) + 1
