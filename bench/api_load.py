@@ -102,6 +102,7 @@ def _metrics(rng: random.Random, epoch: int, epochs: int, lr0: float, base_err: 
         "activation_sparsity": rng.uniform(0.5, 0.8),
         "gate_event_rate": rng.uniform(0.15, 0.3),
         "transition_rate": 0.05 * (1.0 - p) + rng.uniform(0, 0.005),
+        "persistent_bytes_per_weight": 9.0,  # ternary DST driven by Adam (the default config)
     }
 
 

@@ -5,7 +5,7 @@
 Measured on the real tensors after training steps (states + optimiser state of the
 discrete weights), for each base rule driving DST.  The reference code keeps a
 float32 hidden weight plus Adam's two float32 moments: 12 bytes per weight.
-Target: 1 byte per weight with SGD-driven DST.
+Target: 1 byte per weight with SGD-driven DST (and with the stateless layer_rms rule).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import torch
 
 from gxnor_core import DATASETS, build_model, validate_config
-from gxnor_core.dst import DSTOptimizer
+from gxnor_core.dst import OPTIMIZERS, DSTOptimizer
 from gxnor_core.train import loss_fn
 
 REFERENCE_BYTES_PER_WEIGHT = 12  # fp32 weight + Adam m and v
@@ -29,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = validate_config({"dataset": {"name": args.dataset}, "model": {"arch": args.arch}})
     results = {}
-    for base in ("sgd", "momentum", "adam"):
+    for base in OPTIMIZERS:
         torch.manual_seed(0)
         model = build_model(cfg)
         opt = DSTOptimizer(model, base, 0.01, 3.0, torch.Generator().manual_seed(0))

@@ -8,9 +8,15 @@ Forward, N_a ≥ 1 (K = 2^(N_a-1) positive levels of height Δa = 1/K, steps at
 which for the ternary case (N_a = 1) is φ_r(x) = sign(x) if |x| > r else 0.
 N_a = 0 is binary: φ(x) = +1 if x ≥ 0 else -1 (*ours*: 0 maps to +1 as in BNNs).
 
-Backward: φ' = 0 almost everywhere, so every step of height h at location c
-gets a window g(x - c) whose area is h, and the windows of all steps at their
-signed locations ±s_k are summed (overlaps near 0 add up).
+Backward: φ' = 0 almost everywhere, so every step of height h at location s_k
+gets a window g whose area is h.  Two ways to combine them (``overlap``):
+
+    paper:  φ'(x) = Σ_k h·g(|x| - s_k)                      (the paper's formula, the default)
+    sum:    φ'(x) = Σ_k h·(g(|x| - s_k) + g(|x| + s_k))     (windows at the signed steps ±s_k, summed)
+
+They differ only where the window of the step at -s_k reaches x ≥ 0, i.e. r < a for ``rect`` and
+``tri`` (always for ``gauss`` and ``exp``): there ``sum`` adds the mirror term, doubling the
+derivative on |x| < a - r for ``rect``, while ``paper`` keeps h/(2a) on r - a ≤ |x| ≤ r + a.
 """
 
 from __future__ import annotations
@@ -139,6 +145,9 @@ def _derivative_kernel(window: str):
     return kernel
 
 
+OVERLAPS = ("paper", "sum")
+"""How the derivative combines the windows of the steps at ±s_k (``activations.overlap``; module docstring)."""
+
 ACTIVATION_PRESETS: dict[str, dict] = {
     # The reference code's activation works out to r = 1 with a rect window of a = 0.5
     # (gradient 1 on 0.5 ≤ |x| ≤ 1.5); see reference_code_activation.
@@ -147,20 +156,22 @@ ACTIVATION_PRESETS: dict[str, dict] = {
 
 
 class MultiStepActivation:
-    """φ with its window derivative, for one (N, r, a, window) setting.
+    """φ with its window derivative, for one (N, r, a, window, overlap) setting.
 
     On the CPU, forward and derivative are one fused numba pass (``_step_kernel``)
     whose derivative is saved for backward; elsewhere they are torch ops.
     """
 
-    def __init__(self, N: int = 1, r: float = 0.5, a: float = 0.5, window: str = "rect"):
+    def __init__(self, N: int = 1, r: float = 0.5, a: float = 0.5, window: str = "rect", overlap: str = "paper"):
         if window not in WINDOWS:
             raise ValueError(f"unknown window {window!r}; registered: {sorted(WINDOWS)}")
+        if overlap not in OVERLAPS:
+            raise ValueError(f"unknown overlap {overlap!r}; one of {OVERLAPS}")
         if not 0 <= N <= 8:
             raise ValueError(f"activation N must be in 0..8, got {N}")
         if a <= 0:
             raise ValueError(f"a must be > 0, got {a}")
-        self.N, self.r, self.a, self.window = int(N), float(r), float(a), window
+        self.N, self.r, self.a, self.window, self.overlap = int(N), float(r), float(a), window, overlap
         self.g = WINDOWS[window]
         if self.N == 0:
             # One step at 0 of height 2 (-1 → +1); g is even, so g(x) = g(|x|).
@@ -170,8 +181,9 @@ class MultiStepActivation:
             self.K = 2 ** (self.N - 1)
             self.delta = self.height = 1.0 / self.K
             locations = [self.r + k * self.delta for k in range(self.K)]
-            # The mirror step at -s reaches x ≥ 0 only if s lies within the window's support.
-            mirrored = [s <= self.g.support * self.a for s in locations]
+            # overlap "sum" adds the window of the mirror step at -s, which reaches x ≥ 0 only if s lies
+            # within the window's support; the paper's form never does.
+            mirrored = [overlap == "sum" and s <= self.g.support * self.a for s in locations]
         self.steps = np.array(locations, dtype=np.float32)
         self.mirrored = np.array(mirrored, dtype=np.bool_)
 
@@ -190,8 +202,8 @@ class MultiStepActivation:
         return level.mul_(torch.sign(x)).mul_(self.delta)
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
-        """φ'(x) = Σ_k h·(g(|x| - s_k) + g(|x| + s_k)), as torch ops; mirror terms that are
-        identically 0 for the window's support are skipped."""
+        """φ'(x) = Σ_k h·g(|x| - s_k), plus the mirror terms h·g(|x| + s_k) with overlap "sum", as torch
+        ops; mirror terms that are identically 0 for the window's support are skipped."""
         u = x.abs()
         d = torch.zeros_like(x)
         for s, mirror in zip(self.steps.tolist(), self.mirrored.tolist()):
@@ -225,7 +237,8 @@ class MultiStepActivation:
         return self.forward_and_derivative(x.detach(), want_d=False)[0]
 
     def __repr__(self) -> str:
-        return f"MultiStepActivation(N={self.N}, r={self.r}, a={self.a}, window={self.window!r})"
+        return (f"MultiStepActivation(N={self.N}, r={self.r}, a={self.a}, window={self.window!r}, "
+                f"overlap={self.overlap!r})")
 
 
 class _StepFunction(torch.autograd.Function):
@@ -242,15 +255,15 @@ class _StepFunction(torch.autograd.Function):
 
 
 @lru_cache(maxsize=64)
-def _activation(N: int, r: float, a: float, window: str) -> MultiStepActivation:
-    return MultiStepActivation(N, r, a, window)
+def _activation(N: int, r: float, a: float, window: str, overlap: str) -> MultiStepActivation:
+    return MultiStepActivation(N, r, a, window, overlap)
 
 
 def quantize_activation(
-    x: torch.Tensor, N: int = 1, r: float = 0.5, a: float = 0.5, window: str = "rect"
+    x: torch.Tensor, N: int = 1, r: float = 0.5, a: float = 0.5, window: str = "rect", overlap: str = "paper"
 ) -> torch.Tensor:
     """Discretize x to the multi-step activation φ (autograd-aware; backward from the window)."""
-    return _activation(int(N), float(r), float(a), window)(x)
+    return _activation(int(N), float(r), float(a), window, overlap)(x)
 
 
 def reference_code_activation(x: torch.Tensor) -> torch.Tensor:

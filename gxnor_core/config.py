@@ -13,10 +13,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from .activations import WINDOWS
+from .activations import ACTIVATION_PRESETS, OVERLAPS, WINDOWS
 from .data import DATASETS
 from .dst import OPTIMIZERS
 from .errors import ConfigError, FieldError
@@ -28,6 +28,8 @@ ARCH_NAMES = tuple(ARCHITECTURES)
 WINDOW_NAMES = tuple(WINDOWS)
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 LOSSES = ("squared_hinge", "cross_entropy")
+WEIGHT_TRAININGS = ("dst", "latent")
+SCHEDULES = ("exponential", "multistep")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -116,6 +118,16 @@ class WeightConfig(_Strict):
     discrete: bool = Field(True, description="False: full-precision float weights (baseline).")
     N: int = Field(1, ge=0, le=8, description="2^N+1 weight states in [-H, H].")
     H: float = Field(1.0, gt=0.0, le=1e3, description="Weight range [-H, H].")
+    training: Literal[WEIGHT_TRAININGS] = Field(
+        "dst",
+        description="dst: integer states moved by Discrete State Transition (no float weights); latent: float "
+        "shadow weights, quantized in the forward pass (BWN/TWN scale α), straight-through backward.",
+    )
+    fc_init: float = Field(
+        1.0, gt=0.0, le=10.0,
+        description="Fully connected layers start from U(-fc_init·H, fc_init·H) rounded onto the states "
+        "(convolutions from U(-H, H)); the reference code's CIFAR-10 run uses 1.5.",
+    )
 
 
 class ActivationConfig(_Strict):
@@ -124,6 +136,11 @@ class ActivationConfig(_Strict):
     r: float = Field(0.5, ge=0.0, le=4.0, description="Sparsity window: |x| ≤ r maps to 0.")
     a: float = Field(0.5, gt=0.0, le=4.0, description="Derivative window half-width.")
     window: Literal[WINDOW_NAMES] = Field("rect", description="Derivative window shape.")
+    overlap: Literal[OVERLAPS] = Field(
+        "paper",
+        description="paper: φ'(x) = Σ_k h·g(|x| - s_k); sum: also the mirror windows at -s_k, summed "
+        "(differs when r < a).",
+    )
 
 
 class DSTConfig(_Strict):
@@ -145,9 +162,47 @@ class TrainConfig(_Strict):
     lr_final: float = Field(
         0.0001, gt=0.0, le=10.0, description="Learning rate of the last epoch (exponential decay)."
     )
+    schedule: Literal[SCHEDULES] = Field(
+        "exponential",
+        description="exponential: lr → lr_final; multistep: the same decay, times milestone_factor at "
+        "each of the milestones.",
+    )
+    milestones: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, max_length=100, validate_default=True,
+        description="Epochs (0-based, increasing, below epochs) from which the learning rate is multiplied "
+        "by milestone_factor (schedule multistep only).",
+    )
+    milestone_factor: float = Field(0.1, gt=0.0, le=1.0, description="The multistep schedule's factor.")
+    zero_lr_first_epoch: bool = Field(
+        False,
+        description="The reference code's first epoch: learning rate 0 (DST moves nothing, BatchNorm "
+        "running statistics still update); the schedule starts at the second epoch.",
+    )
+    lr_float: float | None = Field(
+        None, gt=0.0, le=10.0,
+        description="First-epoch learning rate of the float parameters (BatchNorm γ/β; every weight of a "
+        "full-precision network), on the same schedule; null: lr.",
+    )
     loss: Literal[LOSSES] = "squared_hinge"
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal[DEVICES] = "auto"
+
+    @field_validator("milestones")
+    @classmethod
+    def _milestones_fit_the_schedule(cls, milestones: list[int], info: ValidationInfo) -> list[int]:
+        """Milestones belong to the multistep schedule, which needs at least one; they increase and lie
+        inside the run (a milestone at or after ``epochs`` would never apply)."""
+        schedule, epochs = info.data.get("schedule"), info.data.get("epochs")
+        if schedule == "exponential" and milestones:
+            raise PydanticCustomError("milestones", "milestones are used by schedule multistep only")
+        if schedule == "multistep" and not milestones:
+            raise PydanticCustomError("milestones", "schedule multistep needs at least one milestone")
+        if any(b <= a for a, b in zip(milestones, milestones[1:])):
+            raise PydanticCustomError("milestones", "milestones must be strictly increasing")
+        if epochs is not None and milestones and milestones[-1] >= epochs:
+            raise PydanticCustomError("milestones", f"milestone {milestones[-1]} is not below train.epochs "
+                                                    f"({epochs}); epochs count from 0")
+        return milestones
 
 
 class ExperimentConfig(_Strict):
@@ -182,6 +237,10 @@ def validate_config(data: dict[str, Any] | ExperimentConfig) -> ExperimentConfig
         raise _first_error(exc) from None
 
 
+# ``mnist-paper`` and ``cifar-paper`` are the paper's networks and activation on a short schedule (batch 100,
+# 100 epochs): quick approximations kept under their old names, not the paper's protocol.  ``*-reference``
+# follow the reference code's training settings field by field (docs/REPRODUCING.md lists each, and what
+# differs).
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "name": "quick",
@@ -204,6 +263,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "activations": {"N": 1, "r": 1.0, "a": 0.5, "window": "rect"},
         "dst": {"optimizer": "adam", "m": 3.0},
         "train": {"epochs": 100, "batch_size": 100, "lr": 0.01, "lr_final": 0.00001},
+    },
+    "mnist-reference": {
+        "name": "mnist-reference",
+        "dataset": {"name": "mnist", "val_fraction": 1 / 6},  # 50 000 / 10 000 / 10 000
+        "model": {"arch": "mnist_cnn"},
+        "weights": {"N": 1, "H": 1.0, "fc_init": 1.0},
+        "activations": dict(ACTIVATION_PRESETS["reference"]),
+        "dst": {"optimizer": "adam", "m": 3.0},
+        "train": {"epochs": 4000, "batch_size": 10_000, "lr": 0.1, "lr_final": 1e-7, "zero_lr_first_epoch": True,
+                  "loss": "squared_hinge"},
+    },
+    "cifar-reference": {
+        "name": "cifar-reference",
+        "dataset": {"name": "cifar10", "val_fraction": 0.1},  # 45 000 / 5 000 / 10 000
+        "model": {"arch": "cifar_vgg"},
+        "weights": {"N": 1, "H": 1.0, "fc_init": 1.5},
+        "activations": dict(ACTIVATION_PRESETS["reference"]),
+        "dst": {"optimizer": "adam", "m": 3.0},
+        "train": {"epochs": 2000, "batch_size": 1000, "lr": 0.01, "lr_final": 3e-5, "zero_lr_first_epoch": True,
+                  "schedule": "multistep", "milestones": [1000, 1600], "milestone_factor": 0.1,
+                  "loss": "squared_hinge"},
     },
 }
 # Each preset has a full-precision baseline of the same network (float weights, ReLU).

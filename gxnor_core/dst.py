@@ -209,6 +209,42 @@ def adam(groups: list[dict], lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=lr, fused=True)
 
 
+class LayerRMSStep(torch.optim.Optimizer):
+    """Δw = −lr · g / RMS(g), the RMS taken over each parameter tensor (one layer's weights, one BN vector).
+
+    Stateless (*ours*, docs/METHOD.md §3): the normaliser is a statistic of the current gradient of the whole
+    layer, computed and dropped within the step, so nothing is kept per weight between steps.  Like Adam, the
+    step size is set by lr whatever the gradient's scale (the mean |Δw| is about lr), which is what plain SGD
+    lacks: its proposals are far below one state step and DST rarely moves.  Unlike Adam, the weights of a
+    layer keep their relative gradient sizes.
+    """
+
+    def __init__(self, params, lr: float, eps: float = 1e-12):
+        super().__init__(params, {"lr": lr, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                rms = p.grad.square().mean().sqrt().clamp_(min=group["eps"])
+                p.sub_(p.grad * (group["lr"] / rms))
+
+
+@register_optimizer(floats_per_weight=0)
+def layer_rms(groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """Layer-normalised gradient step: Δw = −lr·g / RMS of g over the layer (no per-weight state)."""
+    return LayerRMSStep(groups, lr=lr)
+
+
+def optimizer_state_bytes(opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> int:
+    """Bytes of the per-element state ``opt`` keeps for ``params`` (moments, momentum buffers; scalar step
+    counters are not per element and are left out)."""
+    return sum(v.numel() * v.element_size() for p in params for v in opt.state.get(p, {}).values()
+               if torch.is_tensor(v) and v.numel() > 1)
+
+
 def make_base_optimizer(name: str, groups: list[dict], lr: float) -> torch.optim.Optimizer:
     """The registered base rule ``name`` over ``groups``."""
     if name not in OPTIMIZERS:
@@ -225,7 +261,8 @@ class DSTOptimizer:
     that into state moves and the scratch is released.  Persistent state per
     discrete weight is therefore the int state plus whatever the base rule keeps
     (SGD: nothing, momentum: one float, Adam: two).  BatchNorm γ/β and any float
-    weights sit in the same optimizer and take the rule's assignment.
+    weights sit in the same optimizer, in a group of their own (so they can have their own learning
+    rate, ``train.lr_float``), and take the rule's assignment.
     """
 
     def __init__(self, model: torch.nn.Module, base: str, lr: float, m: float,
@@ -244,9 +281,12 @@ class DSTOptimizer:
         self.base = make_base_optimizer(base, groups, lr)
         self.moves = [0] * len(self.layers)
 
-    def set_lr(self, lr: float) -> None:
-        for group in self.base.param_groups:
-            group["lr"] = lr
+    def set_lr(self, lr: float, lr_float: float | None = None) -> None:
+        """``lr`` for the DST proposals (the first group, when there are any), ``lr_float`` (None: ``lr``) for
+        the float parameters (the other group)."""
+        for i, group in enumerate(self.base.param_groups):
+            proposals = i == 0 and bool(self.proposals)
+            group["lr"] = lr if proposals or lr_float is None else lr_float
 
     def zero_grad(self) -> None:
         self.base.zero_grad(set_to_none=True)
@@ -275,9 +315,5 @@ class DSTOptimizer:
 
     def persistent_bytes(self) -> int:
         """Bytes kept between steps for the discrete weights: states + base-rule state."""
-        total = sum(layer.state.numel() * layer.state.element_size() for layer in self.layers)
-        for p in self.proposals:
-            for v in self.base.state.get(p, {}).values():
-                if torch.is_tensor(v) and v.numel() > 1:
-                    total += v.numel() * v.element_size()
-        return total
+        states = sum(layer.state.numel() * layer.state.element_size() for layer in self.layers)
+        return states + optimizer_state_bytes(self.base, self.proposals)

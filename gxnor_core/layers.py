@@ -1,4 +1,4 @@
-"""Layers whose weights live in Z_N as integer states, and the activation layer."""
+"""Layers whose weights live in Z_N as integer states, latent-weight layers, and the activation layer."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .activations import MultiStepActivation
+from .latent import quantize
 from .spaces import DiscreteSpace
 
 
@@ -18,16 +19,20 @@ class _DiscreteWeight(nn.Module):
     and released it, so no float copy of the weights outlives a step.
     """
 
-    def __init__(self, shape: tuple[int, ...], space: DiscreteSpace):
+    def __init__(self, shape: tuple[int, ...], space: DiscreteSpace, init_range: float = 1.0):
         super().__init__()
         self.space = space
+        self.init_range = float(init_range)
         self.register_buffer("state", torch.zeros(shape, dtype=space.index_dtype))
         self.value: torch.Tensor | None = None
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Reference code: continuous U(-H, H) init rounded to the nearest state."""
-        w = torch.empty(self.state.shape).uniform_(-self.space.H, self.space.H, generator=generator)
+        """Reference code: continuous U(-c·H, c·H) init rounded to the nearest state, c = ``init_range``
+        (1; its CIFAR-10 run's fully connected layers 1.5, so values beyond ±H round to ±H: for ternary
+        weights each state then starts with probability 1/3 instead of 1/4, 1/2, 1/4)."""
+        bound = self.init_range * self.space.H
+        w = torch.empty(self.state.shape).uniform_(-bound, bound, generator=generator)
         self.state.copy_(self.space.index(w))
 
     def weight_value(self) -> torch.Tensor:
@@ -48,9 +53,9 @@ class _DiscreteWeight(nn.Module):
 class DiscreteLinear(_DiscreteWeight):
     """Fully connected layer y = x Wᵀ with W ∈ Z_N (no bias: the following BN absorbs it)."""
 
-    def __init__(self, in_features: int, out_features: int, space: DiscreteSpace):
+    def __init__(self, in_features: int, out_features: int, space: DiscreteSpace, init_range: float = 1.0):
         self.in_features, self.out_features = in_features, out_features
-        super().__init__((out_features, in_features), space)
+        super().__init__((out_features, in_features), space, init_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight_value())
@@ -78,6 +83,64 @@ class DiscreteConv2d(_DiscreteWeight):
                 f"padding={self.padding}, {self.space}")
 
 
+class _LatentWeight:
+    """Float shadow weights (``weight``, an nn.Parameter the float optimizer trains) whose forward pass uses their
+    quantization α·z/H, z ∈ Z_N, with a straight-through backward (docs/METHOD.md §7, ``gxnor_core.latent``).
+
+    ``state`` is the state index of every quantized weight, computed from the shadows on each call (for the
+    probes and transition counts; nothing is stored): latent layers report states like DST layers.
+    """
+
+    space: DiscreteSpace
+    init_range: float
+    weight: nn.Parameter
+
+    def reset_parameters(self) -> None:
+        """The DST init before its rounding, U(-c·H, c·H) with c = ``init_range``, clipped to [-H, H] (where the
+        clip after every step keeps the shadows)."""
+        bound = self.init_range * self.space.H
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound).clamp_(-self.space.H, self.space.H)
+
+    def quantized_weight(self) -> torch.Tensor:
+        w = self.weight
+        q = quantize(w, self.space)[0]
+        if torch.is_grad_enabled() and w.requires_grad:
+            return w + (q - w).detach()  # forward Q(w), backward the identity
+        return q
+
+    @property
+    def state(self) -> torch.Tensor:
+        return quantize(self.weight, self.space)[1]
+
+    @property
+    def num_weights(self) -> int:
+        return self.weight.numel()
+
+
+class LatentLinear(_LatentWeight, nn.Linear):
+    """Fully connected layer y = x Q(W)ᵀ over float shadow weights W (no bias: the following BN absorbs it)."""
+
+    def __init__(self, in_features: int, out_features: int, space: DiscreteSpace, init_range: float = 1.0):
+        self.space, self.init_range = space, float(init_range)
+        super().__init__(in_features, out_features, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.quantized_weight())
+
+
+class LatentConv2d(_LatentWeight, nn.Conv2d):
+    """2-D convolution with Q(W) over float shadow weights W (no bias)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, space: DiscreteSpace,
+                 padding: int = 0, stride: int = 1):
+        self.space, self.init_range = space, 1.0
+        super().__init__(in_channels, out_channels, kernel_size, padding=padding, stride=stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, self.quantized_weight(), None)
+
+
 class StepActivation(nn.Module):
     """φ as a layer: the multi-step discretization, or ReLU for the full-precision baseline."""
 
@@ -97,7 +160,14 @@ def layer_weight(layer: nn.Module) -> torch.Tensor:
     with torch.no_grad():
         if isinstance(layer, _DiscreteWeight):
             return layer.space.value(layer.state)
+        if isinstance(layer, _LatentWeight):
+            return layer.quantized_weight()
         return layer.weight.detach()
+
+
+def has_states(layer: nn.Module) -> bool:
+    """Its weights take the values of a discrete space: integer DST states, or quantized latent weights."""
+    return isinstance(layer, _DiscreteWeight | _LatentWeight)
 
 
 def is_weight_layer(module: nn.Module) -> bool:

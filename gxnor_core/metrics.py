@@ -180,12 +180,13 @@ EPOCH_METRICS: tuple[Metric, ...] = (
     Metric("xnor_events_per_sample", "Gate events per sample (XNOR layers)", "XNOR events", "count", "lower",
            f"Gate events summed over {_XNOR}, mean per sample {_PROBE}; {_EVENT}.  {_NO_XNOR}",
            over_layers=OverLayers("events", None, "xnor")),
-    Metric("gate_event_rate", "Gate-event rate (whole network)", "Gate events (all)", "fraction", "lower",
+    Metric("gate_event_rate", "Gate-event rate (whole network)", "Gate events (whole net)", "fraction", "lower",
            f"Gate events / dense MACs, both summed over every weight layer, per sample {_PROBE}; {_EVENT}.  The "
            "first layer sees the data (real-valued pixels): its non-zero multiplies count as events and, weighted "
            "by its MACs, can dominate — xnor_gate_event_rate leaves it out.  " + _NO_XNOR, digits=1,
            over_layers=OverLayers("events", "macs", "all", empty=0.0, requires="xnor")),
-    Metric("activation_sparsity", "Activation sparsity (whole network)", "Act. sparsity (all)", "fraction", "higher",
+    Metric("activation_sparsity", "Activation sparsity (whole network)", "Act. sparsity (whole net)", "fraction",
+           "higher",
            f"Each weight layer's input sparsity (zero input values / input values {_PROBE}; padding not counted), "
            "averaged over every weight layer weighted by its dense MACs.  The first layer sees the data, so it is "
            "rarely sparse and, weighted by MACs, can dominate.", digits=1,
@@ -203,6 +204,12 @@ EPOCH_METRICS: tuple[Metric, ...] = (
            "Wall time of the epoch: training, evaluation of the validation and test splits, and the probe."),
     Metric("samples_per_second", "Training throughput", "Samples/s", "per_second", "higher",
            "Training samples seen / seconds of the epoch's training loop (evaluation and probe excluded)."),
+    Metric("persistent_bytes_per_weight", "Persistent training memory per weight", "Bytes/weight", "bytes",
+           "lower", "Bytes kept from one training step to the next for the weights of every weight layer / those "
+           "weights (docs/METHOD.md §7): the integer state (1 byte) of a DST weight, the 4-byte float shadow of a "
+           "latent-weight one, the 4-byte float of a full-precision one, plus the optimizer's per-weight state "
+           "(Adam 8 bytes, momentum 4, sgd and layer_rms none; under DST the base rule's state for its "
+           "proposals).  BatchNorm parameters and scalar step counters are not counted.", digits=3),
 )
 _EPOCH = {m.name: m for m in EPOCH_METRICS}
 
@@ -236,6 +243,7 @@ RUN_METRICS: tuple[Metric, ...] = (
     last("xnor_gate_event_rate"),
     last("xnor_activation_sparsity"),
     last("xnor_events_per_sample"),
+    last("persistent_bytes_per_weight"),
 )
 
 LAYER_METRICS: tuple[Metric, ...] = (
@@ -268,9 +276,9 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "list": ("best_val_error", "test_error", "xnor_gate_event_rate", "gate_event_rate"),  # runs table columns
     "card": ("best_val_error", "test_error", "best_test_error", "xnor_gate_event_rate", "xnor_activation_sparsity",
              "xnor_events_per_sample", "gate_event_rate", "activation_sparsity",
-             "weight_sparsity"),  # run page cards (run metrics)
+             "weight_sparsity", "persistent_bytes_per_weight"),  # run page cards (run metrics)
     "compare": ("best_val_error", "test_error", "xnor_gate_event_rate", "xnor_activation_sparsity",
-                "gate_event_rate", "activation_sparsity"),  # compare table
+                "gate_event_rate", "activation_sparsity", "persistent_bytes_per_weight"),  # compare table
     "compare_layers": ("gate_event_rate", "activation_sparsity", "weight_sparsity"),  # /compare's layer figures
     "sweep": ("best_val_error", "test_error", "xnor_activation_sparsity", "xnor_gate_event_rate",
               "activation_sparsity", "gate_event_rate"),  # sweep results, plots

@@ -13,7 +13,15 @@ from torch import nn
 from .activations import MultiStepActivation
 from .data import DATASETS
 from .errors import ConfigError
-from .layers import DiscreteConv2d, DiscreteLinear, StepActivation, is_weight_layer
+from .layers import (
+    DiscreteConv2d,
+    DiscreteLinear,
+    LatentConv2d,
+    LatentLinear,
+    StepActivation,
+    has_states,
+    is_weight_layer,
+)
 from .spaces import DiscreteSpace
 
 if TYPE_CHECKING:
@@ -98,7 +106,16 @@ class GXNORNet(nn.Module):
         return OrderedDict((name, block[0]) for name, block in self.blocks.items())
 
     def discrete_layers(self) -> list[nn.Module]:
+        """Layers whose weights are integer DST states (no float weights)."""
         return [m for m in self.weight_layers().values() if isinstance(m, DiscreteLinear | DiscreteConv2d)]
+
+    def latent_layers(self) -> list[nn.Module]:
+        """Layers with float shadow weights and a quantized forward (``weights.training: latent``)."""
+        return [m for m in self.weight_layers().values() if isinstance(m, LatentLinear | LatentConv2d)]
+
+    def quantized_layers(self) -> list[nn.Module]:
+        """Layers whose forward weights take the values of a discrete space: the discrete and the latent ones."""
+        return [m for m in self.weight_layers().values() if has_states(m)]
 
 
 def _block(layer: nn.Module, channels: int, conv: bool, pool: bool, act: StepActivation | None):
@@ -152,15 +169,18 @@ def build_model(config: ExperimentConfig, input_shape: tuple[int, int, int] | No
     plan = _plan(config, input_shape or DATASETS[config.dataset.name].input_shape)
     wc, ac = config.weights, config.activations
     space = DiscreteSpace(wc.N, wc.H) if wc.discrete else None
-    phi = MultiStepActivation(ac.N, ac.r, ac.a, ac.window) if ac.discrete else None
+    latent = wc.training == "latent"  # float shadow weights (docs/METHOD.md §7) instead of DST's integer states
+    conv, linear = (LatentConv2d, LatentLinear) if latent else (DiscreteConv2d, DiscreteLinear)
+    phi = MultiStepActivation(ac.N, ac.r, ac.a, ac.window, ac.overlap) if ac.discrete else None
     blocks: OrderedDict[str, nn.Sequential] = OrderedDict()
     for i, (name, kind, fan_in, out, kernel, pad, pool, _macs) in enumerate(plan):
         act = StepActivation(phi) if i < len(plan) - 1 else None
         if kind == "conv":
-            layer = (DiscreteConv2d(fan_in, out, kernel, space, padding=pad) if space is not None
+            layer = (conv(fan_in, out, kernel, space, padding=pad) if space is not None
                      else nn.Conv2d(fan_in, out, kernel, padding=pad, bias=False))
         else:
-            layer = DiscreteLinear(fan_in, out, space) if space is not None else nn.Linear(fan_in, out, bias=False)
+            layer = (linear(fan_in, out, space, init_range=wc.fc_init) if space is not None
+                     else nn.Linear(fan_in, out, bias=False))
         blocks[name] = _block(layer, out, kind == "conv", pool, act)
     return GXNORNet(blocks)
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import DiscreteConv2d, StepActivation, _DiscreteWeight, layer_weight
+from .layers import DiscreteConv2d, StepActivation, has_states, layer_weight
 from .metrics import network_metrics
 from .models import GXNORNet
 
@@ -100,7 +100,7 @@ def probe(model: GXNORNet, x: torch.Tensor) -> OrderedDict[str, dict]:
     records: OrderedDict[str, dict] = OrderedDict()
     for name, layer in layers.items():
         s = stats[name]
-        discrete = isinstance(layer, _DiscreteWeight)
+        discrete = has_states(layer)
         w = weights[name]
         records[name] = {
             "layer": name,

@@ -11,7 +11,9 @@ import torch.nn.functional as F
 
 from .config import ExperimentConfig, validate_config
 from .data import DataSplits, load_dataset
-from .dst import DSTOptimizer
+from .dst import DSTOptimizer, optimizer_state_bytes
+from .latent import LatentOptimizer
+from .layers import has_states
 from .metrics import summarize
 from .models import GXNORNet, build_model, count_weights
 from .probes import aggregate, probe
@@ -47,12 +49,39 @@ class Reporter:
         """One finished epoch: run-level metrics, per-layer records and the checkpoint state."""
 
 
-def lr_at(cfg: ExperimentConfig, epoch: int) -> float:
-    """Exponential decay per epoch from lr (epoch 0) to lr_final (last epoch)."""
+def schedule_factor(cfg: ExperimentConfig, epoch: int) -> float:
+    """The learning-rate schedule (docs/CONFIG.md, ``train``) as a factor on the first epoch's rate, for
+    the 0-based ``epoch`` of ``E = train.epochs``:
+
+        exponential   (lr_final/lr)^(e/(E-1))                 e = epoch; 1 when E = 1
+        multistep     the same × milestone_factor^#{milestones ≤ epoch}
+
+    With ``zero_lr_first_epoch`` (the reference code's) epoch 0 has factor 0 and the decay runs over the
+    remaining epochs (e = epoch - 1 of E - 1); milestones still count the epoch itself, as the reference
+    code's ``epoch == 1000`` does.
+    """
     t = cfg.train
-    if t.epochs == 1:
-        return t.lr
-    return t.lr * (t.lr_final / t.lr) ** (epoch / (t.epochs - 1))
+    e, span = epoch, t.epochs
+    if t.zero_lr_first_epoch:
+        if epoch == 0:
+            return 0.0
+        e, span = epoch - 1, t.epochs - 1
+    factor = 1.0 if span <= 1 else (t.lr_final / t.lr) ** (e / (span - 1))
+    if t.schedule == "multistep":
+        factor *= t.milestone_factor ** sum(m <= epoch for m in t.milestones)
+    return factor
+
+
+def lr_at(cfg: ExperimentConfig, epoch: int) -> float:
+    """The DST proposals' learning rate (a full-precision network's float parameters: ``lr_float_at``)."""
+    return cfg.train.lr * schedule_factor(cfg, epoch)
+
+
+def lr_float_at(cfg: ExperimentConfig, epoch: int) -> float:
+    """The float parameters' learning rate (BatchNorm γ/β, float weights): ``lr_float`` (null: ``lr``) on the
+    same schedule."""
+    t = cfg.train
+    return (t.lr if t.lr_float is None else t.lr_float) * schedule_factor(cfg, epoch)
 
 
 def loss_fn(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -103,8 +132,11 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
     model = build_model(cfg, data.input_shape).to(device)
     gen_data = torch.Generator().manual_seed(cfg.train.seed)  # batch order (CPU generator)
     gen_dst = torch.Generator().manual_seed(cfg.train.seed + 1)  # DST transitions, restarts
-    opt = DSTOptimizer(model, cfg.dst.optimizer, cfg.train.lr, cfg.dst.m, gen_dst)
-    discrete = model.discrete_layers()
+    latent = cfg.weights.training == "latent"  # float shadow weights; else DST over integer states
+    opt = (LatentOptimizer(model, cfg.dst.optimizer, cfg.train.lr) if latent
+           else DSTOptimizer(model, cfg.dst.optimizer, cfg.train.lr, cfg.dst.m, gen_dst))
+    restarts = None if latent else cfg.dst.restart_patience  # the restart moves DST states: none to move here
+    discrete = model.quantized_layers()
     layer_names = [n for n, m in model.weight_layers().items() if m in discrete]
 
     sel = {"best_epoch": None, "best_val_error": math.inf, "test_error_at_best": None,
@@ -141,7 +173,7 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
     for epoch in range(start_epoch, cfg.train.epochs):
         t0 = time.perf_counter()
         lr = lr_at(cfg, epoch)
-        opt.set_lr(lr)
+        opt.set_lr(lr, lr_float_at(cfg, epoch))
         start_states = [m.state.clone() for m in discrete]
         perm = torch.randperm(n_train, generator=gen_data).to(device)
         model.train()
@@ -190,12 +222,12 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
         if improved:
             sel.update(best_epoch=epoch + 1, best_val_error=select_on,
                        test_error_at_best=test_error, since_best=0)
-            if cfg.dst.restart_patience:
+            if restarts:
                 best_states = [m.state.clone() for m in discrete]
         else:
             sel["since_best"] += 1
         sel["best_test_error"] = min(sel["best_test_error"], test_error)
-        if cfg.dst.restart_patience and best_states and sel["since_best"] >= cfg.dst.restart_patience:
+        if restarts and best_states and sel["since_best"] >= restarts:
             _random_restart(discrete, best_states, gen_dst)
             sel["since_best"] = 0
 
@@ -209,6 +241,7 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
             "epoch_seconds": time.perf_counter() - t0,
             "samples_per_second": seen / train_seconds if train_seconds > 0 else 0.0,
             **aggregate(records),
+            "persistent_bytes_per_weight": persistent_bytes_per_weight(model, opt),
         }
         checkpoint = {
             "format": CHECKPOINT_FORMAT,
@@ -235,6 +268,15 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
             opt.persistent_bytes() / max(1, sum(m.num_weights for m in discrete)) if discrete else None
         ),
     }
+
+
+def persistent_bytes_per_weight(model: GXNORNet, opt: DSTOptimizer | LatentOptimizer) -> float:
+    """Bytes kept from one step to the next for the weights of every weight layer / their number: integer
+    states (DST), float shadow weights (latent) or float weights (full precision), plus the optimizer's
+    per-weight state for each (for DST, its state for the proposals)."""
+    floats = [m.weight for m in model.weight_layers().values() if not has_states(m)]
+    float_bytes = sum(w.numel() * w.element_size() for w in floats) + optimizer_state_bytes(opt.base, floats)
+    return (opt.persistent_bytes() + float_bytes) / count_weights(model)
 
 
 def _random_restart(layers, best_states, generator: torch.Generator) -> None:

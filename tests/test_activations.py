@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gxnor_core import ACTIVATION_PRESETS, WINDOWS, MultiStepActivation, quantize_activation
-from gxnor_core.activations import reference_code_activation
+from gxnor_core.activations import OVERLAPS, reference_code_activation
 
 # The windows of docs/METHOD.md §2, written out independently of the library (unit step height).
 CLOSED_FORM = {
@@ -16,7 +16,16 @@ CLOSED_FORM = {
     "gauss": lambda u, a: np.exp(-(u**2) / (2 * a**2)) / (math.sqrt(2 * math.pi) * a),
     "exp": lambda u, a: np.exp(-np.abs(u) / a) / (2 * a),
 }
-CASES = [(0, 0.0, 1.0), (1, 0.5, 0.5), (1, 0.2, 0.6), (1, 0.0, 0.3), (2, 0.3, 0.4), (3, 0.1, 0.2)]
+# Each window's mass at u ≤ -s (its CDF at -s, s ≥ 0): what the paper's form leaves out of a step's window.
+LEFT_TAIL = {
+    "rect": lambda s, a: max(0.0, a - s) / (2 * a),
+    "tri": lambda s, a: max(0.0, a - s) ** 2 / (2 * a**2),
+    "gauss": lambda s, a: 0.5 * math.erfc(s / (a * math.sqrt(2))),
+    "exp": lambda s, a: 0.5 * math.exp(-s / a),
+}
+# (N, r, a): r < a, where the windows of the steps at ±r overlap, and r ≥ a, where (for rect and tri) they do not.
+CASES = [(0, 0.0, 1.0), (1, 0.5, 0.5), (1, 0.2, 0.6), (1, 0.0, 0.3), (2, 0.3, 0.4), (3, 0.1, 0.2),
+         (1, 1.0, 0.5), (2, 0.75, 0.25)]
 
 
 def closed_form_forward(x: np.ndarray, N: int, r: float) -> np.ndarray:
@@ -30,7 +39,8 @@ def closed_form_forward(x: np.ndarray, N: int, r: float) -> np.ndarray:
     return np.sign(x) * da * levels
 
 
-def closed_form_derivative(x: np.ndarray, N: int, r: float, a: float, window: str) -> np.ndarray:
+def closed_form_derivative(x: np.ndarray, N: int, r: float, a: float, window: str, overlap: str) -> np.ndarray:
+    """paper: Σ_k h·g(|x| - s_k); sum: Σ_k h·(g(x - s_k) + g(x + s_k)), the windows at the signed steps."""
     g = CLOSED_FORM[window]
     if N == 0:
         return 2.0 * g(x, a)
@@ -39,7 +49,7 @@ def closed_form_derivative(x: np.ndarray, N: int, r: float, a: float, window: st
     d = np.zeros_like(x)
     for k in range(K):
         s = r + k * da
-        d += da * (g(x - s, a) + g(x + s, a))
+        d += da * (g(np.abs(x) - s, a) if overlap == "paper" else g(x - s, a) + g(x + s, a))
     return d
 
 
@@ -58,23 +68,59 @@ def test_forward_matches_the_step_function(window, N, r, a):
     np.testing.assert_array_equal(y.numpy(), expected.astype(np.float32))
 
 
+@pytest.mark.parametrize("overlap", OVERLAPS)
 @pytest.mark.parametrize("window", sorted(WINDOWS))
 @pytest.mark.parametrize("N,r,a", CASES)
-def test_backward_equals_the_window_formula(window, N, r, a):
+def test_backward_equals_the_window_formula(window, N, r, a, overlap):
     x = (torch.rand(20000, generator=torch.Generator().manual_seed(1)) * 6 - 3).requires_grad_()
-    quantize_activation(x, N=N, r=r, a=a, window=window).sum().backward()
-    expected = closed_form_derivative(x.detach().double().numpy(), N, r, a, window)
+    quantize_activation(x, N=N, r=r, a=a, window=window, overlap=overlap).sum().backward()
+    expected = closed_form_derivative(x.detach().double().numpy(), N, r, a, window, overlap)
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-5, atol=1e-6)
+    # the torch ops (every device but the CPU) give the same closed form
+    torch_ops = MultiStepActivation(N, r, a, window, overlap).derivative(x.detach())
+    np.testing.assert_allclose(torch_ops.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("overlap", OVERLAPS)
 @pytest.mark.parametrize("window", sorted(WINDOWS))
 @pytest.mark.parametrize("N,r,a", CASES)
-def test_cpu_kernel_and_torch_ops_agree(window, N, r, a):
-    act = MultiStepActivation(N, r, a, window)
+def test_cpu_kernel_and_torch_ops_agree(window, N, r, a, overlap):
+    act = MultiStepActivation(N, r, a, window, overlap)
     x = torch.randn(5000, generator=torch.Generator().manual_seed(2)) * 2
     y, d = act.forward_and_derivative(x, want_d=True)
     assert torch.equal(y, act.forward(x))
     torch.testing.assert_close(d, act.derivative(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("r", [0.0, 0.25, 0.4])
+def test_rect_below_a_paper_form_is_one_over_2a_and_the_sum_doubles_it_near_zero(r):
+    """r < a, rect: the paper's φ' is 1/(2a) on r - a ≤ |x| ≤ r + a and never more; the summed form is 1/a on
+    |x| < a - r (both windows), 1/(2a) further out to r + a."""
+    a = 0.5
+    x = torch.linspace(-1.5, 1.5, 3001)  # steps of 1e-3, off the edges at ±(a - r) and ±(r + a) by ≥ 2.5e-4
+    x = x[((x.abs() - (a - r)).abs() > 2e-4) & ((x.abs() - (r + a)).abs() > 2e-4)].contiguous()
+    inner, window = x.abs() < a - r, x.abs() <= r + a
+    for overlap, near_zero in (("paper", 1 / (2 * a)), ("sum", 1 / a)):
+        for d in (MultiStepActivation(1, r, a, "rect", overlap).forward_and_derivative(x, want_d=True)[1],
+                  MultiStepActivation(1, r, a, "rect", overlap).derivative(x)):
+            assert torch.all(d[inner] == near_zero), overlap
+            assert torch.all(d[window & ~inner] == 1 / (2 * a)) and torch.all(d[~window] == 0), overlap
+
+
+@pytest.mark.parametrize("window", ["rect", "tri"])
+def test_overlap_changes_nothing_when_r_is_at_least_a(window):
+    x = torch.randn(5000, generator=torch.Generator().manual_seed(4)) * 2
+    for N, r, a in [(1, 1.0, 0.5), (1, 0.5, 0.5), (2, 0.75, 0.25)]:
+        paper, summed = (MultiStepActivation(N, r, a, window, o).forward_and_derivative(x, want_d=True)[1]
+                         for o in ("paper", "sum"))
+        assert torch.equal(paper, summed), (N, r, a)
+
+
+def test_the_paper_form_is_the_default():
+    assert MultiStepActivation().overlap == "paper"
+    x = torch.tensor([0.0, 0.1], requires_grad=True)
+    quantize_activation(x, N=1, r=0.0, a=0.5).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0]  # 1/(2a), not the summed 2·1/(2a)
 
 
 @pytest.mark.parametrize("window", sorted(WINDOWS))
@@ -88,12 +134,19 @@ def test_each_window_integrates_to_the_step_height(window, a):
     np.testing.assert_allclose(scalar, CLOSED_FORM[window](v.astype(np.float64), np.float32(a)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("overlap", OVERLAPS)
 @pytest.mark.parametrize("window", sorted(WINDOWS))
 @pytest.mark.parametrize("N,r,a", CASES)
-def test_derivative_integrates_to_the_total_jump(window, N, r, a):
+def test_derivative_integrates_to_the_total_jump(window, N, r, a, overlap):
+    """The summed form integrates to the jump from -1 to +1; the paper's form leaves out, for each step, the
+    part of its window beyond x = 0 (what the mirror term would add), twice (x < 0 and x > 0)."""
     x = torch.linspace(-40, 40, 800_001, dtype=torch.float32)
-    d = MultiStepActivation(N, r, a, window).derivative(x).double().numpy()
-    assert np.trapezoid(d, x.double().numpy()) == pytest.approx(2.0, abs=2e-3)  # from -1 to +1
+    d = MultiStepActivation(N, r, a, window, overlap).derivative(x).double().numpy()
+    missing = 0.0
+    if overlap == "paper" and N > 0:
+        K = 2 ** (N - 1)
+        missing = 2 * sum(LEFT_TAIL[window](r + k / K, a) / K for k in range(K))
+    assert np.trapezoid(d, x.double().numpy()) == pytest.approx(2.0 - missing, abs=2e-3)
 
 
 def test_binary_rect_a1_is_the_bnn_straight_through_estimator():

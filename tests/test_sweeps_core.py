@@ -124,7 +124,7 @@ def test_every_preset_expands_validates_and_counts():
         assert [p.seed for p in points[:3]] == [0, 1, 2]
         assert points[-1].overrides == BASELINE_OVERRIDES
         assert {p.config.dataset.name for p in points} == {"mnist5k"}
-        assert {p.config.model.arch for p in points} == {"mlp"}
+        assert {p.config.model.arch for p in points} == {"mnist_cnn"}  # the paper's studies use its CNN
     with pytest.raises(SweepSpecError) as err:
         sweep_preset("paper-zz")
     assert err.value.field == "preset"
@@ -136,7 +136,7 @@ def test_preset_fields_are_overridden_by_the_spec():
     r_values = SWEEP_PRESETS["paper-r"]["grid"]["activations.r"]
     assert [p.overrides["activations.r"] for p in points] == r_values
     assert {p.config.train.epochs for p in points} == {1}
-    assert {p.config.model.hidden[0] for p in points} == {SWEEP_PRESETS["paper-r"]["base"]["model"]["hidden"][0]}
+    assert {p.config.model.arch for p in points} == {SWEEP_PRESETS["paper-r"]["base"]["model"]["arch"]}
     assert {p.seed for p in points} == {4}
     # giving a mode replaces the preset's points rather than clashing with them
     other = expand({"name": "q", "preset": "paper-r", "list": [{"dst.m": 2.0}]})

@@ -11,7 +11,8 @@ import {setVaried} from './vary.js';
 /** @import {Catalog, Config, Run} from '../../types' */
 /** @import {FormContext} from './form.js' */
 
-const PRESET_ORDER = ['quick', 'quick-fp', 'mnist-paper', 'mnist-paper-fp', 'cifar-paper', 'cifar-paper-fp'];
+const PRESET_ORDER = ['quick', 'quick-fp', 'mnist-paper', 'mnist-paper-fp', 'cifar-paper', 'cifar-paper-fp',
+  'mnist-reference', 'mnist-reference-fp', 'cifar-reference', 'cifar-reference-fp'];
 
 /**
  * A preset button's tooltip: dataset · architecture, full precision.

@@ -26,10 +26,13 @@ export const LABELS = {
   'dataset.val_fraction': 'Validation fraction', 'dataset.limit': 'Sample limit',
   'model.arch': 'Architecture', 'model.hidden': 'Hidden widths', 'model.width': 'Width multiplier',
   'weights.discrete': 'Discrete weights', 'weights.N': 'N (2^N+1 states)', 'weights.H': 'Range H',
+  'weights.fc_init': 'FC init range (× H)',
   'activations.discrete': 'Discrete activations', 'activations.N': 'N (levels)', 'activations.r': 'Sparsity window r',
-  'activations.a': 'Derivative window a', 'activations.window': 'Window shape',
+  'activations.a': 'Derivative window a', 'activations.window': 'Window shape', 'activations.overlap': 'Window overlap',
   'dst.optimizer': 'Base optimizer', 'dst.m': 'Nonlinearity m', 'dst.restart_patience': 'Restart patience',
   'train.epochs': 'Epochs', 'train.batch_size': 'Batch size', 'train.lr': 'Learning rate', 'train.lr_final': 'Final learning rate',
+  'train.schedule': 'Schedule', 'train.milestones': 'Milestones', 'train.milestone_factor': 'Milestone factor',
+  'train.zero_lr_first_epoch': 'Learning rate 0 in the first epoch', 'train.lr_float': 'Float parameters’ learning rate',
   'train.loss': 'Loss', 'train.seed': 'Seed', 'train.device': 'Device',
 };
 export const CLI_ONLY = new Set(['dataset.root', 'dataset.download']);
