@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.auth import _aware
 from app.models import DownloadLink, Membership, Project, Run, utcnow
 
-KINDS = ("checkpoint",)
+KINDS = ("checkpoint", "best")  # the artifact kinds a link can name (app.runs.CHECKPOINT_KINDS)
 
 
 def _hash(key: str) -> str:

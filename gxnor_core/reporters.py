@@ -1,4 +1,4 @@
-"""A reporter that writes a run into a directory: JSONL metrics, layer records, checkpoint."""
+"""A reporter that writes a run into a directory: JSONL metrics, layer records, checkpoints (latest and best)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,19 @@ def json_safe(value):
     return value
 
 
+def best_model(checkpoint: dict) -> dict | None:
+    """The model part of an epoch's checkpoint when that epoch is the best-validation one so far, else None.
+
+    The trainer's model selection (``checkpoint["selection"]``) names the best epoch; when it is this one,
+    the network's integer weight states and BatchNorm state are what an export should read.  The result
+    keeps the checkpoint format (``gxnor_core.load_model`` reads it) but drops the optimizer and random
+    state: it is a model to use, not a training state to resume."""
+    if checkpoint["selection"].get("best_epoch") != checkpoint["epoch"]:
+        return None
+    keep = ("format", "config", "epoch", "model", "selection")
+    return {k: checkpoint[k] for k in keep}
+
+
 def save_checkpoint(state: dict, path: Path) -> None:
     """Write atomically: a crash mid-write never leaves a torn checkpoint behind."""
     tmp = path.with_name(path.name + ".tmp")
@@ -31,7 +44,8 @@ def save_checkpoint(state: dict, path: Path) -> None:
 
 
 class DirectoryReporter(Reporter):
-    """``DIR/metrics.jsonl``, ``DIR/layers.jsonl``, ``DIR/checkpoint.pt``, ``DIR/summary.json``.
+    """``DIR/metrics.jsonl``, ``DIR/layers.jsonl``, ``DIR/checkpoint.pt`` (the latest epoch's, to resume from),
+    ``DIR/best.pt`` (the best-validation epoch's model, ``best_model``), ``DIR/summary.json``.
 
     With ``resume=True`` it continues from ``DIR/checkpoint.pt`` and drops any
     JSONL lines of epochs after the checkpoint, so the files match the state.
@@ -41,10 +55,11 @@ class DirectoryReporter(Reporter):
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_path = self.dir / "checkpoint.pt"
+        self.best_path = self.dir / "best.pt"
         self._resume = resume
         self.stop_requested = False
         if not resume:
-            for name in ("metrics.jsonl", "layers.jsonl", "summary.json"):
+            for name in ("metrics.jsonl", "layers.jsonl", "summary.json", "best.pt"):
                 (self.dir / name).unlink(missing_ok=True)
 
     def resume_from(self) -> dict | None:
@@ -65,6 +80,8 @@ class DirectoryReporter(Reporter):
 
     def epoch(self, metrics: dict, layers: list[dict], checkpoint: dict) -> None:
         save_checkpoint(checkpoint, self.checkpoint_path)
+        if (best := best_model(checkpoint)) is not None:
+            save_checkpoint(best, self.best_path)
         with open(self.dir / "layers.jsonl", "a") as f:
             for rec in layers:
                 f.write(json.dumps(json_safe(rec)) + "\n")

@@ -8,13 +8,17 @@ import threading
 import time
 
 import httpx
+import numpy as np
 import pytest
+import torch
 import uvicorn
 
 from app.main import create_app
 from app.settings import Settings
 from gxnor_core import PRESETS, load_dataset, load_model, validate_config
-from gxnor_core.train import evaluate
+from gxnor_core.export import export_checkpoint, read_model
+from gxnor_core.reporters import DirectoryReporter
+from gxnor_core.train import evaluate, train
 from worker.runner import execute_run
 
 
@@ -316,3 +320,139 @@ def test_submit_retries_a_lost_answer_with_the_same_idempotency_key_and_makes_on
         assert again.returncode == 0, again.stderr
         assert re.search(rb"\r\nidempotency-key: *([^\r]+)", relay.requests[-1], re.I).group(1) != keys[0]
         assert api.get("/api/v1/runs").json()["total"] == 2
+
+
+# ------------------------------------------------------------------------------ gxnor export and gxnor infer
+# (the .gxn format and the engine themselves: tests/test_export.py, tests/test_engine.py)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    train({"name": "exp", "model": {"hidden": [16]}, "train": {"epochs": 2, "batch_size": 200}},
+          DirectoryReporter(out))
+    return out
+
+
+def test_export_writes_a_model_from_a_checkpoint_or_a_run_directory(run_dir, tmp_path):
+    out = tmp_path / "model.gxn"
+    res = gxnor("export", str(run_dir / "checkpoint.pt"), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"Wrote {out}: ") and "2 layers (fc1, fc2), input 1×8×8, 10 classes" in res.stdout
+    assert read_model(out).meta["source"]["epoch"] == 2
+    assert out.read_bytes() == export_checkpoint((run_dir / "checkpoint.pt").read_bytes(),
+                                                 {"checkpoint": "checkpoint.pt"})
+    best = torch.load(run_dir / "best.pt", weights_only=True)["epoch"]
+    for args, epoch in ((["--which", "latest"], 2), ([], best)):
+        res = gxnor("export", str(run_dir), "-o", str(out), *args)
+        assert res.returncode == 0, res.stderr
+        assert read_model(out).meta["source"]["epoch"] == epoch
+
+
+@pytest.mark.parametrize("make,args,message", [
+    (None, ["nope.pt"], "nope.pt: no such file or run directory"),
+    (lambda d: (d / "x.pt").write_bytes(b"hello"), ["x.pt"], "x.pt: not a GXNOR checkpoint"),
+    (lambda d: torch.save({"format": "other"}, d / "y.pt"), ["y.pt"], "y.pt: not a GXNOR checkpoint"),
+    (lambda d: (d / "x.pt").write_bytes(b"hello"), ["x.pt", "--which", "best"], "--which chooses a run"),
+    (lambda d: (d / "empty").mkdir(), ["empty"], "no best.pt in this run directory"),
+    (None, ["12"], "name its server with --server"),
+    (None, ["--which", "first", "1"], "invalid choice: 'first'"),
+])
+def test_export_of_bad_input_exits_2_with_one_line(tmp_path, make, args, message):
+    if make:
+        make(tmp_path)
+    res = gxnor("export", *args, "-o", "m.gxn", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "m.gxn").exists()
+
+
+def test_export_of_a_full_precision_checkpoint_exits_2_naming_the_field(tmp_path):
+    train({"name": "fp", "model": {"hidden": [8]}, "weights": {"discrete": False},
+           "train": {"epochs": 1, "batch_size": 400}}, DirectoryReporter(tmp_path))
+    res = gxnor("export", str(tmp_path / "checkpoint.pt"), "-o", str(tmp_path / "m.gxn"))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"gxnor: error: {tmp_path / 'checkpoint.pt'}: weights.discrete is false: a full-precision network has "
+        "no XNOR layers to export"]
+
+
+@pytest.mark.slow
+def test_export_of_a_run_id_downloads_its_best_model_from_the_server(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data", admin_token=TOKEN)
+    config = {"name": "exp", "model": {"hidden": [8]},
+              "train": {"epochs": 4, "batch_size": 200, "lr": 0.1, "lr_final": 0.1}}
+    with api_server(settings) as url, _admin(url) as api:
+        run_id = api.post("/api/v1/runs", json={"config": config}).json()["id"]
+        assert execute_run(run_id, settings) == "succeeded"
+        best_epoch = api.get(f"/api/v1/runs/{run_id}").json()["summary"]["best_epoch"]
+        assert best_epoch == 3  # the best and the latest differ
+        for args, epoch, which in (([], best_epoch, "best"), (["--which", "latest"], 4, "latest")):
+            out = tmp_path / f"{which}.gxn"
+            res = gxnor("export", str(run_id), "-o", str(out), "--server", url, "--token", TOKEN, *args)
+            assert res.returncode == 0, res.stderr
+            source = read_model(out).meta["source"]
+            assert (source["epoch"], source["run_id"], source["which"]) == (epoch, run_id, which)
+        missing = gxnor("export", "999", "-o", str(tmp_path / "x.gxn"), "--server", url, "--token", TOKEN)
+        assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+            "gxnor: error: 404: run 999 not found"]
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir):
+    """The run's best model exported, that model in PyTorch, and digits test inputs."""
+    model_path = run_dir / "model.gxn"
+    model_path.write_bytes(export_checkpoint((run_dir / "best.pt").read_bytes()))
+    data = load_dataset(validate_config({"dataset": {"name": "digits"}}).dataset)
+    return model_path, load_model(str(run_dir / "best.pt")), data.test_x[:50]
+
+
+def test_infer_writes_the_models_logits_exactly(exported, tmp_path):
+    model_path, model, x = exported
+    with torch.no_grad():
+        expected = model(x)
+    np.save(tmp_path / "x.npy", x.numpy())
+    res = gxnor("infer", str(model_path), str(tmp_path / "x.npy"), "-o", str(tmp_path / "logits.npy"))
+    assert res.returncode == 0, res.stderr
+    logits = np.load(tmp_path / "logits.npy")
+    assert logits.dtype == np.float32 and np.array_equal(logits, expected.numpy())
+    report = json.loads(res.stdout)
+    assert report["samples"] == 50 and report["predictions"] == expected.argmax(1).tolist()
+    assert list(report["events_per_sample"]) == ["fc2"] and report["events_per_sample"]["fc2"] > 0
+    assert report["logits"] == str(tmp_path / "logits.npy") and report["seconds"] > 0
+    # Without -o the logits are in the JSON line; flat rows and a single sample are inputs too.
+    np.save(tmp_path / "flat.npy", x.numpy().reshape(50, 64).astype(np.float64))
+    flat = gxnor("infer", str(model_path), str(tmp_path / "flat.npy"), "--kernel", "portable")
+    assert flat.returncode == 0, flat.stderr
+    assert torch.equal(torch.tensor(json.loads(flat.stdout)["logits"]), expected)
+    assert json.loads(flat.stdout)["kernels"] == {"fc2": "portable"}
+    np.save(tmp_path / "one.npy", x[0].numpy())
+    one = gxnor("infer", str(model_path), str(tmp_path / "one.npy"))
+    assert one.returncode == 0 and json.loads(one.stdout)["predictions"] == expected.argmax(1).tolist()[:1]
+
+
+@pytest.mark.parametrize("make,args,message", [
+    (None, ["nope.gxn", "x.npy"], "nope.gxn: No such file or directory"),
+    (lambda d, m: (d / "m.pt").write_bytes(b"PK\x03\x04" * 20), ["m.pt", "x.npy"], "not a GXNOR model file"),
+    (lambda d, m: (d / "cut.gxn").write_bytes(m.read_bytes()[:-9]), ["cut.gxn", "x.npy"], "truncated"),
+    (None, ["MODEL", "missing.npy"], "missing.npy: No such file or directory"),
+    (lambda d, m: np.save(d / "bad.npy", np.zeros((2, 1, 9, 8))), ["MODEL", "bad.npy"],
+     "bad.npy: shape 2×1×9×8; this model takes N×1×8×8 (or N×64, or one 1×8×8 sample)"),
+    (lambda d, m: np.save(d / "obj.npy", np.array([{}, 1], dtype=object)), ["MODEL", "obj.npy"],
+     "obj.npy: not a .npy array of numbers"),
+    (lambda d, m: np.save(d / "nan.npy", np.full((1, 64), np.nan)), ["MODEL", "nan.npy"], "NaN or infinite"),
+    (lambda d, m: np.save(d / "s.npy", np.array(["a"] * 64)), ["MODEL", "s.npy"], "holds <U1 values"),
+    (lambda d, m: np.save(d / "x.npy", np.zeros((1, 64))), ["MODEL", "x.npy", "--kernel", "gpu"],
+     "unknown kernel 'gpu'; one of popcount, int8, portable"),
+])
+def test_infer_of_bad_input_exits_2_with_one_line(exported, tmp_path, make, args, message):
+    model_path = exported[0]
+    if make:
+        make(tmp_path, model_path)
+    args = [str(model_path) if a == "MODEL" else a for a in args]
+    res = gxnor("infer", *args, "-o", "logits.npy", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert not (tmp_path / "logits.npy").exists()

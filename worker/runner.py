@@ -35,7 +35,7 @@ from app.models import Artifact, EpochMetric, LayerRecord, Run, utcnow
 from app.settings import Settings
 from gxnor_core import Reporter, train
 from gxnor_core.metrics import summarize
-from gxnor_core.reporters import json_safe, save_checkpoint
+from gxnor_core.reporters import best_model, json_safe, save_checkpoint
 
 log = logging.getLogger("gxnor.worker")
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
@@ -93,27 +93,32 @@ class SQLReporter(Reporter):
 
     def epoch(self, metrics: dict, layers: list[dict], checkpoint: dict) -> None:
         epoch = metrics["epoch"]
-        # Named by attempt too, so a stale attempt can never overwrite (or delete) the owner's file.
-        rel = Path("runs") / str(self.run_id) / f"checkpoint-{epoch:05d}-a{self.token}.pt"
-        path = self.artifacts / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(checkpoint, path)
-        sel = checkpoint["selection"]
+        # Artifacts by kind: the latest checkpoint (to resume from) every epoch, and the best-validation model
+        # (gxnor_core.reporters.best_model, what an export reads) when this epoch is the best so far; each new
+        # file replaces the previous one of its kind.  Named by attempt too, so a stale attempt can never
+        # overwrite (or delete) the owner's file.
+        states = {"checkpoint": checkpoint, "best": best_model(checkpoint)}
+        files = {kind: Path("runs") / str(self.run_id) / f"{kind}-{epoch:05d}-a{self.token}.pt"
+                 for kind, state in states.items() if state is not None}
         try:
-            old = self._commit_epoch(epoch, metrics, layers, sel, rel, path)
+            for kind, rel in files.items():
+                (self.artifacts / rel).parent.mkdir(parents=True, exist_ok=True)
+                save_checkpoint(states[kind], self.artifacts / rel)
+            old = self._commit_epoch(epoch, metrics, layers, checkpoint["selection"], files)
         except BaseException:
-            path.unlink(missing_ok=True)
+            for rel in files.values():
+                (self.artifacts / rel).unlink(missing_ok=True)
             raise
         for a in old:
             (self.artifacts / a.path).unlink(missing_ok=True)
 
-    def _commit_epoch(self, epoch, metrics, layers, sel, rel, path) -> list[Artifact]:
+    def _commit_epoch(self, epoch, metrics, layers, sel, files) -> list[Artifact]:
         """The epoch's one transaction, retried while the database is unreachable (nothing of a
         failed attempt is committed); a lost lease or a duplicate epoch is not retried."""
         delay = 1.0
         while True:
             try:
-                return self._epoch_transaction(epoch, metrics, layers, sel, rel, path)
+                return self._epoch_transaction(epoch, metrics, layers, sel, files)
             except OperationalError:
                 if self.lease.lost.is_set():
                     raise
@@ -122,7 +127,7 @@ class SQLReporter(Reporter):
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    def _epoch_transaction(self, epoch, metrics, layers, sel, rel, path) -> list[Artifact]:
+    def _epoch_transaction(self, epoch, metrics, layers, sel, files: dict[str, Path]) -> list[Artifact]:
         with session_scope(self.url) as s:
             # The fenced UPDATE goes first: a stale attempt is rejected before it writes anything,
             # and on PostgreSQL the run's row stays locked until this epoch commits.
@@ -133,13 +138,13 @@ class SQLReporter(Reporter):
             )
             summaries.store(s, self.run_id, summary)  # its rows, which SQLite sorts lists by (app.summaries)
             old = s.scalars(select(Artifact).where(Artifact.run_id == self.run_id,
-                                                   Artifact.kind == "checkpoint")).all()
+                                                   Artifact.kind.in_(list(files)))).all()
             s.add(EpochMetric(run_id=self.run_id, epoch=epoch, metrics=json_safe(metrics)))
             s.add_all(LayerRecord(run_id=self.run_id, epoch=epoch, layer=rec["layer"], record=json_safe(rec))
                       for rec in layers)
             s.execute(delete(Artifact).where(Artifact.id.in_([a.id for a in old])))
-            s.add(Artifact(run_id=self.run_id, kind="checkpoint", epoch=epoch, path=str(rel),
-                           size=path.stat().st_size))
+            s.add_all(Artifact(run_id=self.run_id, kind=kind, epoch=epoch, path=str(rel),
+                               size=(self.artifacts / rel).stat().st_size) for kind, rel in files.items())
         return list(old)
 
 

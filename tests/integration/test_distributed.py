@@ -55,7 +55,10 @@ def test_a_run_submitted_over_http_is_recorded_epoch_by_epoch_in_postgres(cluste
     for _, _, rec in layers:
         assert sum(rec["weight_states"]) == rec["num_weights"]
         assert rec["transitions"] <= rec["num_weights"]
-    assert artifacts == [("checkpoint", 3)]
+    # the latest epoch's checkpoint, and the best-validation epoch's model (the first epoch with the lowest error)
+    best = min(epochs, key=lambda e: (e[1]["val_error"], e[0]))[0]
+    assert best == run["summary"]["best_epoch"]
+    assert sorted(artifacts) == [("best", best), ("checkpoint", 3)]
     assert tuple(row) == ("succeeded", 3, 1)
     api_metrics = client.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]
     assert api_metrics == [m for _, m in epochs]

@@ -1,0 +1,191 @@
+"""The integer engine (docs/EXPORT.md) against PyTorch fp32 on this CPU, every ratio measured in one run.
+
+    python -m bench.engine [--repeats 5] [--batches 1,64] [--archs mnist_cnn,cifar_vgg] [--threads N] [--json]
+
+1. Kernels: every ternary × ternary product of ``mnist_cnn`` and ``cifar_vgg`` (the paper's widths; a
+   convolution as its im2col product, rows = batch × output pixels) at each batch size, timed as fp32
+   ``F.linear``, ``popcount`` (packing the activations included) and ``int8`` (``torch._int_mm``); the ratio
+   is fp32 time / kernel time, and which kernel ``kernels.choose`` picks for that shape.  Targets: ≥ 8× at
+   batch 64, ≥ 10× at batch 1.
+2. End to end: the exported network on the engine against the same GXNOR model in eager PyTorch and against
+   its full-precision twin (ReLU, float weights) in eager PyTorch, per batch.  Target (``mnist_cnn``, the
+   first layer in float): ≥ 4× the full-precision twin at batch 64.
+3. Size at rest: the ``.gxn`` file against the full-precision twin's fp32 state dict (``torch.save``).
+   Target ≤ 1/18.
+
+Medians of ``--repeats`` timings after a warm-up, engine and PyTorch alternating, in one process with
+PyTorch's thread count (``--threads``; numba's follows it).  On a machine shared with other work, one thread
+gives steadier ratios: two threads wait at every parallel region's barrier for a descheduled partner.  The
+networks have random weight states and BatchNorm statistics taken from their inputs (digits of mnist5k for
+``mnist_cnn``, uniform noise for ``cifar_vgg``), so about a third of the activations are zero, as in trained
+networks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import time
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gxnor_core import build_model, load_dataset, validate_config
+from gxnor_core.data import DATASETS
+from gxnor_core.engine import Engine
+from gxnor_core.export import export_model
+from gxnor_core.kernels import KERNELS, TernaryMatrix, choose, cpu_features
+
+CONFIGS = {"mnist_cnn": {"dataset": {"name": "mnist5k"}, "model": {"arch": "mnist_cnn"}},
+           "cifar_vgg": {"dataset": {"name": "cifar10"}, "model": {"arch": "cifar_vgg"}}}
+MAX_ROWS = 1 << 16  # rows timed per product (a cifar_vgg batch of 64 has exactly this many in conv1–2)
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def calibrated(config: dict, inputs: torch.Tensor, seed: int = 0):
+    """The GXNOR network of config with random states, its BatchNorm statistics averaged over ``inputs``."""
+    cfg = validate_config(config)
+    model = build_model(cfg)
+    g = torch.Generator().manual_seed(seed)
+    for layer in model.discrete_layers():
+        layer.state.copy_(torch.randint(0, layer.space.num_states, layer.state.shape, generator=g))
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = None  # a cumulative average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for chunk in inputs.split(100):
+            model(chunk)
+    return cfg, model.eval()
+
+
+def product_shapes(model, input_shape, batch: int) -> list[tuple[str, int, int, int]]:
+    """(layer, rows, inputs, outputs) of each XNOR layer's product for a batch."""
+    shapes, names = [], list(model.blocks)
+    hooks = [model.blocks[n][0].register_forward_hook(
+        lambda m, i, o, n=n: shapes.append((n, o[0].numel() // o.shape[1] if o.dim() == 4 else 1,
+                                            int(np.prod(m.state.shape[1:])), m.state.shape[0])))
+        for n in names[1:]]
+    with torch.no_grad():
+        model(torch.zeros(1, *input_shape))
+    for h in hooks:
+        h.remove()
+    return [(n, min(rows * batch, MAX_ROWS), k, o) for n, rows, k, o in shapes]
+
+
+def kernel_table(model, input_shape, batch: int, repeats: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    rows_out = []
+    for name, rows, k, outs in product_shapes(model, input_shape, batch):
+        x = rng.integers(-1, 2, (rows, k)).astype(np.int8)
+        x[rng.random(x.shape) < 0.35] = 0
+        w = rng.integers(-1, 2, (outs, k)).astype(np.int8)
+        matrix = TernaryMatrix.of(w)
+        xf, wf = torch.from_numpy(x).float(), torch.from_numpy(w).float()
+        t = {"fp32": median_time(partial(F.linear, xf, wf), repeats)}
+        for kernel in ("popcount", "int8"):
+            t[kernel] = median_time(partial(KERNELS[kernel], x, matrix), repeats)
+        best = min(("popcount", "int8"), key=t.get)
+        chosen = choose(rows, k, outs)
+        rows_out.append({"layer": name, "batch": batch, "rows": rows, "inputs": k, "outputs": outs,
+                         "fp32_ms": 1e3 * t["fp32"], "popcount_x": t["fp32"] / t["popcount"],
+                         "int8_x": t["fp32"] / t["int8"], "best": best, "chosen": chosen,
+                         "chosen_x": t["fp32"] / t[chosen]})
+    return rows_out
+
+
+def end_to_end(arch: str, batches: list[int], repeats: int) -> dict:
+    config = CONFIGS[arch]
+    shape = DATASETS[config["dataset"]["name"]].input_shape
+    if arch == "mnist_cnn":
+        inputs = load_dataset(validate_config({"dataset": {"name": "mnist5k"}}).dataset).test_x[:640]
+    else:
+        inputs = torch.rand(640, *shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    cfg, model = calibrated(config, inputs[:300])
+    blob = export_model(model, cfg, shape)
+    engine = Engine(blob)
+    full = build_model(validate_config({**config, "weights": {"discrete": False},
+                                        "activations": {"discrete": False}})).eval()
+    buf = io.BytesIO()
+    torch.save(full.state_dict(), buf)
+    out = {"arch": arch, "gxn_bytes": len(blob), "fp32_state_dict_bytes": buf.tell(),
+           "size_ratio": len(blob) / buf.tell(), "batches": []}
+    with torch.no_grad():
+        for batch in batches:
+            x = inputs[:batch].contiguous()
+            assert torch.equal(engine(x), model(x))  # the engine's answer is the model's
+            times = {"engine": [], "gxnor_eager": [], "fp32_eager": []}
+            runs = {"engine": partial(engine, x), "gxnor_eager": partial(model, x), "fp32_eager": partial(full, x)}
+            for fn in runs.values():
+                fn()
+            for _ in range(repeats):
+                for key, fn in runs.items():
+                    t0 = time.perf_counter()
+                    fn()
+                    times[key].append(time.perf_counter() - t0)
+            med = {k: statistics.median(v) for k, v in times.items()}
+            sparsity = float(np.mean([(t == 0).mean() for t in engine.run(x, trace=True).trits.values()]))
+            out["batches"].append({"batch": batch, **{f"{k}_ms": 1e3 * v for k, v in med.items()},
+                                   "vs_fp32_eager": med["fp32_eager"] / med["engine"],
+                                   "vs_gxnor_eager": med["gxnor_eager"] / med["engine"],
+                                   "activation_sparsity": sparsity,
+                                   "kernels": engine.run(x).kernels})
+    return out, model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batches", default="1,64")
+    ap.add_argument("--archs", default="mnist_cnn,cifar_vgg")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="PyTorch's (and numba's) threads")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    batches = [int(b) for b in args.batches.split(",")]
+    report = {"threads": torch.get_num_threads(), "cpu": cpu_features(), "archs": []}
+    for arch in args.archs.split(","):
+        e2e, model = end_to_end(arch, batches, args.repeats)
+        shape = DATASETS[CONFIGS[arch]["dataset"]["name"]].input_shape
+        e2e["kernels"] = [row for b in batches for row in kernel_table(model, shape, b, args.repeats)]
+        report["archs"].append(e2e)
+        if not args.json:
+            _print(e2e)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"threads {report['threads']}, CPU {report['cpu']}")
+
+
+def _print(r: dict) -> None:
+    print(f"\n{r['arch']}: size at rest {r['gxn_bytes']:,} B vs fp32 state dict {r['fp32_state_dict_bytes']:,} B "
+          f"= 1/{1 / r['size_ratio']:.1f}")
+    print("  kernels (ratio = fp32 F.linear time / kernel time)")
+    print(f"  {'layer':6} {'batch':>5} {'rows':>6} {'in':>5} {'out':>5} {'fp32 ms':>8} {'popcount':>9} "
+          f"{'int8':>6}  chosen")
+    for k in r["kernels"]:
+        mark = "" if k["chosen"] == k["best"] else f"  (best: {k['best']})"
+        print(f"  {k['layer']:6} {k['batch']:5} {k['rows']:6} {k['inputs']:5} {k['outputs']:5} {k['fp32_ms']:8.3f} "
+              f"{k['popcount_x']:8.1f}× {k['int8_x']:5.1f}×  {k['chosen']} {k['chosen_x']:.1f}×{mark}")
+    print("  end to end (ms per batch; ratio = PyTorch time / engine time)")
+    for b in r["batches"]:
+        print(f"  batch {b['batch']:3}: engine {b['engine_ms']:.3f}  GXNOR eager {b['gxnor_eager_ms']:.3f} "
+              f"({b['vs_gxnor_eager']:.1f}×)  fp32 eager {b['fp32_eager_ms']:.3f} ({b['vs_fp32_eager']:.1f}×)  "
+              f"activation sparsity {b['activation_sparsity']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Running an exported model (``.gxn``, gxnor_core.export) on the CPU with integer kernels (docs/EXPORT.md).
+
+Per layer:
+
+- the first layer sees real-valued inputs (pixels), so it is not an XNOR layer: it runs the model's own float
+  ops — conv/linear with the weights −H, 0, +H, max-pool, BatchNorm, φ — and hands on trits;
+- every other layer is a ternary × ternary product computed exactly in integers, s = Σ x·w (conv via im2col
+  over channels-last trits), by one of gxnor_core.kernels (chosen per shape, ``kernels.choose``); then an
+  integer max-pool, and the folded thresholds: with u = flip·s, φ(BN(H·s)) = [u ≥ hi] − [u ≤ lo];
+- the output layer's sums s are the logits before the last scale; logits = BN(H·s), the model's own
+  BatchNorm in float32.
+
+Because every sum is an exact integer and the thresholds were read off the model's own BatchNorm and φ,
+every layer's output equals the PyTorch model's in eval mode (exactly when H is a power of two, the default
+1, where the float model's sums of ±H are exact too).  The engine counts the gate events it executes — pairs
+of non-zero input and non-zero weight, padding excluded — per XNOR layer, as the probes do
+(gxnor_core.probes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.lib.stride_tricks import as_strided
+
+from .activations import MultiStepActivation
+from .export import ExportedModel, read_model
+from .kernels import KERNELS, TernaryMatrix, choose, forced_kernel, gate_events
+from .spaces import DiscreteSpace
+
+
+@dataclass
+class EngineResult:
+    """One batch through the engine: ``logits`` (float32, N × classes), ``sums`` (the output layer's integer
+    sums s, int32 — the logits before the last scale), ``events`` (gate events executed per XNOR layer, whole
+    batch), ``kernels`` (the kernel each XNOR layer ran), and with ``trace`` the trits each hidden layer
+    produced (int8, in the model's layout: N×C×H×W or N×F)."""
+
+    logits: torch.Tensor
+    sums: np.ndarray
+    events: dict[str, int]
+    kernels: dict[str, str]
+    trits: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Layer:
+    name: str
+    kind: str
+    role: str
+    pool: bool
+    weights: TernaryMatrix | torch.Tensor  # float32 weights for the real-input layer
+    kernel: int = 0
+    padding: int = 0
+    stride: int = 1
+    thresholds: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    bn: tuple[torch.Tensor, ...] | None = None
+    bn_eps: float = 0.0
+    out_shape: tuple[int, ...] = ()
+
+
+def _im2col(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Channels-last trits (N, H, W, C) → patches (N·Ho·Wo, k·k·C), ordered (kernel row, kernel column,
+    channel) like the engine's weight rows; padding is zeros (no gate opens on it)."""
+    if padding:
+        x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    n, h, w, c = x.shape
+    ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
+    sn, sh, sw, sc = x.strides
+    view = as_strided(x, (n, ho, wo, k, k, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
+    return np.ascontiguousarray(view).reshape(n * ho * wo, k * k * c), (ho, wo)
+
+
+def _max_pool2(x, h_axis: int):
+    """2×2 max-pooling, stride 2, floor (``F.max_pool2d(x, 2)``) of a tensor or array whose image rows and
+    columns are axes h_axis and h_axis + 1: the elementwise maximum of the four strided views (max is exact,
+    so any order gives the same values; on this project's machines it is several times faster than PyTorch's
+    max_pool2d, docs/BENCHMARKS.md, "Engine")."""
+    h2, w2 = x.shape[h_axis] // 2, x.shape[h_axis + 1] // 2
+    lead = (slice(None),) * h_axis
+    view = lambda i, j: x[(*lead, slice(i, 2 * h2, 2), slice(j, 2 * w2, 2))]
+    maximum = torch.maximum if isinstance(x, torch.Tensor) else np.maximum
+    return maximum(maximum(view(0, 0), view(0, 1)), maximum(view(1, 0), view(1, 1)))
+
+
+class Engine:
+    """An exported model, ready to run: ``engine(x)`` → logits, ``engine.run(x)`` → EngineResult.
+
+    ``kernel`` forces one kernel of gxnor_core.kernels for every XNOR layer (also ``GXNOR_ENGINE_KERNEL``);
+    by default each layer's is chosen from its shape at run time (``kernels.choose``).  Inputs are what the
+    model takes: float N×C×H×W (or N×F), preprocessed as docs/METHOD.md §5 says.
+    """
+
+    def __init__(self, model: ExportedModel | str | Path | bytes, kernel: str | None = None):
+        self.model = model if isinstance(model, ExportedModel) else read_model(model)
+        if kernel is not None and kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}; one of {', '.join(KERNELS)}")
+        self.kernel = kernel or forced_kernel()
+        meta = self.model.meta
+        self.input_shape = tuple(meta["input_shape"])
+        self.H = float(meta["weights"]["H"])
+        self.space = DiscreteSpace(int(meta["weights"]["N"]), self.H)
+        act = meta["activations"]
+        self.phi = MultiStepActivation(int(act["N"]), float(act["r"]))
+        self.layers: list[_Layer] = []
+        previous: dict | None = None
+        for entry in meta["layers"]:
+            self.layers.append(self._layer(entry, previous))
+            previous = entry
+
+    def _layer(self, entry: dict, previous: dict | None) -> _Layer:
+        arrays = self.model.layer_arrays(entry["name"])
+        trits = arrays["weights"].reshape(entry["weight_shape"])
+        conv = entry["kind"] == "conv"
+        common = {"name": entry["name"], "kind": entry["kind"], "role": entry["role"], "pool": entry["pool"],
+                  "out_shape": tuple(entry["out_shape"]), "bn_eps": float(entry["bn_eps"])}
+        if conv:
+            common.update(kernel=trits.shape[-1], padding=int(entry["padding"]), stride=int(entry["stride"]))
+        bn = None
+        if entry["role"] != "xnor":
+            bn = tuple(torch.from_numpy(arrays[k].copy()) for k in ("bn_mean", "bn_var", "bn_weight", "bn_bias"))
+        if entry["role"] == "real_input":
+            # The model's own weight values: state n ↦ −H + n·Δz, as DiscreteSpace.value computes them.
+            state = torch.from_numpy((trits.astype(np.int64) + 1) // (2 if self.space.N == 0 else 1))
+            return _Layer(**common, weights=self.space.value(state).contiguous(), bn=bn)
+        if conv:  # rows ordered (kernel row, kernel column, channel), as _im2col's patches
+            rows = trits.transpose(0, 2, 3, 1).reshape(trits.shape[0], -1)
+        elif previous is not None and previous["kind"] == "conv":  # the model flattens C×H×W, the engine H×W×C
+            c, h, w = previous["out_shape"]
+            rows = trits.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(trits.shape[0], -1)
+        else:
+            rows = trits
+        thresholds = None
+        if entry["role"] == "xnor":
+            thresholds = (arrays["flip"].astype(np.int32), arrays["lo"], arrays["hi"])
+        return _Layer(**common, weights=TernaryMatrix.of(rows), thresholds=thresholds, bn=bn)
+
+    def __call__(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.run(x).logits
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor | np.ndarray, trace: bool = False) -> EngineResult:
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if tuple(x.shape[1:]) != self.input_shape and (x.dim() != 2 or x.shape[1] != np.prod(self.input_shape)):
+            wanted = "×".join(map(str, self.input_shape))
+            raise ValueError(f"input of shape {tuple(x.shape)}; this model takes N×{wanted}")
+        events, kernels, trits = {}, {}, {}
+        t = self._real_input(self.layers[0], x)
+        if trace:
+            trits[self.layers[0].name] = self._model_layout(t, self.layers[0])
+        for layer in self.layers[1:]:
+            n = t.shape[0]
+            if layer.kind == "conv":
+                cols, (ho, wo) = _im2col(t, layer.kernel, layer.padding, layer.stride)
+            else:
+                cols = t.reshape(n, -1)
+            name = self.kernel or choose(*cols.shape, layer.weights.shape[0])
+            s = KERNELS[name](cols, layer.weights)
+            events[layer.name], kernels[layer.name] = gate_events(cols, layer.weights), name
+            if layer.kind == "conv":
+                s = s.reshape(n, ho, wo, -1)
+                if layer.pool:
+                    s = _max_pool2(s, 1)
+            if layer.role == "output":
+                return EngineResult(self._output(layer, s), s, events, kernels, trits)
+            flip, lo, hi = layer.thresholds
+            u = s * flip
+            t = (u >= hi).astype(np.int8) - (u <= lo).astype(np.int8)
+            if trace:
+                trits[layer.name] = self._model_layout(t, layer)
+        raise AssertionError("an exported model ends with its output layer")
+
+    def _real_input(self, layer: _Layer, x: torch.Tensor) -> np.ndarray:
+        """The first layer, with the model's float ops; its trits channels-last (conv) or N×F."""
+        x = x.reshape(x.shape[0], *self.input_shape)
+        if layer.kind == "conv":
+            y = F.conv2d(x, layer.weights, stride=layer.stride, padding=layer.padding)
+            if layer.pool:
+                y = _max_pool2(y, 2)
+        else:
+            y = F.linear(x.flatten(1), layer.weights)
+        mean, var, weight, bias = layer.bn
+        y = self.phi(F.batch_norm(y, mean, var, weight, bias, False, 0.0, layer.bn_eps))
+        t = y.to(torch.int8)
+        return (t.permute(0, 2, 3, 1) if layer.kind == "conv" else t).contiguous().numpy()
+
+    def _output(self, layer: _Layer, s: np.ndarray) -> torch.Tensor:
+        """logits = BN(H·s): the output layer's BatchNorm on the float value of its pre-BN output."""
+        y = torch.from_numpy(s.reshape(s.shape[0], -1)).to(torch.float32) * torch.tensor(self.H, dtype=torch.float32)
+        mean, var, weight, bias = layer.bn
+        return F.batch_norm(y, mean, var, weight, bias, False, 0.0, layer.bn_eps)
+
+    @staticmethod
+    def _model_layout(t: np.ndarray, layer: _Layer) -> np.ndarray:
+        return np.ascontiguousarray(t.transpose(0, 3, 1, 2)) if layer.kind == "conv" else t

@@ -1,0 +1,286 @@
+"""Ternary × ternary matrix products, exact in integers: the gated XNOR (docs/METHOD.md §4) on a CPU.
+
+For operands in {-1, 0, +1}, each row is kept as two bit-planes, mask m = [v ≠ 0] and sign q = [v < 0], packed
+64 to a word.  A dot product is then
+
+    x·w = popcount(g) − 2·popcount((q_x ⊕ q_w) ∧ g),   g = m_x ∧ m_w
+
+(g is the set of open gates; among them the products whose signs differ are −1, the others +1).  Three kernels
+compute the same integers (docs/EXPORT.md, "Kernels"):
+
+- ``popcount``: that formula in a numba loop, LLVM's ``ctpop`` compiled for the host CPU at run time (one
+  VPOPCNTQ per 8 words with AVX-512 VPOPCNTDQ, POPCNT elsewhere, a bit-twiddling sequence on a CPU with neither);
+  an activation word with no open gate is skipped.
+- ``int8``: ``torch._int_mm`` on the unpacked {-1, 0, 1} int8 operands (int32 accumulation; PyTorch picks its
+  own CPU code path at run time).
+- ``portable``: the bit-plane formula in numpy with a byte-table popcount: no JIT, no instruction-set
+  assumption.  Slow; it exists so any machine can check the others (``GXNOR_ENGINE_KERNEL=portable``).
+
+All three are exact, so which one runs never changes an answer — only how long it takes.  Gate events are
+not counted inside a kernel: Σ_rows Σ_outputs popcount(g) = Σ_k (rows with x_k ≠ 0)·(outputs with w_k ≠ 0),
+which ``gate_events`` computes from column counts in O(R·K + O·K).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import numba
+import numpy as np
+import torch
+from numba import types
+from numba.extending import intrinsic
+
+from ._threads import sync_threads
+
+WORD = 64
+OUTPUT_CHUNK = 128  # outputs per task of the popcount kernel: 128 × 16 bytes of weight planes per input word
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """LLVM's ctpop on a 64-bit word (numba has no popcount of its own)."""
+    sig = types.int64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@dataclass(frozen=True)
+class Planes:
+    """Rows of a {-1, 0, 1} matrix as bit-planes: ``mask`` [v ≠ 0] and ``sign`` [v < 0], (rows, words) uint64,
+    bit k of a row at word k // 64, bit k % 64 (bits past the row's length are 0)."""
+
+    mask: np.ndarray
+    sign: np.ndarray
+    length: int
+
+
+def pack_numpy(x: np.ndarray) -> Planes:
+    """Bit-planes of the rows of a 2-D int8 array with values in {-1, 0, 1}, with numpy's ``packbits`` (no JIT:
+    the portable kernel's, and the weights' once per model)."""
+    rows, k = x.shape
+    words = max(1, -(-k // WORD))
+    planes = []
+    for bits in (x != 0, x < 0):
+        packed = np.packbits(bits, axis=1, bitorder="little")
+        full = np.zeros((rows, words * 8), dtype=np.uint8)
+        full[:, :packed.shape[1]] = packed
+        planes.append(full.view("<u8").astype(np.uint64, copy=False))
+    return Planes(planes[0], planes[1], k)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _pack_kernel(x, mask, sign):  # pragma: no cover - compiled
+    rows, k = x.shape
+    for r in numba.prange(rows):
+        for w in range(mask.shape[1]):
+            m = np.uint64(0)
+            s = np.uint64(0)
+            base = w * 64
+            for i in range(min(64, k - base)):
+                v = x[r, base + i]
+                m |= np.uint64(v != 0) << np.uint64(i)
+                s |= np.uint64(v < 0) << np.uint64(i)
+            mask[r, w] = m
+            sign[r, w] = s
+
+
+def pack(x: np.ndarray) -> Planes:
+    """``pack_numpy``'s planes by a compiled loop (2–3× faster on large batches: activations are packed on
+    every call)."""
+    x = np.ascontiguousarray(x)
+    words = max(1, -(-x.shape[1] // WORD))
+    mask = np.empty((x.shape[0], words), dtype=np.uint64)
+    sign = np.empty_like(mask)
+    sync_threads()
+    _pack_kernel(x, mask, sign)
+    return Planes(mask, sign, x.shape[1])
+
+
+@numba.njit(nogil=True, inline="always")
+def _dot_words(a, b, wm, ws):  # pragma: no cover - compiled
+    """x·w over the 64 inputs of one word pair: popcount(g) − 2·popcount((q_x ⊕ q_w) ∧ g), g = m_x ∧ m_w."""
+    g = a & wm
+    return _popcount(g) - 2 * _popcount((b ^ ws) & g)
+
+
+@numba.njit(nogil=True, cache=True)
+def _rows4(xm, xs, r0, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
+    """Rows r0 … r0+3 against outputs o0 … o1-1: each weight word loaded once serves four rows, and the loop
+    over outputs (contiguous in the transposed planes) vectorizes."""
+    n = o1 - o0
+    acc = np.zeros((4, n), dtype=np.int64)
+    for w in range(xm.shape[1]):
+        a0, a1, a2, a3 = xm[r0, w], xm[r0 + 1, w], xm[r0 + 2, w], xm[r0 + 3, w]
+        if (a0 | a1 | a2 | a3) == 0:  # no open gate among these 4 × 64 inputs
+            continue
+        b0, b1, b2, b3 = xs[r0, w], xs[r0 + 1, w], xs[r0 + 2, w], xs[r0 + 3, w]
+        wm = wm_t[w, o0:o1]
+        ws = ws_t[w, o0:o1]
+        for o in range(n):
+            m, s = wm[o], ws[o]
+            acc[0, o] += _dot_words(a0, b0, m, s)
+            acc[1, o] += _dot_words(a1, b1, m, s)
+            acc[2, o] += _dot_words(a2, b2, m, s)
+            acc[3, o] += _dot_words(a3, b3, m, s)
+    for i in range(4):
+        for o in range(n):
+            out[r0 + i, o0 + o] = acc[i, o]
+
+
+@numba.njit(nogil=True, cache=True)
+def _row1(xm, xs, r, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
+    """One row against outputs o0 … o1-1 (the rows past the last multiple of 4, and batch-1 FC layers)."""
+    n = o1 - o0
+    acc = np.zeros(n, dtype=np.int64)
+    for w in range(xm.shape[1]):
+        a = xm[r, w]
+        if a == 0:
+            continue
+        b = xs[r, w]
+        wm = wm_t[w, o0:o1]
+        ws = ws_t[w, o0:o1]
+        for o in range(n):
+            acc[o] += _dot_words(a, b, wm[o], ws[o])
+    for o in range(n):
+        out[r, o0 + o] = acc[o]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _xnor_gemm(xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
+    """Tasks are (output chunk, row block), output chunk outermost: a thread's consecutive tasks share one
+    chunk of weight planes, which stays in cache."""
+    rows = xm.shape[0]
+    outs = wm_t.shape[1]
+    n_chunks = (outs + chunk - 1) // chunk
+    blocks4 = rows // 4
+    n_blocks = blocks4 + rows % 4
+    for task in numba.prange(n_chunks * n_blocks):
+        o0 = (task // n_blocks) * chunk
+        o1 = min(outs, o0 + chunk)
+        b = task % n_blocks
+        if b < blocks4:
+            _rows4(xm, xs, 4 * b, wm_t, ws_t, out, o0, o1)
+        else:
+            _row1(xm, xs, 4 * blocks4 + b - blocks4, wm_t, ws_t, out, o0, o1)
+
+
+@dataclass(frozen=True)
+class TernaryMatrix:
+    """A layer's weights, out × in with values in {-1, 0, 1}, in every layout a kernel reads: ``int8``
+    (out, in), its transpose ``int8_t`` (in, out) and the transposed bit-planes (words, out) of ``popcount``."""
+
+    int8: torch.Tensor
+    int8_t: torch.Tensor
+    mask_t: np.ndarray
+    sign_t: np.ndarray
+    nonzero_per_input: np.ndarray
+
+    @classmethod
+    def of(cls, w: np.ndarray) -> TernaryMatrix:
+        w = np.ascontiguousarray(w, dtype=np.int8)
+        planes = pack_numpy(w)
+        return cls(torch.from_numpy(w), torch.from_numpy(np.ascontiguousarray(w.T)),
+                   np.ascontiguousarray(planes.mask.T), np.ascontiguousarray(planes.sign.T),
+                   (w != 0).sum(0, dtype=np.int64))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.int8.shape)
+
+
+def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
+    """x (rows, in) int8 times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
+    planes = pack(x)
+    rows, outs = x.shape[0], w.shape[0]
+    out = np.empty((rows, outs), dtype=np.int32)
+    sync_threads()
+    _xnor_gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
+    return out
+
+
+def int8_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
+    """x (rows, in) int8 times wᵀ with ``torch._int_mm`` (int8 × int8 → int32)."""
+    return torch._int_mm(torch.from_numpy(np.ascontiguousarray(x)), w.int8_t).numpy()
+
+
+_BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
+
+
+def portable_matmul(x: np.ndarray, w: TernaryMatrix, block: int = 64) -> np.ndarray:
+    """The bit-plane formula in numpy (a byte table for popcount): no JIT and no instruction-set assumption."""
+    planes = pack_numpy(x)
+    wm, ws = np.ascontiguousarray(w.mask_t.T), np.ascontiguousarray(w.sign_t.T)
+    out = np.empty((x.shape[0], w.shape[0]), dtype=np.int32)
+    for r0 in range(0, x.shape[0], block):
+        xm = planes.mask[r0:r0 + block, None, :]
+        xs = planes.sign[r0:r0 + block, None, :]
+        g = xm & wm[None]
+        differ = (xs ^ ws[None]) & g
+        count = lambda v: _BYTE_POPCOUNT[v.view(np.uint8)].reshape(*v.shape[:2], -1).sum(2)
+        out[r0:r0 + block] = count(g) - 2 * count(differ)
+    return out
+
+
+Matmul = Callable[[np.ndarray, TernaryMatrix], np.ndarray]
+KERNELS: dict[str, Matmul] = {"popcount": popcount_matmul, "int8": int8_matmul, "portable": portable_matmul}
+"""The exact ternary matrix products by name (module docstring); ``choose`` picks one per layer shape."""
+
+KERNEL_ENV = "GXNOR_ENGINE_KERNEL"
+INT8_MIN_ROWS = 2048
+INT8_MAX_INPUTS = 2304
+POPCOUNT_MIN_OUTPUTS = 32
+
+
+def choose(rows: int, inputs: int, outputs: int) -> str:
+    """The faster kernel for a (rows × inputs)·(inputs × outputs) product, by measurement on this project's
+    machines (``python -m bench.engine``; docs/EXPORT.md, "Kernels"): ``int8`` for the im2col of a batch — many
+    rows and a fan-in up to 2 304 (3×3×256) — and for fewer than 32 outputs (the output layer: popcount
+    vectorizes over outputs); ``popcount`` otherwise: few rows (batch 1, fully connected layers), where it
+    skips inactive words and splits the outputs between threads, and large fan-ins."""
+    if outputs < POPCOUNT_MIN_OUTPUTS or (rows >= INT8_MIN_ROWS and inputs <= INT8_MAX_INPUTS):
+        return "int8"
+    return "popcount"
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_nonzeros(x):  # pragma: no cover - compiled
+    counts = np.zeros(x.shape[1], dtype=np.int64)
+    for r in range(x.shape[0]):
+        for k in range(x.shape[1]):
+            counts[k] += x[r, k] != 0
+    return counts
+
+
+def gate_events(x: np.ndarray, w: TernaryMatrix) -> int:
+    """Open gates of x (rows, in) against w: Σ_k (rows with x_k ≠ 0)·(outputs with w_k ≠ 0) — the same count
+    as Σ_rows Σ_outputs popcount(m_x ∧ m_w)."""
+    return int(_column_nonzeros(np.ascontiguousarray(x)) @ w.nonzero_per_input)
+
+
+@cache
+def cpu_features() -> dict[str, bool | str]:
+    """What this CPU offers the kernels, detected at run time: the features numba compiles for, and the code
+    path PyTorch dispatched to."""
+    import llvmlite.binding as llvm
+
+    host = llvm.get_host_cpu_features()
+    return {
+        "cpu": llvm.get_host_cpu_name(),
+        **{name: bool(host.get(name, False)) for name in ("popcnt", "avx2", "avx512f", "avx512vpopcntdq")},
+        "torch_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def forced_kernel() -> str | None:
+    """The kernel ``GXNOR_ENGINE_KERNEL`` forces for every layer (None: choose per shape)."""
+    name = os.environ.get(KERNEL_ENV) or None
+    if name is not None and name not in KERNELS:
+        raise ValueError(f"{KERNEL_ENV}={name!r}: one of {', '.join(KERNELS)}")
+    return name

@@ -1,0 +1,258 @@
+"""The integer engine (gxnor_core.engine, docs/EXPORT.md) equals the PyTorch model in eval mode bit for bit —
+every hidden layer's trits, the output layer's integer sums and the logits — for every architecture, odd
+shapes, every kernel, and a CPU without AVX; and it counts exactly the gate events the probes count."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+
+from gxnor_core import ARCHITECTURES, build_model, load_dataset, load_model, validate_config
+from gxnor_core.activations import MultiStepActivation
+from gxnor_core.data import DATASETS
+from gxnor_core.engine import Engine
+from gxnor_core.errors import ConfigError
+from gxnor_core.export import export_checkpoint, export_model
+from gxnor_core.kernels import KERNEL_ENV, KERNELS, TernaryMatrix, choose, cpu_features, gate_events
+from gxnor_core.layers import DiscreteConv2d, DiscreteLinear, StepActivation
+from gxnor_core.models import GXNORNet, _block
+from gxnor_core.probes import probe
+from gxnor_core.reporters import DirectoryReporter
+from gxnor_core.spaces import DiscreteSpace
+from gxnor_core.train import train
+
+try:
+    from tests.test_export import randomized
+except ImportError:  # plain `pytest` puts tests/ itself on sys.path, not the repository root
+    from test_export import randomized
+
+
+def smallest_config(arch: str) -> dict:
+    """A config of ``arch`` on the smallest registered input its layers accept (CNNs at a quarter width)."""
+    for name in ("digits", "mnist5k", "cifar10"):
+        config = {"dataset": {"name": name}, "model": {"arch": arch, "width": 0.25}}
+        try:
+            build_model(validate_config(config))
+            return config
+        except ConfigError:
+            continue
+    raise AssertionError(f"no registered dataset fits {arch}")
+
+
+def model_outputs(model: GXNORNet, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """(each hidden layer's φ output, the output layer's pre-BN output, the logits) of the model in eval mode."""
+    phi, pre = {}, {}
+    names = list(model.blocks)
+    hooks = [block[-1].register_forward_hook(lambda m, i, o, n=n: phi.__setitem__(n, o))
+             for n, block in model.blocks.items() if isinstance(block[-1], StepActivation)]
+    hooks.append(model.blocks[names[-1]][0].register_forward_hook(lambda m, i, o: pre.__setitem__("s", o)))
+    try:
+        with torch.no_grad():
+            logits = model.eval()(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return phi, pre["s"], logits
+
+
+def assert_engine_equals_model(engine: Engine, model: GXNORNet, x: torch.Tensor, H: float = 1.0):
+    phi, pre, logits = model_outputs(model, x)
+    got = engine.run(x, trace=True)
+    assert list(got.trits) == list(phi)
+    for name, trits in got.trits.items():
+        assert np.array_equal(trits, phi[name].numpy().astype(np.int8)), name
+    assert torch.equal(torch.from_numpy(got.sums).to(torch.float32) * H, pre)  # before the last scale
+    assert torch.equal(got.logits, logits)
+    return got
+
+
+def assert_events_equal_probes(got, model: GXNORNet, x: torch.Tensor):
+    records = probe(model, x)
+    xnor = [name for name, rec in records.items() if not rec["input_is_real"]]
+    assert list(got.events) == xnor
+    for name in xnor:
+        assert got.events[name] / x.shape[0] == records[name]["events"], name
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("kernel", [None, *KERNELS])
+def test_every_architecture_equals_the_model_exactly_and_counts_the_probes_events(arch, kernel):
+    cfg, model = randomized(smallest_config(arch), seed=3)
+    shape = DATASETS[cfg.dataset.name].input_shape
+    engine = Engine(export_model(model, cfg, shape), kernel=kernel)
+    for batch in (1, 6):
+        x = torch.rand(batch, *shape, generator=torch.Generator().manual_seed(batch)) * 2 - 1
+        got = assert_engine_equals_model(engine, model, x)
+        assert_events_equal_probes(got, model, x)
+        if kernel:
+            assert set(got.kernels.values()) == {kernel}
+
+
+def _network(input_shape, layers, N=1, H=1.0, Na=1, r=0.5, seed=0):
+    """A hand-built network of blocks (kind, out, kernel, padding, stride, pool) and its config (weights and
+    activations as given), with random states and BatchNorm state."""
+    space, phi = DiscreteSpace(N, H), MultiStepActivation(Na, r)
+    blocks, (c, h, w), features = OrderedDict(), input_shape, None
+    for i, (kind, out, k, pad, stride, pool) in enumerate(layers):
+        act = StepActivation(phi) if i < len(layers) - 1 else None
+        if kind == "conv":
+            layer = DiscreteConv2d(c, out, k, space, padding=pad, stride=stride)
+            h, w = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+            h, w = (h // 2, w // 2) if pool else (h, w)
+            c, features = out, out * h * w
+        else:
+            layer = DiscreteLinear(features or c * h * w, out, space)
+            features = out
+        blocks[f"{kind}{i + 1}"] = _block(layer, out, kind == "conv", pool, act)
+    model = GXNORNet(blocks).eval()
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 3 * H)
+            m.running_var.copy_((torch.rand(n, generator=g) * 10 + 0.05) * H * H)
+            m.weight.data.copy_(torch.randn(n, generator=g))
+            m.bias.data.copy_(torch.randn(n, generator=g))
+    for layer in model.discrete_layers():
+        layer.state.copy_(torch.randint(0, space.num_states, layer.state.shape, generator=g))
+    cfg = validate_config({"weights": {"N": N, "H": H}, "activations": {"N": Na, "r": r}})
+    return cfg, model
+
+
+SHAPES = {
+    "odd-sizes-padding-stride2": ((3, 15, 13), [("conv", 5, 3, 1, 2, True), ("conv", 7, 3, 0, 1, False),
+                                               ("fc", 13, 0, 0, 1, False), ("fc", 4, 0, 0, 1, False)], {}),
+    "binary-weights-and-activations": ((2, 13, 13), [("conv", 9, 5, 2, 1, True), ("conv", 6, 3, 1, 2, False),
+                                                    ("fc", 3, 0, 0, 1, False)], {"N": 0, "Na": 0}),
+    "H-half-r-zero-big-kernel": ((1, 10, 12), [("conv", 3, 3, 0, 1, False), ("conv", 70, 5, 2, 1, True),
+                                               ("fc", 65, 0, 0, 1, False), ("fc", 2, 0, 0, 1, False)],
+                                 {"H": 0.5, "r": 0.0}),
+    "H-two-r-one-fc-only": ((1, 5, 7), [("fc", 7, 0, 0, 1, False), ("fc", 129, 0, 0, 1, False),
+                                        ("fc", 1, 0, 0, 1, False)], {"H": 2.0, "r": 1.0}),
+    "stride3-odd-channels": ((5, 17, 16), [("conv", 11, 3, 1, 1, False), ("conv", 13, 4, 1, 3, True),
+                                           ("fc", 5, 0, 0, 1, False)], {}),
+}
+
+
+@pytest.mark.parametrize("case", list(SHAPES))
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_odd_shapes_padding_stride_and_batch_1_equal_the_model_exactly(case, kernel):
+    input_shape, layers, kw = SHAPES[case]
+    cfg, model = _network(input_shape, layers, seed=len(case), **kw)
+    engine = Engine(export_model(model, cfg, input_shape), kernel=kernel)
+    for batch in (1, 3):
+        x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(batch)) * 2
+        got = assert_engine_equals_model(engine, model, x, H=kw.get("H", 1.0))
+        assert_events_equal_probes(got, model, x)
+
+
+@pytest.mark.parametrize("rows,inputs,outputs", [(1, 1, 1), (1, 64, 3), (3, 65, 130), (4, 127, 129),
+                                                 (9, 800, 64), (2, 1024, 512), (130, 27, 10)])
+@pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.97])
+def test_every_kernel_computes_the_exact_ternary_product_and_its_events(rows, inputs, outputs, sparsity):
+    rng = np.random.default_rng(rows * inputs + outputs)
+    x = rng.integers(-1, 2, (rows, inputs)).astype(np.int8)
+    x[rng.random(x.shape) < sparsity] = 0
+    w = rng.integers(-1, 2, (outputs, inputs)).astype(np.int8)
+    ref = x.astype(np.int64) @ w.astype(np.int64).T
+    matrix = TernaryMatrix.of(w)
+    for name, kernel in KERNELS.items():
+        got = kernel(x, matrix)
+        assert got.dtype == np.int32 and np.array_equal(got, ref), name
+    events = ((x != 0).astype(np.int64) @ (w != 0).astype(np.int64).T).sum()
+    assert gate_events(x, matrix) == events
+
+
+def test_the_kernel_is_chosen_per_shape_or_forced(monkeypatch):
+    assert choose(64 * 64, 800, 64) == "int8"  # the im2col of a batch of 64 (mnist_cnn conv2)
+    assert choose(1, 1024, 512) == "popcount"  # batch 1, fully connected
+    assert choose(64 * 64, 4608, 512) == "popcount"  # large fan-in
+    assert choose(64, 1024, 10) == "int8"  # an output layer of 10 classes
+    cfg, model = randomized({"model": {"hidden": [16]}})
+    data = export_model(model, cfg, (1, 8, 8))
+    monkeypatch.setenv(KERNEL_ENV, "portable")
+    assert set(Engine(data).run(torch.zeros(2, 1, 8, 8)).kernels.values()) == {"portable"}
+    monkeypatch.setenv(KERNEL_ENV, "fastest")
+    with pytest.raises(ValueError, match="GXNOR_ENGINE_KERNEL='fastest': one of popcount, int8, portable"):
+        Engine(data)
+    features = cpu_features()
+    assert {"popcnt", "avx2", "avx512f", "avx512vpopcntdq", "torch_capability"} <= set(features)
+
+
+def test_inputs_of_the_wrong_shape_are_refused():
+    cfg, model = randomized({"model": {"hidden": [16]}})
+    engine = Engine(export_model(model, cfg, (1, 8, 8)))
+    assert engine(torch.zeros(2, 64)).shape == (2, 10)  # flat rows are fine for an input of 1×8×8
+    with pytest.raises(ValueError, match=r"input of shape \(2, 1, 9, 8\); this model takes N×1×8×8"):
+        engine(torch.zeros(2, 1, 9, 8))
+
+
+_GENERIC_CPU = """
+import json, sys
+import numpy as np, torch
+from gxnor_core.engine import Engine
+from gxnor_core.kernels import KERNELS, _rows4, _xnor_gemm
+from tests.test_engine import randomized, smallest_config
+from gxnor_core.export import export_model
+from gxnor_core.data import DATASETS
+
+cfg, model = randomized(smallest_config(sys.argv[1]), seed=3)
+shape = DATASETS[cfg.dataset.name].input_shape
+x = torch.from_numpy(np.load(sys.argv[2]))
+with torch.no_grad():
+    expected = model.eval()(x)
+engine_data = export_model(model, cfg, shape)
+same = {k: torch.equal(Engine(engine_data, kernel=k)(x), expected) for k in KERNELS}
+asm = "".join(_xnor_gemm.inspect_asm().values()) + "".join(_rows4.inspect_asm().values())
+print(json.dumps({"same": same, "sums": Engine(engine_data).run(x).sums.tolist(),
+                  "torch": torch.backends.cpu.get_cpu_capability(), "asm": len(asm),
+                  **{op: op in asm for op in ("zmm", "ymm", "popcnt")}}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["mnist_cnn"])
+def test_a_cpu_without_avx_or_popcnt_gives_identical_outputs(arch, tmp_path):
+    """numba compiles for a generic x86-64 (no AVX, no POPCNT: NUMBA_CPU_NAME=generic) and PyTorch takes its
+    baseline code path (ATEN_CPU_CAPABILITY=default, oneDNN limited to SSE4.1); every kernel still equals the
+    model there, and the integer sums equal this process's (PyTorch's float logits may differ in the last bit
+    between instruction sets — for the model as for the engine)."""
+    cfg, model = randomized(smallest_config(arch), seed=3)
+    shape = DATASETS[cfg.dataset.name].input_shape
+    x = torch.rand(4, *shape, generator=torch.Generator().manual_seed(9)) * 2 - 1
+    np.save(tmp_path / "x.npy", x.numpy())
+    env = {**os.environ, "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+    res = subprocess.run([sys.executable, "-c", _GENERIC_CPU, arch, str(tmp_path / "x.npy")], env=env,
+                         capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["torch"] == "DEFAULT"
+    assert out["asm"] > 0 and not out["zmm"] and not out["ymm"] and not out["popcnt"]  # really no AVX, no POPCNT
+    assert out["same"] == dict.fromkeys(KERNELS, True)
+    assert np.array_equal(Engine(export_model(model, cfg, shape)).run(x).sums, np.array(out["sums"]))
+
+
+TRAINED = {"mlp": {"dataset": {"name": "digits"}, "model": {"arch": "mlp", "hidden": [64, 48]}},
+           "mnist_cnn": {"dataset": {"name": "mnist5k", "limit": 1200}, "model": {"arch": "mnist_cnn", "width": 0.5}},
+           "cifar_vgg": {"dataset": {"name": "digits"}, "model": {"arch": "cifar_vgg", "width": 0.125}}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_a_trained_network_equals_its_model_on_the_whole_test_split(arch, tmp_path):
+    config = {**TRAINED[arch], "name": arch, "train": {"epochs": 2, "batch_size": 100}}
+    train(config, DirectoryReporter(tmp_path))
+    model = load_model(str(tmp_path / "best.pt"))
+    engine = Engine(export_checkpoint((tmp_path / "best.pt").read_bytes()))
+    data = load_dataset(validate_config(config).dataset)
+    got = assert_engine_equals_model(engine, model, data.test_x)
+    assert_events_equal_probes(got, model, data.test_x)
+    assert (got.logits.argmax(1) != data.test_y).float().mean() < 0.5  # it learned something: a real test
