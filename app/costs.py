@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Text, and_, bindparam, cast, select
 
 from app.models import LayerRecord, Project, Run
 from gxnor_core.config import validate_config
-from gxnor_core.costs import EnergyTable, Shape, run_costs, shapes
+from gxnor_core.costs import COUNTS, SCHEMES, EnergyTable, Shape, run_costs, shapes
 
 _RUN = (select(Project.team_id, Run.epochs_done, cast(Run.config, Text), cast(Run.summary, Text))
         .join(Project, Project.id == Run.project_id).where(Run.id == bindparam("id")))
@@ -88,3 +88,10 @@ def totals_of_runs(conn: Connection, runs: list[dict], table: EnergyTable) -> di
         out[str(run["id"])] = None if costs is None else {
             "epoch": recs[0].get("epoch"), "totals": {s["name"]: s["total"] for s in costs["schemes"]}}
     return out
+
+
+def cost_catalog(table: EnergyTable) -> dict[str, Any]:
+    """What ``/catalog`` says of the cost model, so that a view labels its figures without declaring them: the
+    schemes in order (name, label, assumption), what each count is, and this server's energy table."""
+    return {"schemes": [{"name": s.name, "label": s.label, "assumption": s.assumption} for s in SCHEMES],
+            "counts": COUNTS, "energy_table": table.model_dump()}

@@ -323,17 +323,19 @@ _COMPARED = select(Run.id, Run.name, Run.status, cast(Run.config, Text).label("c
     .where(Run.id.in_(_IDS), Project.team_id.in_(_TEAMS))
 
 
-def compared_runs(session: Session, run_ids: list[int], teams: frozenset[int]) -> list[dict]:
-    """The runs of a comparison, in the order asked (404 naming the first missing or invisible one)."""
+def compared_runs(session: Session, run_ids: list[int], teams: frozenset[int],
+                  skip_missing: bool = False) -> list[dict]:
+    """The runs of a comparison, in the order asked: 404 naming the first missing or invisible one, or with
+    ``skip_missing`` the others (a saved comparison whose run was deleted still opens)."""
     found = {}
     for run_id, name, status, config, summary in session.execute(_COMPARED, {"ids": run_ids,
                                                                                 "teams": list(teams)}).all():
         found[run_id] = {"id": run_id, "name": name, "status": status, "config": orjson.loads(config),
                          "summary": summary_of(summary)}
     missing = [i for i in run_ids if i not in found]
-    if missing:
+    if missing and not skip_missing:
         raise HTTPException(404, f"run {missing[0]} not found")
-    return [found[i] for i in run_ids]
+    return [found[i] for i in run_ids if i in found]
 
 
 @lru_cache(maxsize=64)
@@ -431,10 +433,17 @@ def config_diff(configs: list[dict]) -> dict[str, list[Any]]:
     return {k: [f.get(k) for f in flat] for k in keys if len({repr(f.get(k)) for f in flat}) > 1}
 
 
-def checkpoint_file(session: Session, run: Run, settings: Settings) -> Path:
-    art = session.scalars(select(Artifact).where(Artifact.run_id == run.id, Artifact.kind == "checkpoint")
+CHECKPOINT_KINDS = {"latest": "checkpoint", "best": "best"}
+"""``which`` checkpoint of a run → its artifact kind: the latest epoch's (training state, to resume from) or the
+best-validation epoch's model (worker.runner keeps both)."""
+
+
+def checkpoint_file(session: Session, run: Run, settings: Settings, which: str = "latest") -> Path:
+    art = session.scalars(select(Artifact).where(Artifact.run_id == run.id, Artifact.kind == CHECKPOINT_KINDS[which])
                           .order_by(Artifact.epoch.desc()).limit(1)).first()
     if art is None:
+        if which == "best" and run.epochs_done:  # recorded before the worker kept the best model
+            raise HTTPException(404, f"run {run.id} has no best-validation checkpoint; ask for which=latest")
         raise HTTPException(404, f"run {run.id} has no checkpoint yet")
     root = settings.artifacts.resolve()
     path = (root / art.path).resolve()

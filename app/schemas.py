@@ -162,6 +162,8 @@ class CompareOut(BaseModel):
         description="Run id → operation counts and energy per scheme at the run's last recorded epoch, totals over "
                     "the layers (null: no epoch yet); per layer and with each scheme's assumption: "
                     "GET /runs/{id}/costs.")
+    missing: list[int] = Field(description="With `skip_missing=true`: the ids asked for that are not there (deleted, "
+                                           "or not visible to you); empty otherwise.")
 
 
 class SweepCreate(SweepSpec):

@@ -86,7 +86,9 @@ def test_checkpoint_download_loads_as_a_model(client, settings, tmp_path):
     model = load_model(str(path))
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     kept = sorted(p.name for p in (settings.artifacts / "runs" / str(run["id"])).iterdir())
-    assert kept == ["checkpoint-00003-a1.pt"]  # only the latest checkpoint stays on disk
+    best = client.get(f"/api/v1/runs/{run['id']}").json()["summary"]["best_epoch"]
+    # only the latest checkpoint and the best-validation model stay on disk
+    assert kept == [f"best-{best:05d}-a1.pt", "checkpoint-00003-a1.pt"]
 
 
 @pytest.mark.parametrize("config,field", [
@@ -218,7 +220,20 @@ def test_compare_aligns_epochs_and_diffs_configs(client, settings):
     assert len(out["series"][str(a["id"])]) == 3 and out["series"][str(a["id"])][2] is None
     assert out["config_diff"] == {"activations.r": [0.5, 0.25], "name": ["a", "b"], "train.epochs": [2, 3]}
     assert set(out["layers"][str(b["id"])]) == {"fc1", "fc2"}
+    assert out["missing"] == []
     assert client.get("/api/v1/compare", params={"ids": "1;2"}).status_code == 422
+
+    # A saved comparison whose run is gone: a 404 naming it, or with skip_missing the others and the gone ids.
+    assert client.delete(f"/api/v1/runs/{a['id']}").status_code == 204
+    ids = f"{a['id']},{b['id']},999999999999"
+    assert client.get("/api/v1/compare", params={"ids": f"{a['id']},{b['id']}"}).json()["detail"] == \
+        f"run {a['id']} not found"
+    out = client.get("/api/v1/compare", params={"ids": ids, "skip_missing": "true"}).json()
+    CompareOut.model_validate(out)
+    assert [r["id"] for r in out["runs"]] == [b["id"]] and out["missing"] == [a["id"], 999999999999]
+    assert list(out["series"]) == [str(b["id"])] and out["epochs"] == [1, 2, 3] and out["config_diff"] == {}
+    gone = client.get("/api/v1/compare", params={"ids": f"{a['id']}", "skip_missing": "true"}).json()
+    assert gone["runs"] == [] and gone["missing"] == [a["id"]] and gone["epochs"] == []
 
 
 def test_events_stream_epochs_and_the_final_status(client, settings):
@@ -246,7 +261,8 @@ def test_catalog_lists_everything_a_form_needs(client):
     assert digits["bundled"] and digits["input_shape"] == [1, 8, 8]
     assert (digits["train_pool"], digits["test_size"], digits["num_classes"]) == (1438, 359, 10)
     assert [a["name"] for a in cat["architectures"]] == ["mlp", "mnist_cnn", "cifar_vgg"]
-    assert all(a["help"] for a in cat["architectures"]) and cat["optimizers"] == ["sgd", "momentum", "adam"]
+    assert all(a["help"] for a in cat["architectures"])
+    assert cat["optimizers"] == ["sgd", "momentum", "adam", "layer_rms"]
 
 
 def test_progress_is_published_while_an_epoch_runs(client, settings):

@@ -1,7 +1,7 @@
 // @ts-check
 // Client of the public REST API (/api/v1).  Every call carries the stored bearer token; a sign-in link
 // `#token=TOKEN` or the sign-in view stores it.  A 401 tells the app (onUnauthorized) to show the sign-in view.
-/** @import {Catalog, CompareOut, Config, LayersOut, Me, MetricsOut, Page, Run, Sweep, SweepCreated, SweepDetail} from './types' */
+/** @import {Catalog, CompareOut, Config, CostsOut, LayersOut, Me, MetricsOut, Page, Run, Sweep, SweepCreated, SweepDetail} from './types' */
 
 const BASE = '/api/v1';
 const TOKEN_KEY = 'gxnor.token';
@@ -107,6 +107,8 @@ export const endpoints = {
   metrics: (id, params, signal) => api(`/runs/${id}/metrics${qs(params)}`, {signal}),
   /** @type {(id: number, params: Params, signal?: AbortSignal) => Promise<LayersOut>} */
   layers: (id, params, signal) => api(`/runs/${id}/layers${qs(params)}`, {signal}),
+  /** @type {(id: number, params: Params, signal?: AbortSignal) => Promise<CostsOut>} */
+  costs: (id, params, signal) => api(`/runs/${id}/costs${qs(params)}`, {signal}),
   /** @type {(id: number) => Promise<Run>} */
   cancel: (id) => api(`/runs/${id}/cancel`, {method: 'POST'}),
   /** @type {(id: number) => Promise<null>} */

@@ -55,12 +55,16 @@ export function baseLayout(extra = {}) {
     margin: {l: 48, r: 12, t: 28, b: 36},
     xaxis: axis,
     yaxis: axis,
-    legend: {orientation: 'h', x: 0, y: 1.0, xanchor: 'left', yanchor: 'bottom', font: {size: 10}, bgcolor: 'rgba(0,0,0,0)'},
+    // Above the plot, under the strip where Plotly's mode bar appears (draw() sets y), so the bar never covers it.
+    legend: {orientation: 'h', xref: 'container', x: 0, xanchor: 'left', yref: 'container', y: 1, yanchor: 'top',
+      tracegroupgap: 0, font: {size: 10}, bgcolor: 'rgba(0,0,0,0)'},
     hoverlabel: {bgcolor: t.panel, bordercolor: t.border, font: {color: t.fg}},
     hovermode: 'closest',
     uirevision: 'keep',
   }, extra);
 }
+
+const MODEBAR_PX = 28;  // the strip at the top of a chart where Plotly's mode bar appears
 
 const CONFIG = {displaylogo: false, responsive: true, modeBarButtonsToRemove: ['select2d', 'lasso2d'], toImageButtonOptions: {scale: 2}};
 
@@ -83,7 +87,30 @@ export function draw(el, data, layout = {}, emptyText = 'No data yet') {
     return;
   }
   if (note) note.remove();
-  window.Plotly.react(el, data, baseLayout(layout), CONFIG);
+  const full = baseLayout(layout);
+  if (full.legend.yref === 'container') full.legend.y = 1 - MODEBAR_PX / (el.clientHeight || 270);
+  window.Plotly.react(el, data, full, CONFIG);
+}
+
+/**
+ * Ticks for a log axis over these values.  Plotly labels a log axis at 1, 2, 5 × powers of ten, so a range inside
+ * two decades gets one label or none (a gate-event rate of 47–71 % showed a lone "50%"): there, five ticks evenly
+ * spaced on the log scale, at two significant digits (more where the range is narrower).  Wider ranges keep Plotly's own.
+ * @param {unknown[]} values
+ * @returns {{tickvals?: number[]}}
+ */
+export function logTicks(values) {
+  const pos = /** @type {number[]} */ (values.filter((v) => typeof v === 'number' && Number.isFinite(v) && v > 0));
+  if (!pos.length) return {};
+  const lo = Math.min(...pos);
+  const hi = Math.max(...pos);
+  if (hi / lo >= 100) return {};
+  const [a, b] = hi > lo ? [Math.log10(lo), Math.log10(hi)] : [Math.log10(lo) - 0.1, Math.log10(hi) + 0.1];
+  let ticks = [lo];
+  for (let digits = 2; digits <= 4 && ticks.length < 5; digits += 1) {  // more digits when the range is very narrow
+    ticks = [...new Set(Array.from({length: 5}, (_, i) => Number((10 ** (a + ((b - a) * i) / 4)).toPrecision(digits))))];
+  }
+  return {tickvals: ticks};
 }
 
 /** @param {ParentNode} root */

@@ -97,6 +97,86 @@ export interface CompareOut {
   epochs: number[];
   series: Record<string, (number | null)[]>;
   layers: Record<string, Record<string, Record<string, number | null>>>;
+  /** With `costs=true`: run id → its totals per scheme at its last recorded epoch (null: no epoch yet). */
+  costs?: Record<string, RunCostTotals | null>;
+  /** With `skip_missing=true`: the ids asked for that are not there (deleted, or not visible). */
+  missing?: number[];
+}
+
+/** Operation counts per sample of one scheme, for a layer or the network (gxnor_core.costs; GET /runs/{id}/costs). */
+export interface CostCounts {
+  macs: number;
+  executed: number;
+  resting: number;
+  xnor: number;
+  int_add: number;
+  float_mult: number;
+  float_add: number;
+  weight_bytes: number;
+  activation_bytes: number | null;
+  compute_pj: number;
+  memory_pj: number | null;
+  energy_pj: number | null;
+}
+
+export interface CostTotals extends CostCounts {
+  resting_fraction: number | null;
+  energy_vs_full_precision: number | null;
+}
+
+export interface CostLayer {
+  layer: string;
+  kind: string | null;
+  type: 'xnor' | 'real_input' | 'float_weights';
+  macs: number;
+  padded_macs: number | null;
+  input_values: number | null;
+  num_weights: number;
+  weight_levels: number | null;
+  input_levels: number | null;
+  weight_bits: number;
+  input_bits: number;
+  weight_sparsity: number | null;
+  activation_sparsity: number | null;
+  events: number;
+}
+
+export interface SchemeCosts {
+  name: string;
+  label: string;
+  assumption: string;
+  total: CostTotals;
+  layers: (CostCounts & {layer: string})[];
+}
+
+/** The energy per operation a server prices with (GXNOR_ENERGY_TABLE). */
+export interface EnergyTable {
+  source: string;
+  node: string;
+  [op: string]: string | number;
+}
+
+/** GET /runs/{id}/costs */
+export interface CostsOut {
+  run_id: number;
+  epoch: number | null;
+  epochs_done: number;
+  best_epoch: number | null;
+  layers: CostLayer[];
+  schemes: SchemeCosts[];
+  energy_table: EnergyTable;
+}
+
+export interface RunCostTotals {
+  epoch: number | null;
+  totals: Record<string, CostTotals>;
+}
+
+/** /catalog's `costs`: the schemes in order with their assumptions, what each count is, the energy table. */
+export interface CostCatalog {
+  schemes: {name: string; label: string; assumption: string}[];
+  counts: Record<string, string>;
+  energy_table: EnergyTable;
 }
 
 export interface MetricStat {
@@ -245,6 +325,7 @@ export interface Catalog {
   schema: ConfigSchema;
   sweep_presets: Record<string, SweepPreset>;
   metrics: MetricsCatalog;
+  costs: CostCatalog;
   limits: {max_epochs: number; max_sweep_runs: number; max_queued_runs_per_team: number};
 }
 

@@ -162,15 +162,17 @@ def test_invalid_input_shows_the_servers_message_next_to_the_field(page, server,
     page.click("#submit-run")
     error = page.locator("[data-field='weights.N'] .field-error")
     error.wait_for(state="visible")
-    assert error.text_content() == expected["message"]
     assert "less than or equal to 8" in expected["message"]
+    assert error.text_content() == "Must be at most 8."  # in words; the server's own in the tooltip
+    assert error.get_attribute("title") == f"The server said: {expected['message']}"
+    assert page.text_content("#form-error") == "The server rejected this config: fix the highlighted field."
     assert page.get_attribute("#f-weights-N", "aria-invalid") == "true"
     assert page.locator(".field-error:not(:empty)").count() == 1
     assert "#/new" in page.url
     assert api.get("/api/v1/runs").json()["total"] == before
     shoot(page, "new-run-invalid")
-    page.fill("#f-weights-N", "2")  # editing the field clears its error
-    assert error.text_content() == ""
+    page.fill("#f-weights-N", "2")  # editing the field clears its error, and the banner with the last one
+    assert error.text_content() == "" and page.is_hidden("#form-error")
 
 
 def test_compare_two_runs_diffs_configs_and_plots_both(page, server, api):
@@ -279,8 +281,8 @@ def test_new_run_form_marks_presets_whose_data_the_server_lacks(page, server, ap
     page.wait_for_selector("#new-run-form")
     marked = dict(page.eval_on_selector_all(
         "[data-preset][data-missing-data]", "els => els.map((e) => [e.dataset.preset, e.dataset.missingData])"))
-    assert marked == {"mnist-paper": "mnist", "mnist-paper-fp": "mnist", "cifar-paper": "cifar10",
-                      "cifar-paper-fp": "cifar10"}  # the datasets directory is empty; digits is bundled
+    assert marked == {f"{d}-{kind}{fp}": name for d, name in (("mnist", "mnist"), ("cifar", "cifar10"))
+                      for kind in ("paper", "reference") for fp in ("", "-fp")}  # the datasets dir is empty
     assert page.is_visible("[data-preset=mnist-paper] .badge")
     assert page.text_content("[data-preset=mnist-paper] .badge") == "data missing on this server"
     assert page.locator("[data-preset=quick] .badge").count() == 0

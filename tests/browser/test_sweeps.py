@@ -102,7 +102,9 @@ def test_grid_sweep_from_the_form_shows_the_apis_results_plots_and_csv(page, ser
     page.click("#submit-sweep")
     error = page.locator("[data-field='weights.N'] .field-error")
     error.wait_for(state="visible")
-    assert error.text_content() == rejected.json()["message"]
+    assert rejected.json()["message"] == ("grid.weights.N: value 9 is invalid for weights.N: "
+                                          "Input should be less than or equal to 8")
+    assert error.text_content() == "Value 9: must be at most 8."  # in words next to the list
     assert page.get_attribute("#f-weights-N-values", "aria-invalid") == "true"
     assert api.get("/api/v1/sweeps").json()["total"] == 0 and "#/new" in page.url
     page.fill("#f-weights-N-values", "1,2")

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from app.api.deps import SettingsDep
 from app.auth import Auth
+from app.costs import cost_catalog
 from app.schemas import ERRORS
 from gxnor_core import ARCHITECTURES, DATASETS, OPTIMIZERS, PRESETS, WINDOWS
 from gxnor_core.config import LOSSES, ExperimentConfig
@@ -29,7 +30,7 @@ def _dataset(d, settings) -> dict:
 def catalog(settings: SettingsDep, who: Auth) -> dict:
     """Datasets, architectures, windows, presets, defaults and bounds — everything a form needs — and the metric
     catalog (``metrics``: run, epoch and layer metrics with labels, units, better-direction and what each is a
-    fraction of; docs/METRICS.md)."""
+    fraction of; docs/METRICS.md) and the cost model's schemes, counts and energy table (``costs``)."""
     return {
         "datasets": [_dataset(d, settings) for d in DATASETS.values()],
         "architectures": [{"name": a.name, "help": a.help} for a in ARCHITECTURES.values()],
@@ -43,6 +44,7 @@ def catalog(settings: SettingsDep, who: Auth) -> dict:
         "sweep_presets": {name: {"description": SWEEP_PRESET_DESCRIPTIONS.get(name, ""), "spec": spec}
                           for name, spec in SWEEP_PRESETS.items()},
         "metrics": metric_catalog(),
+        "costs": cost_catalog(settings.energy_table),
         "limits": {"max_epochs": settings.max_epochs, "max_sweep_runs": settings.max_sweep_runs,
                    "max_queued_runs_per_team": settings.max_queued_runs},
     }

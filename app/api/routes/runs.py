@@ -148,22 +148,30 @@ def delete_run(run_id: RunId, session: SessionDep, settings: SettingsDep, who: A
     return Response(status_code=204)
 
 
+Which = Annotated[Literal["latest", "best"], Query(description=(
+    "latest: the last recorded epoch's checkpoint (with the training state to resume from); best: the "
+    "best-validation epoch's model (weights and BatchNorm state), the one to export."))]
+
+
 @router.get("/runs/{run_id}/checkpoint", response_class=FileResponse)
-def download_checkpoint(run_id: RunId, settings: SettingsDep, who: Auth) -> FileResponse:
-    """The latest checkpoint (load with ``gxnor_core.load_model``).  Needs the bearer header: for a browser
-    link, ask ``POST /runs/{id}/checkpoint/link`` for a short-lived one instead of putting a token in a URL."""
+def download_checkpoint(run_id: RunId, settings: SettingsDep, who: Auth, which: Which = "latest") -> FileResponse:
+    """A checkpoint (load with ``gxnor_core.load_model``): the latest, or with ``which=best`` the best-validation
+    model.  Needs the bearer header: for a browser link, ask ``POST /runs/{id}/checkpoint/link`` for a
+    short-lived one instead of putting a token in a URL."""
     with session_scope(settings.db_url) as session:  # closed before the file is sent: no connection held
-        path = svc.checkpoint_file(session, svc.get_run(session, run_id, who.team_ids), settings)
+        path = svc.checkpoint_file(session, svc.get_run(session, run_id, who.team_ids), settings, which)
     return FileResponse(path, media_type="application/octet-stream", filename=downloads.filename(run_id, path))
 
 
 @router.post("/runs/{run_id}/checkpoint/link", status_code=201, response_model=downloads.LinkOut)
-def checkpoint_link(run_id: RunId, session: SessionDep, settings: SettingsDep, who: Auth) -> dict:
-    """A short-lived link (``GXNOR_DOWNLOAD_LINK_S``, 5 minutes) that downloads this run's latest checkpoint
-    without a token — for browsers; it serves that one file only, and only while you may see the run."""
+def checkpoint_link(run_id: RunId, session: SessionDep, settings: SettingsDep, who: Auth,
+                    which: Which = "latest") -> dict:
+    """A short-lived link (``GXNOR_DOWNLOAD_LINK_S``, 5 minutes) that downloads this run's latest checkpoint (or
+    with ``which=best`` its best-validation model) without a token — for browsers; it serves that one file
+    only, and only while you may see the run."""
     run = svc.get_run(session, run_id, who.team_ids)
-    svc.checkpoint_file(session, run, settings)  # 404 now rather than from the link
-    key, expires = downloads.create_link(session, run.id, "checkpoint", who.user_id or None,
+    svc.checkpoint_file(session, run, settings, which)  # 404 now rather than from the link
+    key, expires = downloads.create_link(session, run.id, svc.CHECKPOINT_KINDS[which], who.user_id or None,
                                          settings.download_link_s)
     return {"url": f"/api/v1/downloads/{key}", "expires_at": expires}
 
@@ -174,8 +182,8 @@ def download(key: Annotated[str, Path(min_length=40, max_length=64, pattern=r"^[
              settings: SettingsDep) -> FileResponse:
     """Redeem a link from ``POST /runs/{id}/checkpoint/link`` (the key is the credential: no token)."""
     with session_scope(settings.db_url) as session:
-        run, _kind = downloads.redeem(session, key)
-        path = svc.checkpoint_file(session, run, settings)
+        run, kind = downloads.redeem(session, key)
+        path = svc.checkpoint_file(session, run, settings, "best" if kind == "best" else "latest")
     return FileResponse(path, media_type="application/octet-stream", filename=downloads.filename(run.id, path))
 
 
@@ -204,16 +212,19 @@ async def compare(request: Request, who: Auth,
                   metric: Annotated[CleanText, Query(max_length=50)] = "val_error",
                   points: Points = None,
                   costs: Annotated[bool, Query(description="Include each run's operation counts and energy per "
-                                               "scheme (an evaluation of the cost model per run).")] = False):
+                                               "scheme (an evaluation of the cost model per run).")] = False,
+                  skip_missing: Annotated[bool, Query(description="Compare the runs that exist and list the others "
+                                                      "in `missing`, instead of a 404.")] = False):
     """Several runs' config diff, one metric aligned by epoch, per-layer hardware figures, and with
     ``costs=true`` each run's operation counts and energy per scheme (totals of GET /runs/{id}/costs at its
     last recorded epoch; otherwise ``costs`` is empty)."""
-    run_ids = list(dict.fromkeys(int(i) for i in ids.split(",")))
-    too_big = [i for i in run_ids if i > MAX_ID]
-    if too_big:
+    asked = list(dict.fromkeys(int(i) for i in ids.split(",")))
+    too_big = [i for i in asked if i > MAX_ID]
+    if too_big and not skip_missing:
         raise HTTPException(404, f"run {too_big[0]} not found")
     with read_session(request) as session:
-        runs = svc.compared_runs(session, run_ids, who.team_ids)
+        runs = svc.compared_runs(session, [i for i in asked if i <= MAX_ID], who.team_ids, skip_missing)
+        run_ids = [r["id"] for r in runs]
         series = svc.metric_series(session, run_ids, metric)
         layers = svc.last_epoch_layers(session, run_ids, VIEWS["compare_layers"])
         totals = cost_svc.totals_of_runs(session, runs, request.app.state.settings.energy_table) if costs else {}
@@ -228,4 +239,5 @@ async def compare(request: Request, who: Auth,
         "series": {str(i): [series[i].get(e) for e in epochs] for i in run_ids},
         "layers": {str(i): layers[i] for i in run_ids},
         "costs": totals,
+        "missing": [i for i in asked if i not in run_ids],
     })

@@ -3,7 +3,9 @@
 // accuracy vs gate-event rate with the Pareto front; CSV and JSON export.  One colour per run everywhere.
 import {endpoints} from '../api.js';
 import {fill, h} from '../dom.js';
-import {chartCard, colorFor, draw, plotText, theme, throttled} from '../charts.js';
+import {chartCard, colorFor, draw, logTicks, plotText, theme, throttled} from '../charts.js';
+import {compareCosts} from './compare/costs.js';
+import {archOf, byDataset, datasetOf, layerColumns} from './compare/groups.js';
 import {fmtMetric, hoverFormat, metricAxis, metricCatalog, metricTitle} from '../metrics.js';
 import {download, ema, fmtPct, isNum, paretoFront, setRoute, showValue, toCSV} from '../util.js';
 /** @import {Life} from '../dom.js' */
@@ -12,6 +14,10 @@ import {download, ema, fmtPct, isNum, paretoFront, setRoute, showValue, toCSV} f
 
 const POINTS = 500;
 const MAX_RUNS = 20;
+// The Pareto scatter's marker per dataset, and each dataset's front line.
+const SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up'];
+const SYMBOL_NAMES = ['circles', 'squares', 'diamonds', 'triangles'];
+const FRONT_DASHES = ['dot', 'dash', 'dashdot', 'longdash'];
 
 /**
  * @param {unknown} text
@@ -81,14 +87,16 @@ function build(root, {params}, life, mc) {
   const curves = chartCard({id: 'compare-metric-chart', title: 'Metric', cls: 'wide', chartCls: 'tall'});
   const pareto = chartCard({id: 'compare-pareto', title: `Accuracy vs ${costM.label}`, chartCls: 'tall',
     note: `accuracy = 1 − ${errorM.label.toLowerCase()}; ringed: Pareto front (higher accuracy, lower ${costM.short.toLowerCase()})`});
-  const gate = chartCard({id: 'compare-layer-gate', title: `${mc.layerBy.gate_event_rate.label} per layer`, note: 'last epoch', chartCls: 'tall'});
+  const gate = chartCard({id: 'compare-layer-gate', title: `${mc.layerBy.gate_event_rate.label} per layer`, chartCls: 'tall',
+    note: 'last epoch; on a layer that is not an XNOR layer (real-valued input or float weights) these are non-zero multiplies, not gate events'});
   const sparsity = chartCard({id: 'compare-layer-sparsity', title: `${mc.layerBy.activation_sparsity.label} per layer`, note: 'last epoch', chartCls: 'tall'});
   const runsTable = h('div', {class: 'panel table-wrap', id: 'compare-runs', style: {marginBottom: '.8rem'}});
   const diffBox = h('div', {class: 'panel table-wrap', id: 'config-diff'});
-  const paretoNote = h('p', {class: 'muted small'});
+  const paretoNote = h('p', {class: 'muted small', id: 'compare-pareto-note'});
+  const costTable = compareCosts(life, {open: params.get('costs') === '1', measure: params.get('cost'), onChange: () => syncUrl()});
 
   function syncUrl() {
-    setRoute('/compare', {ids: st.ids.join(','), metric: st.metric, log: st.log ? 1 : '', smooth: st.smooth ? st.smooth : ''});
+    setRoute('/compare', {ids: st.ids.join(','), metric: st.metric, log: st.log ? 1 : '', smooth: st.smooth ? st.smooth : '', ...costTable.params()});
   }
 
   /** @param {number} runId */
@@ -112,7 +120,8 @@ function build(root, {params}, life, mc) {
     }
     fill(message, h('p', {class: 'muted'}, 'Loading…'));
     try {
-      st.data = await endpoints.compare({ids: st.ids.join(','), metric: st.metric, points: POINTS}, life.signal);
+      // A saved link whose run was deleted still opens: the others are compared and the gone ids named.
+      st.data = await endpoints.compare({ids: st.ids.join(','), metric: st.metric, points: POINTS, skip_missing: true}, life.signal);
     } catch (err) {
       if (!life.alive || err.name === 'AbortError') return;
       fill(message, h('div', {class: 'banner error', text: `Could not compare: ${err.message}`}));
@@ -120,7 +129,11 @@ function build(root, {params}, life, mc) {
       return;
     }
     if (!life.alive) return;
-    message.replaceChildren();
+    const gone = (st.data.missing || []).map((i) => `#${i}`);
+    fill(message, gone.length ? h('div', {class: 'banner warn', role: 'alert', id: 'compare-missing',
+      text: `${gone.length === 1 ? `Run ${gone[0]} is` : `Runs ${gone.join(', ')} are`} not there any more (deleted, or not `
+        + `visible to you)${st.data.runs.length ? '; comparing the others' : ''}.`}) : null);
+    if (!st.data.runs.length) { body.replaceChildren(); return; }
     csvBtn.disabled = jsonBtn.disabled = false;
     if (!body.childElementCount) {
       fill(body,
@@ -129,13 +142,15 @@ function build(root, {params}, life, mc) {
         h('h2', null, 'Config differences'), diffBox,
         h('h2', null, 'Accuracy and hardware cost'),
         h('div', {class: 'chart-grid'}, pareto.card, gate.card, sparsity.card),
-        paretoNote);
+        paretoNote,
+        h('h2', null, 'Operation costs'), costTable.el);
     }
     renderRuns();
     renderDiff();
     redrawCurves();
     drawLayers();
     drawPareto();
+    costTable.update(st.data.runs.map((r) => r.id), st.data.runs, colorOf);
   }
 
   function renderRuns() {
@@ -176,6 +191,8 @@ function build(root, {params}, life, mc) {
     const d = st.data;
     if (!d) return;
     smoothOut.textContent = st.smooth ? st.smooth.toFixed(2) : 'off';
+    const m = mc.epochBy[d.metric];
+    const fmt = hoverFormat(m);  // percentages on a percent axis
     const traces = [];
     for (const r of d.runs) {
       const y = d.series[String(r.id)] || [];
@@ -184,32 +201,38 @@ function build(root, {params}, life, mc) {
       const mode = d.epochs.length > 1 ? 'lines' : 'markers';
       traces.push({type: 'scatter', mode, x: d.epochs, y, name, legendgroup: String(r.id), meta: {run: r.id, kind: 'raw'},
         showlegend: !st.smooth, opacity: st.smooth ? 0.25 : 1, line: {color, width: st.smooth ? 1 : 2}, marker: {color},
-        hovertemplate: `${name}: %{y:.4g}<extra>epoch %{x}</extra>`});
+        hovertemplate: `${name}: %{y${fmt}}<extra>epoch %{x}</extra>`});
       if (st.smooth) {
         traces.push({type: 'scatter', mode, x: d.epochs, y: ema(y, st.smooth), name, legendgroup: String(r.id), meta: {run: r.id, kind: 'smoothed'},
-          line: {color, width: 2}, marker: {color}, hovertemplate: `${name} (smoothed): %{y:.4g}<extra>epoch %{x}</extra>`});
+          line: {color, width: 2}, marker: {color}, hovertemplate: `${name} (smoothed): %{y${fmt}}<extra>epoch %{x}</extra>`});
       }
     }
-    const m = mc.epochBy[d.metric];
     const title = /** @type {HTMLElement} */ (curves.card.querySelector('h3'));
     title.textContent = m ? m.label : d.metric;
     draw(curves.graph, traces, {xaxis: {title: {text: 'epoch'}},
-      yaxis: {title: {text: d.metric}, type: st.log ? 'log' : 'linear', ...metricAxis(m), dtick: st.log ? 'D2' : undefined}},
+      yaxis: {title: {text: d.metric}, type: st.log ? 'log' : 'linear', ...metricAxis(m),
+        ...(st.log ? logTicks(traces.flatMap((t) => t.y)) : {})}},
       'No epochs recorded yet');
   }, 100);
   life.onCleanup(() => redrawCurves.dispose());
 
   function drawLayers() {
     const d = /** @type {CompareOut} */ (st.data);  // (after a load)
-    /** @type {string[]} */
-    const names = [];
-    for (const r of d.runs) for (const l of Object.keys(d.layers[String(r.id)] || {})) if (!names.includes(l)) names.push(l);
-    const bars = (/** @type {string} */ key) => d.runs.map((r) => ({type: 'bar', name: plotText(runLabel(r)), meta: {run: r.id}, x: names,
-      y: names.map((l) => d.layers[String(r.id)]?.[l]?.[key] ?? null), marker: {color: colorOf(r.id)},
+    // One column per layer of each architecture (an MLP's fc1 is not a CNN's); two architectures: a two-level axis.
+    // Plotly orders a two-level axis's layers by where a name first appears in any group (a CNN's fc1 before its
+    // conv1 after an MLP's fc1): zero-width spaces, one per group, keep each group's names its own.
+    const cols = layerColumns(d);
+    const archs = [...new Set(cols.map((c) => c.arch))];
+    const mixed = archs.length > 1;
+    const x = mixed ? [cols.map((c) => plotText(c.arch)), cols.map((c) => c.layer + '\u200b'.repeat(archs.indexOf(c.arch)))]
+      : cols.map((c) => c.layer);
+    const bars = (/** @type {string} */ key) => d.runs.map((r) => ({type: 'bar', name: plotText(runLabel(r)), meta: {run: r.id}, x,
+      y: cols.map((c) => (c.arch === archOf(r) ? d.layers[String(r.id)]?.[c.layer]?.[key] ?? null : null)), marker: {color: colorOf(r.id)},
       hovertemplate: `${plotText(runLabel(r))}<br>%{x}: %{y:.2%}<extra></extra>`}));
-    const layout = {barmode: 'group', xaxis: {type: 'category', title: {text: 'layer'}}, yaxis: {tickformat: '.2~%', rangemode: 'tozero'}};
-    draw(gate.graph, names.length ? bars('gate_event_rate') : [], layout, 'No layer records yet');
-    draw(sparsity.graph, names.length ? bars('activation_sparsity') : [], layout, 'No layer records yet');
+    const layout = {barmode: 'group', xaxis: {type: mixed ? 'multicategory' : 'category', title: {text: mixed ? 'architecture, layer' : 'layer'}},
+      yaxis: {tickformat: '.2~%', rangemode: 'tozero'}};
+    draw(gate.graph, cols.length ? bars('gate_event_rate') : [], layout, 'No layer records yet');
+    draw(sparsity.graph, cols.length ? bars('activation_sparsity') : [], layout, 'No layer records yet');
   }
 
   function drawPareto() {
@@ -218,21 +241,35 @@ function build(root, {params}, life, mc) {
       const err = r.summary[errorM.name];
       return {r, x: r.summary[costM.name], y: isNum(err) ? 1 - err : null};
     });
-    const front = new Set(paretoFront(pts));
+    // Accuracies on different datasets do not compare: one front per dataset, each dataset its own marker.
+    const datasets = [...byDataset(d.runs).keys()];
+    const multi = datasets.length > 1;
+    const front = new Set(datasets.flatMap((ds) => {
+      const idx = pts.map((p, i) => i).filter((i) => datasetOf(pts[i].r) === ds);
+      return paretoFront(idx.map((i) => pts[i])).map((k) => idx[k]);
+    }));
     const fg = theme().fg;
+    const symbol = (/** @type {CompareRun} */ r) => SYMBOLS[datasets.indexOf(datasetOf(r)) % SYMBOLS.length];
     /** @type {Record<string, any>[]} */
     const traces = pts.map((p, i) => ({type: 'scatter', mode: 'markers+text', name: plotText(runLabel(p.r)), meta: {run: p.r.id, pareto: front.has(i)},
       x: isNum(p.x) && isNum(p.y) ? [p.x] : [], y: isNum(p.x) && isNum(p.y) ? [p.y] : [], text: [plotText(`#${p.r.id}`)], textposition: i % 2 ? 'bottom center' : 'top center',
-      marker: {color: colorOf(p.r.id), size: front.has(i) ? 14 : 10, line: {width: front.has(i) ? 2.5 : 0, color: fg}},
-      hovertemplate: `${plotText(runLabel(p.r))}<br>accuracy %{y:.2%}<br>${plotText(costM.short.toLowerCase())} %{x${hoverFormat(costM)}}<extra></extra>`}));
-    const fp = [...front].map((i) => pts[i]).sort((a, b) => Number(a.x) - Number(b.x));
-    if (fp.length) {
-      traces.push({type: 'scatter', mode: 'lines', name: 'Pareto front', meta: {pareto: 'front'}, x: fp.map((p) => p.x), y: fp.map((p) => p.y),
-        line: {shape: 'hv', dash: 'dot', color: fg, width: 1.5}, hoverinfo: 'skip'});
-    }
+      showlegend: false, marker: {color: colorOf(p.r.id), symbol: symbol(p.r), size: front.has(i) ? 14 : 10, line: {width: front.has(i) ? 2.5 : 0, color: fg}},
+      hovertemplate: `${plotText(runLabel(p.r))}${multi ? `<br>dataset ${plotText(datasetOf(p.r))}` : ''}<br>accuracy %{y:.2%}<br>`
+        + `${plotText(costM.short.toLowerCase())} %{x${hoverFormat(costM)}}<extra></extra>`}));
+    datasets.forEach((ds, k) => {
+      const fp = [...front].map((i) => pts[i]).filter((p) => datasetOf(p.r) === ds).sort((a, b) => Number(a.x) - Number(b.x));
+      if (!fp.length) return;
+      traces.push({type: 'scatter', mode: 'lines', name: plotText(multi ? `Pareto front: ${ds}` : 'Pareto front'), meta: {pareto: 'front', dataset: ds},
+        x: fp.map((p) => p.x), y: fp.map((p) => p.y), showlegend: multi,
+        line: {shape: 'hv', dash: FRONT_DASHES[k % FRONT_DASHES.length], color: fg, width: 1.5}, hoverinfo: 'skip'});
+    });
+    const fp = [...front];
     const missing = pts.filter((p) => !(isNum(p.x) && isNum(p.y))).map((p) => `#${p.r.id}`);
-    paretoNote.textContent = missing.length
-      ? `Not on the scatter (no ${errorM.short.toLowerCase()} or ${costM.short.toLowerCase()} yet): ${missing.join(', ')}.` : '';
+    paretoNote.textContent = [
+      multi ? `These runs are on ${datasets.length} datasets (${datasets.map((ds, k) => `${ds}: ${SYMBOL_NAMES[k % SYMBOLS.length]}`).join(', ')}); `
+        + 'accuracies on different datasets do not compare, so each dataset has its own Pareto front.' : '',
+      missing.length ? `Not on the scatter (no ${errorM.short.toLowerCase()} or ${costM.short.toLowerCase()}: not recorded yet, or a network without XNOR layers): ${missing.join(', ')}.` : '',
+    ].filter(Boolean).join(' ');
     const ok = pts.filter((p) => isNum(p.x) && isNum(p.y)).map((p) => ({x: Number(p.x), y: Number(p.y)}));
     /** @type {(vals: number[], frac: number, min: number) => number[]} */
     const pad = (vals, frac, min) => {
@@ -245,7 +282,7 @@ function build(root, {params}, life, mc) {
       margin: {t: 16},
       xaxis: {title: {text: costM.label}, ...metricAxis(costM), range: ok.length ? pad(ok.map((p) => p.x), 0.15, 0.02) : undefined},
       yaxis: {title: {text: `accuracy (1 − ${errorM.label.toLowerCase()})`}, tickformat: '.2~%', range: ok.length ? pad(ok.map((p) => p.y), 0.2, 0.01) : undefined},
-      showlegend: false}, 'No finished epochs yet');
+      showlegend: multi}, 'No finished epochs yet');
   }
 
   // ---- picker of recent runs

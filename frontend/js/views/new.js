@@ -54,7 +54,9 @@ export function mount(root, {params, sweep = false}, life) {
  */
 function build(root, {cat, teams, source, params, sweep, heading}, life) {
   const ctx = createForm({cat, sweep, life, heading});
-  const form = h('form', {class: 'config', id: 'new-run-form', autocomplete: 'off'}, formSections(ctx, teams));
+  // noValidate: the form checks every field itself on submit and shows all the messages at once (errors.js), not
+  // the browser's bubble for one field at a time
+  const form = h('form', {class: 'config', id: 'new-run-form', autocomplete: 'off', noValidate: true}, formSections(ctx, teams));
   const presets = presetBars(ctx);
   const actions = formActions(ctx, {presetNote: presets.note, onReset: presets.reset});
   form.append(...actions.els);

@@ -6,9 +6,10 @@ import {endpoints} from '../api.js';
 import {throttled} from '../charts.js';
 import {h} from '../dom.js';
 import {metricCatalog} from '../metrics.js';
-import {ACTIVE} from '../util.js';
+import {ACTIVE, FINISHED} from '../util.js';
 import {runCards} from './run/cards.js';
 import {runConfig} from './run/config.js';
+import {costsPanel} from './run/costs.js';
 import {trainingCurves} from './run/curves.js';
 import {runErrors} from './run/errors.js';
 import {runHeader} from './run/header.js';
@@ -51,11 +52,15 @@ export function mount(root, {id}, life) {
   const curves = trainingCurves(ctx);
   const layers = layersSection(ctx);
   const config = runConfig(ctx);
+  const costs = costsPanel(ctx);  // fetched when opened
   const status = h('p', {class: 'muted'}, 'Loading…');
+  // A run that ended before its first epoch (a failed one, mostly) has nothing to chart: its error comes first, and
+  // a line replaces the empty cards and charts.
+  const charts = h('div', {id: 'run-charts'}, cards.el, h('h2', null, 'Training curves'), curves.el, h('h2', null, 'Layers'), ...layers.els);
+  const nothing = h('p', {class: 'muted hidden', id: 'run-no-epochs'});
   root.append(
-    header.head, header.toolbar, header.meta, errors.el, status, cards.el,
-    h('h2', null, 'Training curves'), curves.el,
-    h('h2', null, 'Layers'), ...layers.els,
+    header.head, errors.el, header.toolbar, header.meta, status, nothing, charts,
+    h('h2', null, 'Operation costs'), costs.el,
     h('h2', null, 'Config'), config.el,
   );
 
@@ -65,6 +70,11 @@ export function mount(root, {id}, life) {
     errors.render();
     cards.render();
     config.render();
+    const {run} = ctx.st;
+    const empty = FINISHED.includes(run.status) && !ctx.st.metrics.length && !ctx.st.layers.size;
+    charts.classList.toggle('hidden', empty);
+    nothing.classList.toggle('hidden', !empty);
+    nothing.textContent = empty ? `The run ${run.status === 'failed' ? 'failed' : 'ended'} before its first epoch: nothing to chart.` : '';
   }
 
   const live = liveUpdates(ctx, {

@@ -236,17 +236,24 @@ function build(root, {params}, life, mc) {
       h('span', {class: 'label'}, `${p.epochs_done}/${p.total_epochs}`));
   }
 
+  /** @type {Map<number, {key: string, cell: HTMLTableCellElement}>} */
+  const actionCells = new Map();  // kept across refreshes, so that a button waiting for its confirming click stays so
+
   /** @param {Run} r */
   function actionsCell(r) {
+    const key = `${r.status}|${r.cancel_requested}`;
+    const kept = actionCells.get(r.id);
+    if (kept?.key === key) return kept.cell;
     const cell = h('td', {class: 'actions'});
-    if (ACTIVE.includes(r.status)) {
-      const b = h('button', {type: 'button', class: 'small', 'data-action': 'cancel', disabled: r.cancel_requested},
-        r.cancel_requested ? 'Cancelling…' : 'Cancel');
-      b.addEventListener('click', async () => {
-        b.disabled = true;
+    actionCells.set(r.id, {key, cell});
+    if (ACTIVE.includes(r.status) && r.cancel_requested) {
+      cell.append(h('button', {type: 'button', class: 'small', 'data-action': 'cancel', disabled: true}, 'Cancelling…'));
+    } else if (ACTIVE.includes(r.status)) {  // a second click confirms, as for Delete
+      const b = confirmButton('Cancel', 'Confirm cancel', async () => {
         try { await endpoints.cancel(r.id); toast(`Run #${r.id} cancelled`); } catch (err) { toast(err.message, 'error'); }
         load();
-      });
+      }, {class: 'small', title: 'Stop this run (a second click confirms)'});
+      b.dataset.action = 'cancel';
       cell.append(b);
     } else if (FINISHED.includes(r.status)) {
       cell.append(confirmButton('Delete', 'Confirm delete', async () => {

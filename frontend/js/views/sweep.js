@@ -6,7 +6,7 @@
 // views and the Pareto pair).
 import {endpoints} from '../api.js';
 import {fill, h, poll, toast} from '../dom.js';
-import {chartCard, colorFor, draw, plotText, theme, throttled} from '../charts.js';
+import {chartCard, colorFor, draw, logTicks, plotText, theme, throttled} from '../charts.js';
 import {fmtMetric, hoverFormat, metricAxis, metricCatalog, metricTitle} from '../metrics.js';
 import {ACTIVE, download, fmtTime, isNum, progressFraction, showValue, toCSV} from '../util.js';
 import {countBadges, progressBar} from './sweeps.js';
@@ -103,14 +103,13 @@ function build(root, {id}, life, mc) {
   const liveNote = h('span', {class: 'muted small'});
   const meta = h('div', {class: 'meta', id: 'sweep-meta'});
   const status = h('p', {class: 'muted'}, 'Loading…');
+  const trouble = h('div', {id: 'sweep-trouble'});  // a failed refresh (the page stays, a retry follows)
   const csvBtn = h('button', {type: 'button', id: 'sweep-csv', class: 'small', title: 'The results table, raw numbers'}, 'Download CSV');
   const resultsBox = h('div', {class: 'panel table-wrap'});
   const resultsNote = h('p', {class: 'muted small'});
   const xSelect = h('select', {id: 'sweep-x', 'aria-label': 'Field on the x axis'});
-  const GRID_ROWS = Math.max(1, Math.ceil(METRICS.length / 2));
   const metricsChart = chartCard({id: 'sweep-plot-metrics', title: `Swept fields vs ${METRICS.map((m) => m.short.toLowerCase()).join(', ')}`,
     cls: 'wide', note: 'mean ± std over seeds', tools: h('label', {class: 'inline small', for: 'sweep-x'}, 'x axis', xSelect)});
-  metricsChart.graph.style.height = `${280 * GRID_ROWS}px`;
   const paretoChart = chartCard({id: 'sweep-plot-pareto', title: `${errorM.label} vs ${costM.label}`, chartCls: 'tall',
     note: `one marker per config; line: Pareto front (lower ${errorM.short.toLowerCase()}, lower ${costM.short.toLowerCase()})`});
   const paretoHover = `${plotText(errorM.short.toLowerCase())} %{y${hoverFormat(errorM)}}<br>`
@@ -128,7 +127,7 @@ function build(root, {id}, life, mc) {
   root.append(
     h('div', {class: 'page-head'}, h('span', {class: 'muted mono'}, `sweep #${id}`), title, badge, actions),
     h('div', {class: 'toolbar'}, progress, counts, liveNote),
-    meta, status, body);
+    meta, status, trouble, body);
 
   // ---- loading and polling: every 2 s until the sweep ends (dom.js poll: paused while the tab is hidden, back-off
   // on errors)
@@ -138,11 +137,14 @@ function build(root, {id}, life, mc) {
       sweep = await endpoints.sweep(id, life.signal);
     } catch (err) {
       if (err.status !== 404 || stale()) throw err;
-      fill(status, h('div', {class: 'empty'}, h('p', {text: `There is no sweep #${id}.`}), h('a', {href: '#/sweeps', text: 'All sweeps'})));
+      fill(trouble, h('div', {class: 'empty'}, h('p', {text: `There is no sweep #${id}.`}), h('a', {href: '#/sweeps', text: 'All sweeps'})));
+      status.remove();
+      body.classList.add('hidden');
       return null;
     }
     if (stale()) return null;
     status.remove();
+    trouble.replaceChildren();
     body.classList.remove('hidden');
     const key = JSON.stringify(sweep);
     if (key !== st.key) {
@@ -154,7 +156,8 @@ function build(root, {id}, life, mc) {
     fill(liveNote, h('span', {class: 'live-dot'}), 'live');
     return POLL_MS;
   }, {onError: (err) => {
-    fill(status, h('div', {class: 'banner error', text: `Could not load the sweep: ${err.message} (retrying)`}));
+    status.remove();
+    fill(trouble, h('div', {class: 'banner error', role: 'alert', text: `Could not load the sweep: ${err.message} (retrying)`}));
     fill(liveNote, h('span', {class: 'live-dot'}), 'live');
   }});
   const load = () => poller.now();
@@ -324,6 +327,13 @@ function build(root, {id}, life, mc) {
     xSelect.closest('label')?.classList.toggle('hidden', fields.length < 2);
   }
 
+  /** The metric plots' columns: one when the chart is narrower than two plots need. */
+  function gridColumns() {
+    return (metricsChart.graph.clientWidth || window.innerWidth) < 640 ? 1 : 2;
+  }
+  let drawnColumns = 0;
+  life.listen(window, 'resize', () => { if (drawnColumns && gridColumns() !== drawnColumns) redraw(); });
+
   function drawMetrics() {
     const fields = fieldsOf();
     const xf = st.xField;
@@ -371,19 +381,26 @@ function build(root, {id}, life, mc) {
     });
     const axisTitle = (/** @type {string} */ text) => ({text, font: {size: 11, color: t.muted}});
     const xAxis = {...axis, title: axisTitle(xf), gridcolor: t.grid, zerolinecolor: t.grid, linecolor: t.border, automargin: true,
-      tickvals: axis.type !== 'category' && !random && xs.length <= 12 ? xs : undefined,  // ticks at the swept values
+      // ticks at the swept values; a log-uniform search's narrow range gets enough ticks too
+      tickvals: axis.type !== 'category' && !random && xs.length <= 12 ? xs : axis.type === 'log' ? logTicks(xs).tickvals : undefined,
       categoryorder: axis.type === 'category' ? 'array' : undefined, categoryarray: axis.type === 'category' ? xs.map(showValue) : undefined};
     // errors zoom in on their values; hardware figures (the cost, sparsities) start at zero
     const yAxis = (/** @type {number} */ k) => ({...metricAxis(METRICS[k]), title: axisTitle(METRICS[k].short), gridcolor: t.grid, zerolinecolor: t.grid,
       linecolor: t.border, automargin: true,
       rangemode: METRICS[k].better === 'lower' && METRICS[k].name !== costM.name ? undefined : 'tozero'});
+    // Two columns of small plots; one on a narrow page, where a second column's axis titles would overlap the first's
+    const columns = gridColumns();
+    const gridRows = Math.max(1, Math.ceil(METRICS.length / columns));
+    metricsChart.graph.style.height = `${(columns === 1 ? 250 : 280) * gridRows}px`;
     /** @type {Record<string, any>} */
-    const layout = {grid: {rows: GRID_ROWS, columns: 2, pattern: 'independent', xgap: 0.12, ygap: 0.44 / GRID_ROWS},
+    // (ygap: room under each row for its tick labels and x title — a fraction of one plot's height, ~70 px)
+    const layout = {grid: {rows: gridRows, columns, pattern: 'independent', xgap: 0.12, ygap: 0.35},
       margin: {t: 36},
       xaxis: xAxis, yaxis: yAxis(0)};
     for (let k = 1; k < METRICS.length; k += 1) { layout[`xaxis${k + 1}`] = xAxis; layout[`yaxis${k + 1}`] = yAxis(k); }
     const any = traces.some((tr) => tr.y.some(isNum));
     draw(metricsChart.graph, any ? traces : [], layout, 'No finished configs yet');
+    drawnColumns = columns;
   }
 
   function drawPareto() {

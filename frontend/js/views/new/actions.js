@@ -3,7 +3,7 @@
 // full-precision baseline; "Reset to defaults"; the JSON that will be sent.  Submitting posts a run or a sweep.
 import {ApiError, endpoints} from '../../api.js';
 import {h, toast} from '../../dom.js';
-import {checkLists, clearError, showBanner, showError} from './errors.js';
+import {checkFields, checkLists, clearError, showBanner, showError} from './errors.js';
 import {collect, inSweep, seeds, sweepBody, team, variedPaths} from './form.js';
 /** @import {FormContext} from './form.js' */
 
@@ -95,6 +95,7 @@ export function formActions(ctx, {presetNote, onReset}) {
     ev.preventDefault();
     ctx.banner.classList.add('hidden');
     for (const path of [...fields.keys(), ...ctx.aux.keys()]) clearError(ctx, path);
+    if (!checkFields(ctx)) return;  // every value out of bounds marked at once, nothing sent
     if (inSweep(ctx)) { await launchSweep(); return; }
     submit.disabled = true;
     submit.textContent = 'Queueing…';

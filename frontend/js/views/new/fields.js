@@ -2,7 +2,7 @@
 // One form field from its JSON schema node: an input of the right kind with the schema's bounds, its label, help and
 // error line; numbers and choices get "vary" (vary.js).  The team select when the user is in several teams.
 import {h} from '../../dom.js';
-import {clearError} from './errors.js';
+import {checkField, clearError} from './errors.js';
 import {CLI_ONLY, HELP, LABELS, NOT_VARIED, boundsText, dataMissing, describe} from './schema.js';
 import {addSeeds, addVary} from './vary.js';
 /** @import {Catalog, SchemaProp, Team} from '../../types' */
@@ -116,7 +116,8 @@ export function makeField(ctx, path, prop) {
   const control = h('div', {class: 'control'}, input, bounds ? h('span', {class: 'bounds', text: bounds}) : null);
   const wrap = h('div', {class: 'field', 'data-field': path}, label, control, help, error);
   input.addEventListener('input', () => { clearError(ctx, path); ctx.on.updatePreview(); });
-  input.addEventListener('change', () => { clearError(ctx, path); ctx.on.updateInactive(); ctx.on.updatePreview(); });
+  // leaving a field with a value out of its bounds says so at once
+  input.addEventListener('change', () => { clearError(ctx, path); checkField(ctx, path); ctx.on.updateInactive(); ctx.on.updatePreview(); });
   /** @type {Field} */
   const field = {wrap, input, read, write, error, label, labelText, d};
   ctx.fields.set(path, field);

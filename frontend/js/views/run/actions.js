@@ -22,12 +22,13 @@ export function runActions(ctx, onRunChanged) {
     /** @type {HTMLElement[]} */
     const items = [h('a', {class: 'button', href: `#/new?clone=${r.id}`, id: 'clone-run'}, 'Clone')];
     if (r.progress.epochs_done > 0) items.push(checkpointButton(r.id));
-    if (ACTIVE.includes(r.status)) {
-      const b = h('button', {type: 'button', disabled: r.cancel_requested, id: 'cancel-run'}, r.cancel_requested ? 'Cancelling…' : 'Cancel');
-      b.addEventListener('click', async () => {
-        b.disabled = true;
-        try { st.run = await endpoints.cancel(r.id); onRunChanged(); } catch (err) { toast(err.message, 'error'); b.disabled = false; }
-      });
+    if (ACTIVE.includes(r.status) && r.cancel_requested) {
+      items.push(h('button', {type: 'button', disabled: true, id: 'cancel-run'}, 'Cancelling…'));
+    } else if (ACTIVE.includes(r.status)) {  // a second click confirms, as for Delete: a cancelled run cannot resume
+      const b = confirmButton('Cancel', 'Confirm cancel', async () => {
+        try { st.run = await endpoints.cancel(r.id); onRunChanged(); } catch (err) { toast(err.message, 'error'); }
+      }, {title: 'Stop this run (a second click confirms)'});
+      b.id = 'cancel-run';
       items.push(b);
     } else if (FINISHED.includes(r.status)) {
       items.push(confirmButton('Delete', 'Confirm delete', async () => {

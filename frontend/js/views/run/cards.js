@@ -1,5 +1,5 @@
 // @ts-check
-// The summary cards: the catalog's `card` view of the run metrics, then gate events and weight memory from the
+// The summary cards: the catalog's `card` view of the run metrics, then non-zero MACs and weight memory from the
 // latest layer records.
 import {fill, h} from '../../dom.js';
 import {fmtMetric, metricTitle} from '../../metrics.js';
@@ -36,8 +36,9 @@ export function runCards(ctx) {
       // the catalog's `card` view; the best validation error also says its epoch
       mc.view('card').map((m) => card(m.label, fmtMetric(m, s[m.name]), metricTitle(m),
         m.name === 'best_val_error' && s.best_epoch ? `at epoch ${s.best_epoch}` : null)),
-      card('Gate events / inference', recs.length ? fmtCompact(events) : '—',
-        recs.length ? `${fmtInt(events)} mean gate events per sample of ${fmtInt(macs)} dense MACs` : null,
+      // every layer's `events`: gate events on XNOR layers, non-zero multiplies elsewhere — so not called gate events
+      card('Non-zero MACs / inference (whole network)', recs.length ? fmtCompact(events) : '—',
+        recs.length ? `${fmtInt(events)} multiply-accumulates with weight and input both non-zero, mean per sample, of ${fmtInt(macs)} dense MACs, summed over every weight layer: gate events on XNOR layers, plain non-zero multiplies on the others (the first layer sees the data)` : null,
         recs.length ? `of ${fmtCompact(macs)} dense MACs` : null),
       card('Weight memory', recs.length ? `${fmtNum(bits / 8 / 1024, 3)} KiB` : '—', 'States packed at ceil(log2(2^N+1)) bits; 32 bits for full precision',
         recs.length ? `${fmtNum(bits / Math.max(1, recs.reduce((a, r) => a + r.num_weights, 0)), 3)} bits / weight` : null));

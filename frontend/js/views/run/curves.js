@@ -3,12 +3,14 @@
 // figures of the catalog's `network_curves` view.
 import {chartCard, colorFor, draw} from '../../charts.js';
 import {h} from '../../dom.js';
+import {hoverFormat} from '../../metrics.js';
 import {isNum} from '../../util.js';
 import {epochAxis, noData} from './state.js';
 /** @import {RunContext} from './state.js' */
 
 const SERIES = {train: colorFor(0), val: colorFor(1), test: colorFor(3)};
 const PCT_AXIS = {tickformat: '.2~%', rangemode: 'tozero'};
+const PCT = ':.2%';  // a hover on a percent axis
 const NETWORK_COLORS = [4, 5, 8, 2, 6, 7, 9, 0];  // the network-level curves, in the catalog's order
 
 /** @param {RunContext} ctx */
@@ -25,11 +27,12 @@ export function trainingCurves(ctx) {
    * @param {string} label
    * @param {string} color
    * @param {string} [dash]
+   * @param {string} [fmt] the hover's number format: percentages on a percent axis
    */
-  function line(key, label, color, dash) {
+  function line(key, label, color, dash, fmt = ':.4g') {
     return {type: 'scatter', mode: st.metrics.length > 1 ? 'lines' : 'markers', name: label, meta: key,
       x: st.metrics.map((m) => m.epoch), y: st.metrics.map((m) => (isNum(m[key]) ? m[key] : null)),
-      line: {color, width: 2, dash}, marker: {color, size: 5}, hovertemplate: `${label}: %{y:.4g}<extra>epoch %{x}</extra>`};
+      line: {color, width: 2, dash}, marker: {color, size: 5}, hovertemplate: `${label}: %{y${fmt}}<extra>epoch %{x}</extra>`};
   }
 
   function draw_() {
@@ -39,15 +42,15 @@ export function trainingCurves(ctx) {
     draw(loss.graph, st.metrics.length ? [line('train_loss', 'train', SERIES.train), line('val_loss', 'validation', SERIES.val),
       line('test_loss', 'test', SERIES.test, 'dot')] : [], {xaxis, yaxis: {title: {text: 'loss'}}}, none);
     const best = st.run?.summary?.best_epoch;
-    draw(errs.graph, st.metrics.length ? [line('train_error', 'train', SERIES.train), line('val_error', 'validation', SERIES.val),
-      line('test_error', 'test', SERIES.test, 'dot')] : [], {
+    draw(errs.graph, st.metrics.length ? [line('train_error', 'train', SERIES.train, undefined, PCT),
+      line('val_error', 'validation', SERIES.val, undefined, PCT), line('test_error', 'test', SERIES.test, 'dot', PCT)] : [], {
       xaxis, yaxis: {title: {text: 'error'}, ...PCT_AXIS},
       shapes: best ? [{type: 'line', xref: 'x', yref: 'paper', x0: best, x1: best, y0: 0, y1: 1,
         line: {dash: 'dash', width: 1, color: SERIES.val}}] : [],
     }, none);
     // the catalog's `network_curves` (fractions); a metric with no better direction (transitions) dotted
     draw(net.graph, st.metrics.length && mc ? mc.view('network_curves').map((m, i) => line(m.name, m.label,
-      colorFor(NETWORK_COLORS[i % NETWORK_COLORS.length]), m.better ? undefined : 'dot'))
+      colorFor(NETWORK_COLORS[i % NETWORK_COLORS.length]), m.better ? undefined : 'dot', hoverFormat(m)))
       : [], {xaxis, yaxis: {title: {text: 'fraction'}, ...PCT_AXIS}}, none);
   }
 

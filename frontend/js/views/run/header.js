@@ -37,6 +37,20 @@ export function runHeader(ctx, onRunChanged) {
     fill(liveNote, st.live ? [h('span', {class: 'live-dot'}), 'live'] : '');
   }
 
+  /** Seconds since the run started, until it finished (null before it starts). */
+  function duration() {
+    const started = parseTime(st.run.started_at);
+    const finished = parseTime(st.run.finished_at);
+    return started ? ((finished || new Date()).getTime() - started.getTime()) / 1000 : null;
+  }
+
+  // A running run's duration ticks every second, not only when an epoch ends and the run is fetched again.
+  const ticker = setInterval(() => {
+    const el = meta.querySelector('#run-duration');
+    if (el && !document.hidden && st.run?.status === 'running' && !st.run.finished_at) el.textContent = fmtDuration(duration());
+  }, 1000);
+  ctx.life.onCleanup(() => clearInterval(ticker));
+
   /** Everything in the header, from st.run. */
   function render() {
     const r = st.run;
@@ -44,15 +58,12 @@ export function runHeader(ctx, onRunChanged) {
     document.title = `${r.name} (#${r.id}) — GXNOR Lab`;
     renderProgress();
     actions.render();
-    const started = parseTime(r.started_at);
-    const finished = parseTime(r.finished_at);
-    const dur = started ? ((finished || new Date()).getTime() - started.getTime()) / 1000 : null;
-    const item = (/** @type {string} */ k, /** @type {string} */ v) => h('span', null, `${k} `, h('b', {text: v}));
+    const item = (/** @type {string} */ k, /** @type {string} */ v, /** @type {string | null} */ id = null) => h('span', null, `${k} `, h('b', {text: v, id}));
     fill(meta,
       item('project', r.project), r.team ? item('team', r.team) : null,
       r.sweep_id ? h('span', {id: 'run-sweep'}, 'sweep ', h('a', {href: `#/sweeps/${r.sweep_id}`}, `#${r.sweep_id}`)) : null,
       item('created', fmtTime(r.created_at)), item('started', fmtTime(r.started_at)),
-      item('finished', fmtTime(r.finished_at)), item('duration', fmtDuration(dur)),
+      item('finished', fmtTime(r.finished_at)), item('duration', fmtDuration(duration()), 'run-duration'),
       r.worker ? item('worker', r.worker) : null, r.attempt > 1 ? item('attempt', String(r.attempt)) : null);
   }
 
