@@ -3,7 +3,8 @@
     python -m bench.studies [--presets paper-r paper-m …] [--jobs 2] [--out docs/STUDIES.md]
                             [--seeds 0 1 2] [--set train.epochs=1 …]
 
-Every preset of ``gxnor_core.sweeps`` is expanded with ``expand``; each distinct config
+The four study presets of ``gxnor_core.sweeps`` (not ``paper-baselines``: that table is ``bench.paper_baselines``'s)
+are expanded with ``expand``; each distinct config
 is trained once with ``gxnor_core.train`` (the full-precision baseline and the base point
 are common to several presets), in ``--jobs`` processes with one torch thread each.  The
 runs are aggregated per point over seeds with ``aggregate`` and written as one markdown

@@ -58,9 +58,10 @@ export function mount(root, {id}, life) {
   // a line replaces the empty cards and charts.
   const charts = h('div', {id: 'run-charts'}, cards.el, h('h2', null, 'Training curves'), curves.el, h('h2', null, 'Layers'), ...layers.els);
   const nothing = h('p', {class: 'muted hidden', id: 'run-no-epochs'});
+  // The cost model counts a recorded epoch: without one there is nothing to count either.
+  const costSection = h('div', {id: 'run-costs'}, h('h2', null, 'Operation costs'), costs.el);
   root.append(
-    header.head, errors.el, header.toolbar, header.meta, status, nothing, charts,
-    h('h2', null, 'Operation costs'), costs.el,
+    header.head, errors.el, header.toolbar, header.meta, status, nothing, charts, costSection,
     h('h2', null, 'Config'), config.el,
   );
 
@@ -73,6 +74,7 @@ export function mount(root, {id}, life) {
     const {run} = ctx.st;
     const empty = FINISHED.includes(run.status) && !ctx.st.metrics.length && !ctx.st.layers.size;
     charts.classList.toggle('hidden', empty);
+    costSection.classList.toggle('hidden', empty);
     nothing.classList.toggle('hidden', !empty);
     nothing.textContent = empty ? `The run ${run.status === 'failed' ? 'failed' : 'ended'} before its first epoch: nothing to chart.` : '';
   }
