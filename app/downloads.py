@@ -23,6 +23,7 @@ from app.auth import _aware
 from app.models import DownloadLink, Membership, Project, Run, utcnow
 
 KINDS = ("checkpoint", "best")  # the artifact kinds a link can name (app.runs.CHECKPOINT_KINDS)
+MODEL_KINDS = {"model-best": "best", "model-latest": "latest"}  # a .gxn export of a checkpoint (app.exported)
 
 
 def _hash(key: str) -> str:
@@ -40,12 +41,12 @@ def create_link(session: Session, run_id: int, kind: str, user_id: int | None, t
     return key, expires
 
 
-def redeem(session: Session, key: str) -> tuple[Run, str]:
-    """(the run, the file kind) a live link names; 404 for an unknown or expired link, or one whose user has
-    since lost access to the run."""
+def redeem(session: Session, key: str, kinds: tuple[str, ...] = KINDS) -> tuple[Run, str]:
+    """(the run, the file kind) a live link names; 404 for an unknown or expired link, one whose user has
+    since lost access to the run, or one of a kind not in ``kinds`` (each download route redeems its own)."""
     gone = HTTPException(404, "this download link is unknown or has expired; ask for a new one")
     link = session.scalars(select(DownloadLink).where(DownloadLink.key_hash == _hash(key))).first()
-    if link is None or _aware(link.expires_at) <= utcnow():
+    if link is None or link.kind not in kinds or _aware(link.expires_at) <= utcnow():
         raise gone
     run = session.get(Run, link.run_id)
     if run is None:

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     max_streams_per_user: int = Field(32, ge=1, description="Live event streams one user may hold open on one "
                                       "API process (429 beyond).")
     download_link_s: float = Field(300.0, gt=0, le=86_400, description="Lifetime of a download link.")
+    score_max_batch: int = Field(256, ge=1, le=100_000, description="Most samples one scoring request may send "
+                                 "(POST /runs/{id}/score; 413 beyond).  GXNOR_MAX_BODY_BYTES bounds the body too.")
+    score_concurrency: int = Field(2, ge=1, le=64, description="Scoring and model-profile requests one API process "
+                                   "runs at once, in its own thread pool (503 with Retry-After beyond).")
+    score_cache_models: int = Field(4, ge=1, le=256, description="Exported models (and their engines) one API "
+                                    "process keeps loaded, per run and checkpoint (least recently used dropped).")
     idempotency_key_s: float = Field(86_400.0, gt=0, description="How long the first answer to a run or sweep "
                                      "creation with an Idempotency-Key is replayed to retries with that key.")
     allowed_hosts: list[str] | None = Field(None, description="Host header values the API answers (with any "

@@ -167,6 +167,23 @@ export interface CostsOut {
   energy_table: EnergyTable;
 }
 
+/** GET /runs/{id}/model/profile: an exported model measured on the serving machine (docs/EXPORT.md). */
+export interface ModelProfile {
+  run_id: number;
+  which: 'best' | 'latest';
+  epoch: number | null;
+  best_epoch: number | null;
+  format_version: number;
+  size_bytes: number;
+  fp32_bytes: number;
+  input_shape: number[];
+  classes: number;
+  layers: {name: string; role: 'real_input' | 'xnor' | 'output'; kind: 'conv' | 'fc'; weights: number}[];
+  latency: {batch: number; ms_per_batch: number; ms_per_sample: number; repeats: number}[];
+  events: {split: 'val' | 'test'; samples: number; per_sample: Record<string, number>};
+  measured_at: string;
+}
+
 export interface RunCostTotals {
   epoch: number | null;
   totals: Record<string, CostTotals>;

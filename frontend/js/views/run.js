@@ -15,6 +15,7 @@ import {runErrors} from './run/errors.js';
 import {runHeader} from './run/header.js';
 import {layersSection} from './run/layers.js';
 import {liveUpdates} from './run/live.js';
+import {modelPanel} from './run/model.js';
 import {LAYER_POINTS, METRIC_POINTS, addLayerRecords, createState} from './run/state.js';
 /** @import {Life} from '../dom.js' */
 /** @import {Part, RunContext} from './run/state.js' */
@@ -53,6 +54,7 @@ export function mount(root, {id}, life) {
   const layers = layersSection(ctx);
   const config = runConfig(ctx);
   const costs = costsPanel(ctx);  // fetched when opened
+  const model = modelPanel(ctx);  // exported and measured on the server when opened
   const status = h('p', {class: 'muted'}, 'Loading…');
   // A run that ended before its first epoch (a failed one, mostly) has nothing to chart: its error comes first, and
   // a line replaces the empty cards and charts.
@@ -60,8 +62,10 @@ export function mount(root, {id}, life) {
   const nothing = h('p', {class: 'muted hidden', id: 'run-no-epochs'});
   // The cost model counts a recorded epoch: without one there is nothing to count either.
   const costSection = h('div', {id: 'run-costs'}, h('h2', null, 'Operation costs'), costs.el);
+  // A model is exported once the run has finished with a checkpoint.
+  const modelSection = h('div', {id: 'run-model', class: 'hidden'}, h('h2', null, 'Exported model'), model.el);
   root.append(
-    header.head, errors.el, header.toolbar, header.meta, status, nothing, charts, costSection,
+    header.head, errors.el, header.toolbar, header.meta, status, nothing, charts, costSection, modelSection,
     h('h2', null, 'Config'), config.el,
   );
 
@@ -75,6 +79,7 @@ export function mount(root, {id}, life) {
     const empty = FINISHED.includes(run.status) && !ctx.st.metrics.length && !ctx.st.layers.size;
     charts.classList.toggle('hidden', empty);
     costSection.classList.toggle('hidden', empty);
+    modelSection.classList.toggle('hidden', empty || !FINISHED.includes(run.status));
     nothing.classList.toggle('hidden', !empty);
     nothing.textContent = empty ? `The run ${run.status === 'failed' ? 'failed' : 'ended'} before its first epoch: nothing to chart.` : '';
   }
