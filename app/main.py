@@ -14,10 +14,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.api.routes import access, catalog, estimate, health, runs, sweeps, ui
+from app.api.routes import access, catalog, estimate, health, models, run_edits, runs, sweeps, ui
 from app.api.routes.health import BrokerStatus, HealthState, kept_fresh
 from app.auth import ensure_admin
 from app.db import migrate, session_scope
+from app.exported import ModelService
 from app.guards import RequestGuard
 from app.queue import make_celery
 from app.reaper import start_reaper
@@ -77,6 +78,12 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+def operation_id(route) -> str:
+    """A route's OpenAPI operation id is its function's name (``create_run``, ``list_runs``): what a client
+    generated from /openapi.json names its methods.  tests/test_openapi_ids.py keeps them unique."""
+    return route.name
 
 
 def prepare_database(settings: Settings) -> str | None:
@@ -140,14 +147,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with kept_fresh(HealthState(settings, app.state.broker_status)):
             yield
         app.state.hub.close_all()
+        app.state.models.close()
         restore()
         stop_reaper.set()
 
     app = FastAPI(title="GXNOR Lab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,  # /docs: ui.py
+                  generate_unique_id_function=operation_id,
                   description="Train and study gated XNOR networks: runs, metrics, layers, comparisons.")
     app.state.settings = settings
     app.state.celery = make_celery(settings)
     app.state.broker_status = BrokerStatus(app.state.celery)
+    app.state.models = ModelService(settings)  # exported models and the scoring pool (app.exported)
     app.state.hub = Hub(settings.db_url, poll_s=min(settings.progress_interval_s, 0.5),
                         max_streams=settings.max_streams, max_per_user=settings.max_streams_per_user,
                         check_s=min(settings.auth_cache_s, 2.0) or 1.0)
@@ -192,6 +202,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(runs.router)
+    app.include_router(run_edits.router)
+    app.include_router(models.router)
     app.include_router(sweeps.router)
     app.include_router(estimate.router)
     app.include_router(access.router)

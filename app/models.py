@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -121,9 +122,10 @@ class Run(Base):
         Index("ix_runs_status_lease", "status", "lease_expires_at"),
         # PostgreSQL only (migrations 0004, 0007): the run list sorts and counts from this index alone.
         Index("ix_runs_list", "project_id", postgresql_include=[
-            "id", "name", "status", "created_at", "sweep_id", "epochs_done", "summary"]),
-        # SQLite only (migration 0009): the list's sort keys from the index, not from the ~1 KB rows.
-        Index("ix_runs_list_sqlite", "project_id", "created_at", "name", "status", "sweep_id", "epochs_done"),
+            "id", "name", "status", "created_at", "sweep_id", "epochs_done", "summary", "archived"]),
+        # SQLite only (migrations 0009, 0011): the list's sort keys from the index, not from the ~1 KB rows.
+        Index("ix_runs_list_sqlite", "project_id", "created_at", "name", "status", "sweep_id", "epochs_done",
+              "archived"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
@@ -152,6 +154,8 @@ class Run(Base):
     sweep_index: Mapped[int | None] = mapped_column(Integer)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
     summary: Mapped[dict | None] = mapped_column(SummaryJSON)  # see SummaryJSON
+    # Hidden from the run list unless asked for (migration 0011); in both list indexes, as the list filters on it.
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     project: Mapped[Project] = relationship(back_populates="runs", lazy="joined")
     epochs: Mapped[list[EpochMetric]] = relationship(
@@ -180,6 +184,25 @@ class RunSummary(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
+
+
+class RunTag(Base):
+    """One tag of a run (migration 0011): rows, not a column, so the run row stays narrow for the list; the
+    primary key reads a page's tags, ``ix_run_tags_tag_run`` answers ``GET /runs?tag=``."""
+
+    __tablename__ = "run_tags"
+    __table_args__ = (Index("ix_run_tags_tag_run", "tag", "run_id"), {"sqlite_with_rowid": False})
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class RunNote(Base):
+    """A run's notes (migration 0011), free text a team writes after the fact: in a table of its own, so the
+    list never reads it (only ``GET /runs/{id}`` and the list's ``q=`` search do).  No row: no notes."""
+
+    __tablename__ = "run_notes"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    notes: Mapped[str] = mapped_column(Text)
 
 
 class LayerRecord(Base):

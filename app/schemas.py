@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
 
+from app import run_meta
 from app.models import RUN_STATUSES
 from gxnor_core import costs as cost_model
 from gxnor_core import metrics as catalog
-from gxnor_core.config import CleanText, ExperimentConfig
+from gxnor_core.config import CONTROL_CHARS, CleanText, ExperimentConfig
 from gxnor_core.sweeps import MAX_NAME, SweepSpec
 
 RunStatus = Literal[RUN_STATUSES]
+
+
+def _trimmed(text: str) -> str:
+    if text != text.strip():
+        raise PydanticCustomError("surrounding_space", "a tag cannot begin or end with a space")
+    return text
+
+
+def _note_text(text: str) -> str:
+    """Notes are free text: newlines and tabs are fine, the other control characters are not (as in names)."""
+    found = CONTROL_CHARS.search(text.replace("\n", "").replace("\r", "").replace("\t", ""))
+    if found is not None:
+        raise PydanticCustomError("control_character", f"control characters other than newline and tab are not "
+                                                       f"allowed (U+{ord(found.group()):04X})")
+    return text
+
+
+NoteText = Annotated[str, AfterValidator(_note_text)]
 
 
 class RunCreate(BaseModel):
@@ -59,6 +79,10 @@ class RunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    archived: bool = Field(False, description="Hidden from the run list unless it asks for `archived=true|any`.")
+    tags: list[str] = Field(default_factory=list, description="The run's tags, sorted.")
+    notes: str | None = Field(None, description="The run's notes (\"\": none); null in lists, which do not "
+                                                "read them.")
 
 
 class RunList(BaseModel):
@@ -66,6 +90,50 @@ class RunList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+# What a team changes on a run after it was made (PATCH /runs/{id}, POST /runs/bulk; app.run_edits).
+Tag = Annotated[CleanText, Field(min_length=1, max_length=run_meta.MAX_TAG), AfterValidator(_trimmed)]
+Tags = Annotated[list[Tag], Field(max_length=run_meta.MAX_TAGS)]
+
+
+class RunPatch(BaseModel):
+    """Any of the fields; those left out are left as they are.  The config keeps the name it was submitted
+    with; ``name`` renames the run as lists and pages show it."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: CleanText | None = Field(None, min_length=1, max_length=200)
+    tags: Tags | None = Field(None, description=f"The run's tags, all of them (replaces its set): at most "
+                                                f"{run_meta.MAX_TAGS}, each 1–{run_meta.MAX_TAG} characters.")
+    notes: NoteText | None = Field(None, max_length=run_meta.MAX_NOTES,
+                                   description="Free text (newlines and tabs allowed); \"\" removes the notes.")
+    archived: bool | None = Field(None, description="Archive (only a finished run) or unarchive the run.")
+
+
+BULK_ACTIONS = ("tag", "untag", "cancel", "archive", "unarchive", "delete")
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] = Field(min_length=1, max_length=500,
+                                                                     description="The runs, up to 500.")
+    action: Literal[BULK_ACTIONS]
+    tags: Tags = Field(default_factory=list, description="For `tag` and `untag` (and only those): the tags to "
+                                                         "add or remove.")
+
+
+class BulkResult(BaseModel):
+    id: int
+    ok: bool
+    status: int = Field(description="What the single-run route would have answered: 200 (204 for delete), 404 "
+                                     "(missing or another team's), 409 (not in a status the action allows), 422.")
+    detail: str | None = Field(None, description="Why not, when not ok.")
+
+
+class BulkOut(BaseModel):
+    action: str
+    done: int = Field(description="How many runs the action applied to.")
+    results: list[BulkResult] = Field(description="One per id asked for, in the order asked.")
 
 
 class MetricsOut(BaseModel):

@@ -75,7 +75,11 @@ async def list_runs(
     project: Annotated[CleanText | None, Query(max_length=100)] = None,
     team: Annotated[CleanText | None, Query(max_length=100)] = None,
     sweep: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this sweep's runs.")] = None,
-    q: Annotated[CleanText | None, Query(max_length=200, description="Name contains (case-insensitive).")] = None,
+    q: Annotated[CleanText | None, Query(max_length=200, description=(
+        "Name or notes contain (case-insensitive)."))] = None,
+    tag: Annotated[CleanText | None, Query(min_length=1, max_length=64, description="Only runs with this tag.")] = None,
+    archived: Annotated[Literal["false", "true", "any"], Query(description=(
+        "false: hide archived runs (the default); true: only archived runs; any: both."))] = "false",
     sort: Literal[svc.SORTABLE] = "created_at",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -83,7 +87,8 @@ async def list_runs(
 ):
     with read_session(request) as session:
         rows, total = svc.list_runs(session, teams=who.team_ids, status=status, project=project, team=team,
-                                    sweep=sweep, q=q, sort=sort, order=order, limit=limit, offset=offset)
+                                    sweep=sweep, q=q, sort=sort, order=order, limit=limit, offset=offset,
+                                    tag=tag, archived=archived)
     return FastJSON({"items": rows, "total": total, "limit": limit, "offset": offset})
 
 
