@@ -11,9 +11,8 @@ runs are aggregated per point over seeds with ``aggregate`` and written as one m
 table per preset.  ``--set`` changes the presets' base (``--set train.epochs=1 --seeds 0``
 is a smoke test of the whole path in about a minute).
 
-All four presets: 123 runs, 105 distinct, on ``mnist_cnn`` for 15 epochs ≈ 75 s each with one thread
-(≈ 5 s an epoch, estimated from a 3-epoch run) → about an hour with two processes on 2 cores.  (On the
-MLP they used before, 50 epochs, the whole set took 11 minutes: docs/STUDIES.md.)
+All four presets: 123 runs, 105 distinct, on ``mnist_cnn`` for 15 epochs: 28 min with two processes on this
+project's 2-core machine (2026-12-06; docs/STUDIES.md).  (On the MLP they used before, 50 epochs, 11 minutes.)
 """
 
 from __future__ import annotations
