@@ -193,7 +193,7 @@ def test_every_page_fits_and_its_charts_overlap_nothing(view, server, api, seede
     error_top = pg.locator("#run-error").bounding_box()["y"]
     assert error_top < pg.locator("#run-progress").bounding_box()["y"]
     assert pg.is_hidden("#run-charts") and pg.locator("#run-cards .card").count() > 0  # (rendered, not shown)
-    assert pg.is_hidden("#run-costs")  # no recorded epoch, nothing for the cost model to count
+    assert pg.is_hidden("#run-costs-section")  # no recorded epoch, nothing for the cost model to count
     assert pg.text_content("#run-no-epochs") == "The run failed before its first epoch: nothing to chart."
 
     # Compare, from a saved link that names a deleted run and one that never was: the others, and which are gone.

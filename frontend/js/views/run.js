@@ -61,7 +61,7 @@ export function mount(root, {id}, life) {
   const charts = h('div', {id: 'run-charts'}, cards.el, h('h2', null, 'Training curves'), curves.el, h('h2', null, 'Layers'), ...layers.els);
   const nothing = h('p', {class: 'muted hidden', id: 'run-no-epochs'});
   // The cost model counts a recorded epoch: without one there is nothing to count either.
-  const costSection = h('div', {id: 'run-costs'}, h('h2', null, 'Operation costs'), costs.el);
+  const costSection = h('div', {id: 'run-costs-section'}, h('h2', null, 'Operation costs'), costs.el);
   // A model is exported once the run has finished with a checkpoint.
   const modelSection = h('div', {id: 'run-model', class: 'hidden'}, h('h2', null, 'Exported model'), model.el);
   root.append(
