@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
-from app.models import RunNote, RunTag
+from app.models import Run, RunNote, RunTag
 
 MAX_TAGS = 32  # per run
 MAX_TAG = 64  # characters per tag
@@ -17,7 +17,21 @@ MAX_NOTES = 10_000  # characters
 
 _IDS = bindparam("ids", expanding=True)
 _TAGS_OF = select(RunTag.run_id, RunTag.tag).where(RunTag.run_id.in_(_IDS))
-_NOTES_OF = select(RunNote.notes).where(RunNote.run_id == bindparam("id"))
+
+
+# A run's tags and notes as columns of the statement that reads the run (correlated subqueries on the primary
+# keys), so reading a run or a page of runs stays one round trip: two more per run read cost PostgreSQL a third
+# of the read mix's throughput (docs/BENCHMARKS.md).  Tags hold no control characters (validated), so the unit
+# separator can join them.
+SEP = "\x1f"
+TAGS_COLUMN = (select(func.aggregate_strings(RunTag.tag, SEP)).where(RunTag.run_id == Run.id)
+               .correlate(Run).scalar_subquery().label("tags"))
+NOTES_COLUMN = select(RunNote.notes).where(RunNote.run_id == Run.id).correlate(Run).scalar_subquery()
+
+
+def split_tags(joined: str | None) -> list[str]:
+    """``TAGS_COLUMN``'s value as the run's tags, sorted by code point (the same on both databases)."""
+    return sorted(joined.split(SEP)) if joined else []
 
 
 def tags_of(session, run_ids: list[int]) -> dict[int, list[str]]:
@@ -28,11 +42,6 @@ def tags_of(session, run_ids: list[int]) -> dict[int, list[str]]:
     for tags in out.values():
         tags.sort()  # by code point, the same on both databases (their collations differ)
     return out
-
-
-def notes_of(session, run_id: int) -> str:
-    """The run's notes ("" when it has none)."""
-    return session.execute(_NOTES_OF, {"id": run_id}).scalar() or ""
 
 
 def runs_tagged(tag):
