@@ -156,9 +156,9 @@ class ModelService:
         loaded = self.load(source)
         x = parse_inputs(body, content_type, loaded.engine.input_shape, self.settings.score_max_batch)
         t0 = time.perf_counter()
-        result = loaded.engine.run(x)  # timed alone: the answer's latency is the engine's, not the counting's
+        result = loaded.engine.run(x, per_sample=True)  # one pass: the engine counts each sample's gate events
         seconds = time.perf_counter() - t0
-        _, per_sample = events_per_sample(loaded.engine, x)
+        per_sample = [{name: int(v[i]) for name, v in result.sample_events.items()} for i in range(x.shape[0])]
         return scores(loaded.engine, source, x, result, per_sample, seconds)
 
     def profile(self, source: Source) -> dict:
@@ -208,25 +208,6 @@ def parse_inputs(body: bytes, content_type: str, shape: tuple[int, ...], max_bat
     if not np.isfinite(x).all():
         raise FieldError("inputs", "holds NaN or infinite values")
     return x.reshape(x.shape[0], *shape)
-
-
-def events_per_sample(engine, x: np.ndarray):
-    """The engine's result on ``x`` and the gate events each sample executed, per XNOR layer: the same count
-    as the engine's (Σ_k rows with x_k ≠ 0 × outputs with w_k ≠ 0), taken over each sample's own rows; the
-    samples' counts add up to the batch's ``events``."""
-    from gxnor_core.engine import _im2col
-
-    result = engine.run(x, trace=True)
-    n = x.shape[0]
-    per_layer = {}
-    for prev, layer in zip(engine.layers, engine.layers[1:], strict=False):
-        t = result.trits[prev.name]
-        if t.ndim == 4:  # the model's N×C×H×W → channels-last, as the engine runs it
-            t = np.ascontiguousarray(t.transpose(0, 2, 3, 1))
-        cols = _im2col(t, layer.kernel, layer.padding, layer.stride)[0] if layer.kind == "conv" else t.reshape(n, -1)
-        nonzero = (cols != 0).reshape(n, -1, cols.shape[1]).sum(1, dtype=np.int64)
-        per_layer[layer.name] = nonzero @ layer.weights.nonzero_per_input
-    return result, [{name: int(v[i]) for name, v in per_layer.items()} for i in range(n)]
 
 
 def scores(engine, source: Source, x: np.ndarray, result, per_sample: list[dict], seconds: float) -> dict:

@@ -37,14 +37,16 @@ from .spaces import DiscreteSpace
 class EngineResult:
     """One batch through the engine: ``logits`` (float32, N × classes), ``sums`` (the output layer's integer
     sums s, int32 — the logits before the last scale), ``events`` (gate events executed per XNOR layer, whole
-    batch), ``kernels`` (the kernel each XNOR layer ran), and with ``trace`` the trits each hidden layer
-    produced (int8, in the model's layout: N×C×H×W or N×F)."""
+    batch), ``kernels`` (the kernel each XNOR layer ran), with ``trace`` the trits each hidden layer
+    produced (int8, in the model's layout: N×C×H×W or N×F), and with ``per_sample`` the gate events each sample
+    executed per XNOR layer (int64, N; they add up to ``events``)."""
 
     logits: torch.Tensor
     sums: np.ndarray
     events: dict[str, int]
     kernels: dict[str, str]
     trits: dict[str, np.ndarray] = field(default_factory=dict)
+    sample_events: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,12 +145,12 @@ class Engine:
         return self.run(x).logits
 
     @torch.no_grad()
-    def run(self, x: torch.Tensor | np.ndarray, trace: bool = False) -> EngineResult:
+    def run(self, x: torch.Tensor | np.ndarray, trace: bool = False, per_sample: bool = False) -> EngineResult:
         x = torch.as_tensor(x, dtype=torch.float32)
         if tuple(x.shape[1:]) != self.input_shape and (x.dim() != 2 or x.shape[1] != np.prod(self.input_shape)):
             wanted = "×".join(map(str, self.input_shape))
             raise ValueError(f"input of shape {tuple(x.shape)}; this model takes N×{wanted}")
-        events, kernels, trits = {}, {}, {}
+        events, kernels, trits, sample_events = {}, {}, {}, {}
         t = self._real_input(self.layers[0], x)
         if trace:
             trits[self.layers[0].name] = self._model_layout(t, self.layers[0])
@@ -160,13 +162,19 @@ class Engine:
                 cols = t.reshape(n, -1)
             name = self.kernel or choose(*cols.shape, layer.weights.shape[0])
             s = KERNELS[name](cols, layer.weights)
-            events[layer.name], kernels[layer.name] = gate_events(cols, layer.weights), name
+            kernels[layer.name] = name
+            if per_sample:  # the same count as gate_events, over each sample's own rows
+                nonzero = (cols != 0).reshape(n, -1, cols.shape[1]).sum(1, dtype=np.int64)
+                sample_events[layer.name] = nonzero @ layer.weights.nonzero_per_input
+                events[layer.name] = int(sample_events[layer.name].sum())
+            else:
+                events[layer.name] = gate_events(cols, layer.weights)
             if layer.kind == "conv":
                 s = s.reshape(n, ho, wo, -1)
                 if layer.pool:
                     s = _max_pool2(s, 1)
             if layer.role == "output":
-                return EngineResult(self._output(layer, s), s, events, kernels, trits)
+                return EngineResult(self._output(layer, s), s, events, kernels, trits, sample_events)
             flip, lo, hi = layer.thresholds
             u = s * flip
             t = (u >= hi).astype(np.int8) - (u <= lo).astype(np.int8)

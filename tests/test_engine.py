@@ -70,6 +70,10 @@ def assert_engine_equals_model(engine: Engine, model: GXNORNet, x: torch.Tensor,
         assert np.array_equal(trits, phi[name].numpy().astype(np.int8)), name
     assert torch.equal(torch.from_numpy(got.sums).to(torch.float32) * H, pre)  # before the last scale
     assert torch.equal(got.logits, logits)
+    counted = engine.run(x, per_sample=True)  # each sample's events, in the same pass: they add up to the batch's
+    assert counted.events == got.events and list(counted.sample_events) == list(got.events)
+    for name, per in counted.sample_events.items():
+        assert per.shape == (x.shape[0],) and int(per.sum()) == got.events[name]
     return got
 
 
