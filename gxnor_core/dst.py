@@ -252,7 +252,38 @@ def make_base_optimizer(name: str, groups: list[dict], lr: float) -> torch.optim
     return OPTIMIZERS[name].make(groups, lr)
 
 
-class DSTOptimizer:
+class LayerOptimizer:
+    """What ``DSTOptimizer`` and ``gxnor_core.latent.LatentOptimizer`` share: a stock base optimizer (``base``)
+    whose first group holds the weight layers' parameters when there are weight layers (``layers``), the other
+    the float parameters; per-layer state-move counts (``moves``); the optimizer's state for checkpoints."""
+
+    layers: list
+    base: torch.optim.Optimizer
+    moves: list[int]
+
+    def set_lr(self, lr: float, lr_float: float | None = None) -> None:
+        """``lr`` for the weight layers' group (the first, when there are any), ``lr_float`` (None: ``lr``) for
+        the float parameters (the other group)."""
+        for i, group in enumerate(self.base.param_groups):
+            weights = i == 0 and bool(self.layers)
+            group["lr"] = lr if weights or lr_float is None else lr_float
+
+    def zero_grad(self) -> None:
+        self.base.zero_grad(set_to_none=True)
+
+    def take_moves(self) -> list[int]:
+        """State moves per weight layer since the last call."""
+        out, self.moves = self.moves, [0] * len(self.layers)
+        return out
+
+    def state_dict(self) -> dict:
+        return self.base.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base.load_state_dict(state)
+
+
+class DSTOptimizer(LayerOptimizer):
     """Base rule proposes, DST assigns (docs/METHOD.md §3); other parameters train normally.
 
     The base rule is a stock torch optimizer.  For each discrete layer it owns a
@@ -281,16 +312,6 @@ class DSTOptimizer:
         self.base = make_base_optimizer(base, groups, lr)
         self.moves = [0] * len(self.layers)
 
-    def set_lr(self, lr: float, lr_float: float | None = None) -> None:
-        """``lr`` for the DST proposals (the first group, when there are any), ``lr_float`` (None: ``lr``) for
-        the float parameters (the other group)."""
-        for i, group in enumerate(self.base.param_groups):
-            proposals = i == 0 and bool(self.proposals)
-            group["lr"] = lr if proposals or lr_float is None else lr_float
-
-    def zero_grad(self) -> None:
-        self.base.zero_grad(set_to_none=True)
-
     def step(self) -> None:
         for layer, p in zip(self.layers, self.proposals):
             grad = layer.value.grad
@@ -301,17 +322,6 @@ class DSTOptimizer:
             self.moves[i] += dst_apply(layer.state, p.data, self.space, self.m, self.generator)
             p.data, p.grad = self._empty, None
             layer.release()
-
-    def take_moves(self) -> list[int]:
-        """State moves per discrete layer since the last call."""
-        out, self.moves = self.moves, [0] * len(self.layers)
-        return out
-
-    def state_dict(self) -> dict:
-        return self.base.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.base.load_state_dict(state)
 
     def persistent_bytes(self) -> int:
         """Bytes kept between steps for the discrete weights: states + base-rule state."""

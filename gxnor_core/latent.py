@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .dst import make_base_optimizer, optimizer_state_bytes
+from .dst import LayerOptimizer, make_base_optimizer, optimizer_state_bytes
 from .spaces import DiscreteSpace
 
 TWN_THRESHOLD = 0.7  # Δ = 0.7·mean|w|: TWN's approximation of the optimal threshold for uniform/normal weights
@@ -86,7 +86,7 @@ def quantize(w: torch.Tensor, space: DiscreteSpace) -> tuple[torch.Tensor, torch
         return space.value(idx, w.dtype).mul_(alpha / space.H), idx, alpha
 
 
-class LatentOptimizer:
+class LatentOptimizer(LayerOptimizer):
     """The float optimizer over shadow weights and every other parameter, with the clip to [-H, H] after each
     step; the same interface as ``DSTOptimizer`` (``moves`` counts the state changes of the quantized weights,
     every step counted)."""
@@ -99,16 +99,6 @@ class LatentOptimizer:
         self.base = make_base_optimizer(base, groups, lr)
         self.moves = [0] * len(self.layers)
 
-    def set_lr(self, lr: float, lr_float: float | None = None) -> None:
-        """``lr`` for the shadow weights (the first group: they stand where DST's proposals do), ``lr_float``
-        (None: ``lr``) for the other float parameters (BatchNorm γ/β)."""
-        for i, group in enumerate(self.base.param_groups):
-            shadows = i == 0 and bool(self.layers)
-            group["lr"] = lr if shadows or lr_float is None else lr_float
-
-    def zero_grad(self) -> None:
-        self.base.zero_grad(set_to_none=True)
-
     def step(self) -> None:
         before = [layer.state for layer in self.layers]
         self.base.step()
@@ -116,17 +106,6 @@ class LatentOptimizer:
             with torch.no_grad():
                 layer.weight.clamp_(-layer.space.H, layer.space.H)
             self.moves[i] += int((layer.state.to(torch.int64) - old.to(torch.int64)).abs().sum())
-
-    def take_moves(self) -> list[int]:
-        """Quantized-state moves per latent layer since the last call."""
-        out, self.moves = self.moves, [0] * len(self.layers)
-        return out
-
-    def state_dict(self) -> dict:
-        return self.base.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.base.load_state_dict(state)
 
     def persistent_bytes(self) -> int:
         """Bytes kept between steps for the latent layers' weights: the float shadows and the optimizer's state
