@@ -115,17 +115,24 @@ def session_scope(url: str) -> Iterator[Session]:
 MIGRATION_LOCK = 0x67786E6F72  # PostgreSQL advisory lock key ("gxnor")
 
 
-def migrate(url: str) -> None:
-    """``alembic upgrade head`` on the given database (part of every start-up).  On PostgreSQL an advisory
-    lock serialises it: an API and its workers starting together must not run the same migration twice."""
+def alembic_config(url: str):
+    """The Alembic configuration of this project's migrations on the database at ``url``."""
     from pathlib import Path
 
-    from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+def migrate(url: str) -> None:
+    """``alembic upgrade head`` on the given database (part of every start-up).  On PostgreSQL an advisory
+    lock serialises it: an API and its workers starting together must not run the same migration twice."""
+    from alembic import command
+
+    cfg = alembic_config(url)
     if not url.startswith("postgresql"):
         command.upgrade(cfg, "head")  # SQLite: the file lock serialises writers
         return

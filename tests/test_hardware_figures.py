@@ -17,16 +17,15 @@ import math
 from collections import OrderedDict
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import torch
 from alembic import command
-from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, create_engine, insert, text
 from torch import nn
 
+from app.db import alembic_config
 from app.main import create_app
 from app.schemas import CompareOut, CostsOut
 from app.settings import Settings
@@ -40,7 +39,6 @@ from gxnor_core.probes import probe
 from tests.pg import fresh_database
 from worker.runner import execute_run
 
-ROOT = Path(__file__).resolve().parents[1]
 XNOR_FIGURES = ("xnor_gate_event_rate", "xnor_activation_sparsity", "xnor_events_per_sample")
 # Distinct prices, so that an operation priced with another's entry shows.
 TABLE = EnergyTable(fp32_mult_pj=5.0, fp32_add_pj=3.0, int8_add_pj=2.0, xnor_pj=7.0, memory_read_64bit_pj=16.0)
@@ -374,12 +372,6 @@ def test_a_trained_run_reports_xnor_figures_and_its_costs_through_the_api(db_url
         assert c.get("/api/v1/compare", params={"ids": str(gx)}, headers=eve).status_code == 404
 
 
-def _alembic(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "app" / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url)
-    return cfg
-
 
 def _epochs(config: dict, seeds: tuple[int, ...]) -> list[list[dict]]:
     """Layer records of a network at a few states (one per "epoch"), as the trainer stores them."""
@@ -393,7 +385,7 @@ def _epochs(config: dict, seeds: tuple[int, ...]) -> list[list[dict]]:
 
 
 def test_migration_0008_recounts_stored_runs_from_their_layer_records(db_url, tmp_path):
-    cfg = _alembic(db_url)
+    cfg = alembic_config(db_url)
     command.upgrade(cfg, "0007")
     engine = create_engine(db_url)
     runs = {  # id → (config, layer records per epoch)

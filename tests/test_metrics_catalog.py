@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, create_engine, delete, insert, inspect, select, text, update
 
+from app.db import alembic_config
 from app.main import create_app
 from app.models import Run, RunSummary
 from app.runs import SORTABLE
@@ -191,15 +191,9 @@ WIDE = ("best_val_error", "test_error", "best_test_error", "best_epoch", "train_
         "activation_sparsity", "weight_sparsity", "transition_rate")
 
 
-def _alembic(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "app" / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url)
-    return cfg
-
 
 def test_migration_0007_moves_stored_summaries_into_json_and_rows_and_back(db_url):
-    cfg = _alembic(db_url)
+    cfg = alembic_config(db_url)
     command.upgrade(cfg, "0006")
     engine = create_engine(db_url)
     full = dict(zip(WIDE, (0.1 + 0.2, 0.25, 0.125, 7, 1 / 3, 0.2, 0.75, 0.5, 0.015625), strict=True))

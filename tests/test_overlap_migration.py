@@ -7,19 +7,16 @@ import copy
 import json
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, insert, text
 
+from app.db import alembic_config
 from gxnor_core import build_model
 from gxnor_core.config import validate_config
 from gxnor_core.layers import StepActivation
 from tests.pg import fresh_database
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -27,12 +24,6 @@ def db_url(request, tmp_path):
     with fresh_database("gxnor_overlap") if request.param == "postgresql" else nullcontext() as url:
         yield url or f"sqlite:///{tmp_path / 'overlap.db'}"
 
-
-def _alembic(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "app" / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url)
-    return cfg
 
 
 def _old(config: dict) -> dict:
@@ -69,7 +60,7 @@ def _overlap(config: dict) -> str:
 
 
 def test_migration_0010_keeps_stored_configs_on_the_summed_derivative(db_url):
-    cfg = _alembic(db_url)
+    cfg = alembic_config(db_url)
     command.upgrade(cfg, "0009")
     engine = create_engine(db_url)
     with engine.begin() as conn:

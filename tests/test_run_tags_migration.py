@@ -6,16 +6,13 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, insert, inspect, text
 
+from app.db import alembic_config
 from tests.pg import fresh_database
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -23,12 +20,6 @@ def db_url(request, tmp_path):
     with fresh_database("gxnor_tags") if request.param == "postgresql" else nullcontext() as url:
         yield url or f"sqlite:///{tmp_path / 'tags.db'}"
 
-
-def _alembic(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "app" / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url)
-    return cfg
 
 
 def _list_index(conn) -> str:
@@ -39,7 +30,7 @@ def _list_index(conn) -> str:
 
 
 def test_migration_0011_adds_tags_notes_and_archived_beside_existing_runs(db_url):
-    cfg = _alembic(db_url)
+    cfg = alembic_config(db_url)
     command.upgrade(cfg, "0010")
     engine = create_engine(db_url)
     now = datetime.now(UTC)
