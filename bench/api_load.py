@@ -2,7 +2,7 @@
 
     python -m bench.api_load [--backend sqlite|postgres|both] [--runs 1000] [--epochs 50]
                              [--clients 50] [--duration 20] [--warmup 2] [--workers 1]
-                             [--client aiohttp|httpx|wrk]
+                             [--client aiohttp|httpx|wrk] [--scoring N]
 
 For each backend a fresh database is created (``app.db.migrate``) and seeded in bulk
 (SQLAlchemy Core executemany) with RUNS finished runs × EPOCHS epochs × 4 layer records per
@@ -401,11 +401,83 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
                     samples, t_start, t_stop = _run(_load(base, args.clients, args.warmup, args.duration, args.runs,
                                                           args.epochs, rng, args.client))
                     result = summarise(samples, t_start, t_stop)
-            print(f"[{backend}] {result['requests']} requests, {result['rps']} req/s, p99 {result['p99_ms']} ms",
-                  file=sys.stderr, flush=True)
+                print(f"[{backend}] {result['requests']} requests, {result['rps']} req/s, p99 {result['p99_ms']} ms",
+                      file=sys.stderr, flush=True)
+                if args.scoring:
+                    result["with_scoring"] = _with_scoring(base, tmp, url, args, rng)
             return {**result, "seed": seeded}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the read mix beside scoring requests
+
+SCORE_BATCH = 16
+
+
+def _with_scoring(base: str, data_dir: Path, url: str, args: argparse.Namespace, rng: random.Random) -> dict:
+    """The read mix again, now beside ``--scoring`` closed-loop clients that score batches of SCORE_BATCH
+    digits against a finished run's exported model (``POST /runs/{id}/score``; the run is trained here first,
+    through the worker's own ``execute_run``: mnist_cnn, 1 epoch on 1 000 mnist5k images).  The read mix's figures are
+    comparable with the plain run above (same API process, same data); the scoring clients' own figures —
+    and how many were told 503 (every scoring slot busy) — are reported beside them."""
+    from app.settings import Settings
+    from gxnor_core.config import DatasetConfig
+    from gxnor_core.data import load_dataset
+    from worker.runner import execute_run
+
+    config = {"name": "scored", "dataset": {"name": "mnist5k", "limit": 1000}, "model": {"arch": "mnist_cnn"},
+              "train": {"epochs": 1}}
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60) as c:
+        resp = c.post("/api/v1/runs", json={"config": config})
+        resp.raise_for_status()
+        run_id = resp.json()["id"]
+    outcome = execute_run(run_id, Settings(data_dir=data_dir, database_url=url))
+    if outcome != "succeeded":
+        raise RuntimeError(f"the scored run ended {outcome}")
+    x = load_dataset(DatasetConfig(name="mnist5k")).test_x[:SCORE_BATCH].numpy()
+    body = json.dumps({"inputs": x.tolist()}).encode()
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=300) as c:
+        # Unmeasured: the first score exports the model and compiles the engine's kernels (seconds).
+        c.post(f"/api/v1/runs/{run_id}/score", content=body,
+               headers={"Content-Type": "application/json"}).raise_for_status()
+
+    async def both():
+        scores: list = []
+        t_start = time.perf_counter() + args.warmup
+        t_end = t_start + args.duration
+        reads = _load(base, args.clients, args.warmup, args.duration, args.runs, args.epochs, rng, args.client)
+        scorers = [_scorer(base, run_id, body, t_start, t_end, scores) for _ in range(args.scoring)]
+        (samples, r_start, r_stop), *_ = await asyncio.gather(reads, *scorers)
+        return summarise(samples, r_start, r_stop), scores, t_start, time.perf_counter()
+
+    reads, scores, t_start, t_stop = _run(both())
+    reads.pop("per_endpoint", None)
+    lat = sorted(s[0] for s in scores if s[1] == 200)
+    busy = sum(1 for s in scores if s[1] == 503)
+    result = {"read_mix": reads, "scoring": {
+        "clients": args.scoring, "batch": SCORE_BATCH, "scored": len(lat), "busy_503": busy,
+        "other_errors": len(scores) - len(lat) - busy, "per_s": round(len(lat) / (t_stop - t_start), 1),
+        "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}}
+    print(f"[with scoring] read mix {reads['rps']} req/s, p99 {reads['p99_ms']} ms; scoring {result['scoring']}",
+          file=sys.stderr, flush=True)
+    return result
+
+
+async def _scorer(base: str, run_id: int, body: bytes, t_start: float, t_end: float, out: list) -> None:
+    """One closed-loop scoring client; after a 503 it waits the Retry-After the server names (at most 1 s)."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=base, timeout=60, headers=headers) as client:
+        while (t0 := time.perf_counter()) < t_end:
+            try:
+                resp = await client.post(f"/api/v1/runs/{run_id}/score", content=body)
+                status: int | str = resp.status_code
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            if t0 >= t_start:
+                out.append((time.perf_counter() - t0, status))
+            if status == 503:
+                await asyncio.sleep(min(1.0, float(resp.headers.get("retry-after", 1))))
 
 
 # The same mix for wrk (a C load generator: far less client CPU on the 2 cores the server shares).
@@ -510,6 +582,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds of load before")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1, help="API processes (gxnor api --workers)")
+    ap.add_argument("--scoring", type=int, default=0, metavar="N",
+                    help="then measure the read mix again beside N clients scoring batches against an exported "
+                    "model (POST /runs/{id}/score); 0: not")
     ap.add_argument("--client", choices=("aiohttp", "httpx", "wrk"), default=_default_client(),
                     help="load generator: Python asyncio clients with aiohttp (default when installed) or httpx, "
                     "or wrk (a C program, apt install wrk: the least client CPU on the machine the server shares)")

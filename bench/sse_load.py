@@ -12,14 +12,15 @@ a worker does — through ``worker.runner.claim`` and ``SQLReporter.progress``/`
 records, a checkpoint file, the fenced run update, one transaction) — without training anything.  Each epoch's
 metrics carry the wall time it was written (``wall_time``).
 
-Phases, with the read mix of ``bench.api_load`` (CLIENTS closed-loop aiohttp clients) and a ``/healthz`` probe
-(10 per second, from a process of its own as a load balancer's would be: probes sent from the read mix's busy
-client loop measured that loop's delays, not the server's) running throughout, each phase measured separately:
+One read mix of ``bench.api_load`` (CLIENTS closed-loop aiohttp clients, each on one keep-alive connection)
+runs without a break from the start to the end, and a ``/healthz`` probe (10 per second, from a process of
+its own as a load balancer's would be) beside it; the phases are windows of time over that one load (after
+3 s of warm-up: the clients' first connections), each request counted in the window it started in:
 
 1. **before**: no viewers (DURATION s);
-2. **loaded**: VIEWERS SSE connections (a separate process, aiohttp), spread over the live runs and the users,
-   all open (DURATION s);
-3. **after**: every viewer drops at once; the first 5 s after the drop, and the 5 s after that.
+2. **connecting**: the VIEWERS SSE connections opening (a separate process; reported, not a target);
+3. **loaded**: all viewers open, spread over the live runs and the users (DURATION s);
+4. **after**: every viewer drops at once; the first 5 s after the drop, and the 5 s after that.
 
 Printed (JSON) per backend and phase: read-mix requests/s, p50/p99/max, errors, 5xx; /healthz p99/max; for
 the viewers, connections refused, epoch events expected/received/missing and the delivery latency
@@ -43,6 +44,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -64,6 +66,7 @@ from bench.api_load import (
 )
 
 TARGETS = {"read_p99_ms": 250, "healthz_ms": 100, "delivery_s": 2.0}
+WARMUP_S = 3.0  # the clients' first connections and first requests, not measured
 AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -71,6 +74,7 @@ AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 def writer_main(db_url: str, data_dir: str, run_ids: list[int], epoch_every: float, ready, stop) -> None:
     from app.settings import Settings
+    from gxnor_core.train import CHECKPOINT_FORMAT
     from worker.runner import SQLReporter, claim
 
     settings = Settings(data_dir=Path(data_dir), database_url=db_url, progress_interval_s=1.0)
@@ -94,7 +98,9 @@ def writer_main(db_url: str, data_dir: str, run_ids: list[int], epoch_every: flo
                 layers = [_layer(rng, epoch, spec) for spec in LAYERS]
                 sel = {"best_val_error": metrics["val_error"], "best_epoch": epoch,
                        "test_error_at_best": metrics["test_error"], "best_test_error": metrics["test_error"]}
-                reporters[rid].epoch(metrics, layers, {"selection": sel, "epoch": epoch})
+                # A checkpoint shaped like the trainer's (the reporter keeps its model part as the best one).
+                checkpoint = {"format": CHECKPOINT_FORMAT, "config": {}, "epoch": epoch, "model": {}, "selection": sel}
+                reporters[rid].epoch(metrics, layers, checkpoint)
                 done[rid] = epoch
             else:
                 fraction = ((now - offset) % epoch_every) / epoch_every
@@ -194,18 +200,55 @@ async def _viewers(base: str, assignments: list[tuple[int, str]], conn) -> None:
 
 # ---------------------------------------------------------------- the read mix (this process) and the probe (its own)
 
-async def _phase(base: str, clients: int, duration: float, runs: int, epochs: int, rng: random.Random) -> dict:
-    out: list = []
-    t_start = time.perf_counter()
-    t_end = t_start + duration
-    wall_from = time.time()
-    await asyncio.gather(*(_client(base, random.Random(rng.random()), runs, epochs, t_start, t_end, out, "aiohttp")
-                           for _ in range(clients)))
-    result = summarise(out, t_start, time.perf_counter())
-    result.pop("per_endpoint", None)
-    result["5xx"] = sum(1 for s in out if isinstance(s[2], int) and s[2] >= 500)
-    result["window"] = (wall_from, time.time())
-    return result
+class ReadMix:
+    """The read mix's CLIENTS closed-loop clients, running without a break from before the viewers connect
+    until after they drop, in a thread of this process (the orchestration blocks on pipes meanwhile).
+
+    Each client keeps one keep-alive connection for the whole run: a phase is a window of *time* over one
+    continuous load, not a fresh set of clients.  (Restarting the clients at each phase, as this bench first
+    did, began every phase with 50 new connections and 50 first requests at once: a wave of queued requests
+    whose tail was the p99 of a 5 s window, whatever the server was doing.)"""
+
+    def __init__(self, base: str, clients: int, runs: int, epochs: int, rng: random.Random):
+        self.samples: list = []
+        self._args = (base, clients, runs, epochs, rng)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Future | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=_run_sync, args=(self._clients,), daemon=True)
+        self.wall_offset = time.time() - time.perf_counter()  # a sample's perf_counter time → wall time
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(30)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(60)
+
+    async def _clients(self) -> None:
+        base, clients, runs, epochs, rng = self._args
+        self._loop = asyncio.get_running_loop()
+        t_start = time.perf_counter()
+        self._task = asyncio.gather(*(_client(base, random.Random(rng.random()), runs, epochs, t_start,
+                                              float("inf"), self.samples, "aiohttp") for _ in range(clients)))
+        self._ready.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def window(self, wall_from: float, wall_to: float) -> dict:
+        """The requests that *started* in [wall_from, wall_to): their figures, as ``bench.api_load`` prints."""
+        mine = [s for s in self.samples if wall_from <= s[4] - s[1] + self.wall_offset < wall_to]
+        result = summarise(mine, wall_from, wall_to)
+        result.pop("per_endpoint", None)
+        result["5xx"] = sum(1 for s in mine if isinstance(s[2], int) and s[2] >= 500)
+        result["window"] = (wall_from, wall_to)
+        return result
+
+
+def _run_sync(coro_fn) -> None:
+    _run(coro_fn())
 
 
 def prober_main(base: str, stop, conn) -> None:
@@ -269,6 +312,8 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
             seeded = seed(url, args.runs, args.epochs, rng)
             log(f"[{backend}] seeded {seeded}")
             env = {"GXNOR_MAX_STREAMS_PER_USER": str(args.per_user_cap)}
+            if args.read_concurrency:
+                env["GXNOR_READ_CONCURRENCY"] = str(args.read_concurrency)
             with api_server(tmp, url, args.workers, **env) as base:
                 tokens, run_ids = _setup_live(base, args.users, args.live_runs)
                 ready, stop = ctx.Event(), ctx.Event()
@@ -281,21 +326,33 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
                 probe_stop, (probes_in, probes_out) = ctx.Event(), ctx.Pipe(duplex=False)
                 prober = ctx.Process(target=prober_main, args=(base, probe_stop, probes_out), daemon=True)
                 prober.start()
-                log(f"[{backend}] phase before")
-                result["before"] = _run(_phase(base, args.clients, args.duration, args.runs, args.epochs, rng))
+                mix = ReadMix(base, args.clients, args.runs, args.epochs, rng)
+                mix.start()
+                log(f"[{backend}] read mix started; phase before (after {WARMUP_S:.0f} s of warm-up)")
+                time.sleep(WARMUP_S)
+                marks = {"before": time.time()}
+                time.sleep(args.duration)
+                marks["connecting"] = time.time()  # the viewers connecting: reported, not a target's window
                 assignments = [(run_ids[i % len(run_ids)], tokens[i % len(tokens)]) for i in range(args.viewers)]
                 mine, theirs = ctx.Pipe()
                 viewers = ctx.Process(target=viewers_main, args=(base, assignments, theirs), daemon=True)
                 viewers.start()
                 _, n_open, opened_at = mine.recv()
                 log(f"[{backend}] {n_open} viewers open; phase loaded")
-                loaded_from = time.time()
-                result["loaded"] = _run(_phase(base, args.clients, args.duration, args.runs, args.epochs, rng))
+                loaded_from = marks["loaded"] = time.time()
+                time.sleep(args.duration)
                 loaded_to = time.time()
                 mine.send("drop")
+                dropped = time.time()
                 log(f"[{backend}] viewers dropped; phase after")
-                result["after_0_5s"] = _run(_phase(base, args.clients, 5.0, args.runs, args.epochs, rng))
-                result["after_5_10s"] = _run(_phase(base, args.clients, 5.0, args.runs, args.epochs, rng))
+                time.sleep(10.0)
+                mix.stop()
+                for phase, (lo, hi) in {"before": (marks["before"], marks["connecting"]),
+                                        "connecting": (marks["connecting"], loaded_from),
+                                        "loaded": (loaded_from, loaded_to),
+                                        "after_0_5s": (dropped, dropped + 5.0),
+                                        "after_5_10s": (dropped + 5.0, dropped + 10.0)}.items():
+                    result[phase] = mix.window(lo, hi)
                 _, received, status, dropped_at = mine.recv()
                 viewers.join(30)
                 stop.set()
@@ -352,6 +409,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=1, help="API processes (gxnor api --workers)")
+    ap.add_argument("--read-concurrency", type=int, default=None,
+                    help="the API's GXNOR_READ_CONCURRENCY (default: the API's own default)")
     ap.add_argument("--runs", type=int, default=500, help="finished runs seeded for the read mix")
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
