@@ -20,6 +20,7 @@ from .activations import ACTIVATION_PRESETS, OVERLAPS, WINDOWS
 from .data import DATASETS
 from .dst import OPTIMIZERS
 from .errors import ConfigError, FieldError
+from .integer_forward import INTEGER_FORWARD_CHOICES
 from .models import ARCHITECTURES
 
 # The names each choice field accepts, from the registries (a new entry there is a new allowed value here).
@@ -186,6 +187,11 @@ class TrainConfig(_Strict):
     loss: Literal[LOSSES] = "squared_hinge"
     seed: int = Field(0, ge=0, le=2**31 - 1)
     device: Literal[DEVICES] = "auto"
+    integer_forward: Literal[INTEGER_FORWARD_CHOICES] = Field(
+        "auto",
+        description="The XNOR layers' forward pass on integer kernels (same values as the float one, backward "
+        "unchanged): auto: on the CPU, not on a GPU; on: the CPU only; off: float.",
+    )
 
     @field_validator("milestones")
     @classmethod

@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from numpy.lib.stride_tricks import as_strided
 
 from .activations import MultiStepActivation
 from .export import ExportedModel, read_model
-from .kernels import KERNELS, TernaryMatrix, choose, forced_kernel, gate_events
+from .kernels import KERNELS, TernaryMatrix, choose, fast_int8, forced_kernel, gate_events, im2col
 from .spaces import DiscreteSpace
 
 
@@ -63,18 +62,6 @@ class _Layer:
     bn: tuple[torch.Tensor, ...] | None = None
     bn_eps: float = 0.0
     out_shape: tuple[int, ...] = ()
-
-
-def _im2col(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Channels-last trits (N, H, W, C) → patches (N·Ho·Wo, k·k·C), ordered (kernel row, kernel column,
-    channel) like the engine's weight rows; padding is zeros (no gate opens on it)."""
-    if padding:
-        x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    n, h, w, c = x.shape
-    ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
-    sn, sh, sw, sc = x.strides
-    view = as_strided(x, (n, ho, wo, k, k, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
-    return np.ascontiguousarray(view).reshape(n * ho * wo, k * k * c), (ho, wo)
 
 
 def _max_pool2(x, h_axis: int):
@@ -129,7 +116,7 @@ class Engine:
             # The model's own weight values: state n ↦ −H + n·Δz, as DiscreteSpace.value computes them.
             state = torch.from_numpy((trits.astype(np.int64) + 1) // (2 if self.space.N == 0 else 1))
             return _Layer(**common, weights=self.space.value(state).contiguous(), bn=bn)
-        if conv:  # rows ordered (kernel row, kernel column, channel), as _im2col's patches
+        if conv:  # rows ordered (kernel row, kernel column, channel), as im2col's patches
             rows = trits.transpose(0, 2, 3, 1).reshape(trits.shape[0], -1)
         elif previous is not None and previous["kind"] == "conv":  # the model flattens C×H×W, the engine H×W×C
             c, h, w = previous["out_shape"]
@@ -157,10 +144,10 @@ class Engine:
         for layer in self.layers[1:]:
             n = t.shape[0]
             if layer.kind == "conv":
-                cols, (ho, wo) = _im2col(t, layer.kernel, layer.padding, layer.stride)
+                cols, (ho, wo) = im2col(t, layer.kernel, layer.padding, layer.stride)
             else:
                 cols = t.reshape(n, -1)
-            name = self.kernel or choose(*cols.shape, layer.weights.shape[0])
+            name = self.kernel or choose(*cols.shape, layer.weights.shape[0], int8=fast_int8())
             s = KERNELS[name](cols, layer.weights)
             kernels[layer.name] = name
             if per_sample:  # the same count as gate_events, over each sample's own rows

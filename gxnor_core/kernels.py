@@ -26,13 +26,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numba
 import numpy as np
 import torch
 from numba import types
 from numba.extending import intrinsic
+from numpy.lib.stride_tricks import as_strided
 
 from ._threads import sync_threads
 
@@ -91,15 +92,45 @@ def _pack_kernel(x, mask, sign):  # pragma: no cover - compiled
             sign[r, w] = s
 
 
+_LOW_BITS = np.uint64(0x0101010101010101)
+_GATHER = np.uint64(0x0102040810204080)  # (v * _GATHER) >> 56 gathers bit 0 of byte i of v into bit i
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _pack_bytes_kernel(x8, mask, sign):  # pragma: no cover - compiled
+    """The same planes from the rows as 64-bit groups of eight int8 values (row length a multiple of 8): an
+    int8 −1, 0, 1 is the byte 0xFF, 0x00, 0x01, so its bit 0 is [v ≠ 0] and its bit 7 is [v < 0], and one
+    multiplication gathers a bit of each of the eight bytes (no carries: the partial products never overlap)."""
+    rows, groups = x8.shape
+    s56 = np.uint64(56)
+    s7 = np.uint64(7)
+    for r in numba.prange(rows):
+        for w in range(mask.shape[1]):
+            m = np.uint64(0)
+            s = np.uint64(0)
+            g0 = w * 8
+            for j in range(min(8, groups - g0)):
+                v = x8[r, g0 + j]
+                shift = np.uint64(8 * j)
+                m |= (((v & _LOW_BITS) * _GATHER) >> s56) << shift
+                s |= ((((v >> s7) & _LOW_BITS) * _GATHER) >> s56) << shift
+            mask[r, w] = m
+            sign[r, w] = s
+
+
 def pack(x: np.ndarray) -> Planes:
-    """``pack_numpy``'s planes by a compiled loop (2–3× faster on large batches: activations are packed on
-    every call)."""
+    """``pack_numpy``'s planes by a compiled loop (activations are packed on every call): eight values per
+    multiplication where the row length is a multiple of 8 (an im2col row of C·k² with C a multiple of 8,
+    most fully connected inputs), one bit at a time otherwise."""
     x = np.ascontiguousarray(x)
     words = max(1, -(-x.shape[1] // WORD))
     mask = np.empty((x.shape[0], words), dtype=np.uint64)
     sign = np.empty_like(mask)
     sync_threads()
-    _pack_kernel(x, mask, sign)
+    if x.shape[1] % 8 == 0 and x.shape[1]:
+        _pack_bytes_kernel(x.view(np.uint64), mask, sign)
+    else:
+        _pack_kernel(x, mask, sign)
     return Planes(mask, sign, x.shape[1])
 
 
@@ -174,21 +205,30 @@ def _xnor_gemm(xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
 @dataclass(frozen=True)
 class TernaryMatrix:
     """A layer's weights, out × in with values in {-1, 0, 1}, in every layout a kernel reads: ``int8``
-    (out, in), its transpose ``int8_t`` (in, out) and the transposed bit-planes (words, out) of ``popcount``."""
+    (out, in), its transpose ``int8_t`` (in, out) and the transposed bit-planes (words, out) of ``popcount``.
+    ``int8_t`` and ``nonzero_per_input`` are computed when first read: training packs its weights on every
+    step and reads neither where ``popcount`` runs."""
 
     int8: torch.Tensor
-    int8_t: torch.Tensor
     mask_t: np.ndarray
     sign_t: np.ndarray
-    nonzero_per_input: np.ndarray
 
     @classmethod
-    def of(cls, w: np.ndarray) -> TernaryMatrix:
+    def of(cls, w: np.ndarray, packer: Callable[[np.ndarray], Planes] = pack_numpy) -> TernaryMatrix:
+        """``packer``: ``pack_numpy`` (no JIT; a model's weights, packed once) or ``pack`` (training, where the
+        weights change every step)."""
         w = np.ascontiguousarray(w, dtype=np.int8)
-        planes = pack_numpy(w)
-        return cls(torch.from_numpy(w), torch.from_numpy(np.ascontiguousarray(w.T)),
-                   np.ascontiguousarray(planes.mask.T), np.ascontiguousarray(planes.sign.T),
-                   (w != 0).sum(0, dtype=np.int64))
+        planes = packer(w)
+        return cls(torch.from_numpy(w), np.ascontiguousarray(planes.mask.T), np.ascontiguousarray(planes.sign.T))
+
+    @cached_property
+    def int8_t(self) -> torch.Tensor:
+        return self.int8.t().contiguous()
+
+    @cached_property
+    def nonzero_per_input(self) -> np.ndarray:
+        """Outputs with w ≠ 0, per input (int64): the weights' side of ``gate_events``."""
+        return (self.int8.numpy() != 0).sum(0, dtype=np.int64)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -238,15 +278,43 @@ INT8_MAX_INPUTS = 2304
 POPCOUNT_MIN_OUTPUTS = 32
 
 
-def choose(rows: int, inputs: int, outputs: int) -> str:
+def choose(rows: int, inputs: int, outputs: int, int8: bool = True) -> str:
     """The faster kernel for a (rows × inputs)·(inputs × outputs) product, by measurement on this project's
     machines (``python -m bench.engine``; docs/EXPORT.md, "Kernels"): ``int8`` for the im2col of a batch — many
     rows and a fan-in up to 2 304 (3×3×256) — and for fewer than 32 outputs (the output layer: popcount
     vectorizes over outputs); ``popcount`` otherwise: few rows (batch 1, fully connected layers), where it
-    skips inactive words and splits the outputs between threads, and large fan-ins."""
-    if outputs < POPCOUNT_MIN_OUTPUTS or (rows >= INT8_MIN_ROWS and inputs <= INT8_MAX_INPUTS):
+    skips inactive words and splits the outputs between threads, and large fan-ins.  ``int8=False`` (a CPU
+    without a fast int8 product, ``fast_int8``): always ``popcount``."""
+    if int8 and (outputs < POPCOUNT_MIN_OUTPUTS or (rows >= INT8_MIN_ROWS and inputs <= INT8_MAX_INPUTS)):
         return "int8"
     return "popcount"
+
+
+INT8_FEATURES = ("avx512vnni", "avxvnni", "amx-int8")
+
+
+@cache
+def fast_int8() -> bool:
+    """Whether this CPU has an int8 dot-product instruction (AVX-512 VNNI, AVX-VNNI or AMX) for
+    ``torch._int_mm``.  Without one PyTorch's int8 product is a slow path: 25–60× slower than ``popcount`` on
+    an AVX2-only AMD EPYC (znver3) at the training shapes of ``mnist_cnn`` (docs/METHOD.md, "The training
+    forward")."""
+    import llvmlite.binding as llvm
+
+    host = llvm.get_host_cpu_features()
+    return any(host.get(name, False) for name in INT8_FEATURES)
+
+
+def im2col(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Channels-last trits (N, H, W, C) → patches (N·Ho·Wo, k·k·C), ordered (kernel row, kernel column,
+    channel); padding is zeros (no gate opens on it).  Returns the patches and (Ho, Wo)."""
+    if padding:
+        x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    n, h, w, c = x.shape
+    ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
+    sn, sh, sw, sc = x.strides
+    view = as_strided(x, (n, ho, wo, k, k, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
+    return np.ascontiguousarray(view).reshape(n * ho * wo, k * k * c), (ho, wo)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .activations import MultiStepActivation
+from .integer_forward import integer_conv2d, integer_linear
 from .latent import quantize
 from .spaces import DiscreteSpace
 
@@ -17,7 +18,12 @@ class _DiscreteWeight(nn.Module):
     ``weight_value()`` materialises -H + n·Δz for one forward pass.  In training the
     float tensor is kept as ``self.value`` until the DST step has read its gradient
     and released it, so no float copy of the weights outlives a step.
+
+    ``integer_forward`` (set by ``GXNORNet.set_integer_forward`` on XNOR layers only): on the CPU the forward
+    computes the same values from integer sums (gxnor_core.integer_forward); the backward is unchanged.
     """
+
+    integer_forward = False
 
     def __init__(self, shape: tuple[int, ...], space: DiscreteSpace, init_range: float = 1.0):
         super().__init__()
@@ -58,7 +64,10 @@ class DiscreteLinear(_DiscreteWeight):
         super().__init__((out_features, in_features), space, init_range)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight_value())
+        w = self.weight_value()
+        if self.integer_forward and x.device.type == "cpu":
+            return integer_linear(x, w, self)
+        return F.linear(x, w)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, {self.space}"
@@ -76,7 +85,10 @@ class DiscreteConv2d(_DiscreteWeight):
         super().__init__((out_channels, in_channels, kernel_size, kernel_size), space)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight_value(), stride=self.stride, padding=self.padding)
+        w = self.weight_value()
+        if self.integer_forward and x.device.type == "cpu":
+            return integer_conv2d(x, w, self)
+        return F.conv2d(x, w, stride=self.stride, padding=self.padding)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, "

@@ -13,6 +13,7 @@ from torch import nn
 from .activations import MultiStepActivation
 from .data import DATASETS
 from .errors import ConfigError
+from .integer_forward import integer_forward_applies
 from .layers import (
     DiscreteConv2d,
     DiscreteLinear,
@@ -100,6 +101,32 @@ class GXNORNet(nn.Module):
                 x = x.flatten(1)
             x = block(x)
         return x
+
+    def input_activations(self) -> dict[str, StepActivation | None]:
+        """For each weight layer, by name, the activation layer that produced its input (None: the real input)."""
+        out: dict[str, StepActivation | None] = {}
+        prev: StepActivation | None = None
+        for name, block in self.blocks.items():
+            out[name] = prev
+            prev = next((m for m in block if isinstance(m, StepActivation)), None)
+        return out
+
+    def xnor_layers(self) -> OrderedDict[str, nn.Module]:
+        """The layers whose forward can run on the integer kernels (``integer_forward_applies``): DST weights
+        with N ≤ 1 and H a power of two, fed by a binary or ternary activation."""
+        sources = self.input_activations()
+        return OrderedDict(
+            (name, layer) for name, layer in self.weight_layers().items()
+            if isinstance(layer, DiscreteLinear | DiscreteConv2d) and integer_forward_applies(
+                layer.space, None if sources[name] is None or sources[name].act is None else sources[name].act.N))
+
+    def set_integer_forward(self, on: bool) -> list[str]:
+        """Run the XNOR layers' forward on the integer kernels (on the CPU) or in float; returns their names.
+        The values are the same either way (gxnor_core.integer_forward), only the time differs."""
+        layers = self.xnor_layers()
+        for layer in layers.values():
+            layer.integer_forward = on
+        return list(layers)
 
     def weight_layers(self) -> OrderedDict[str, nn.Module]:
         """Conv/linear layer of every block, by layer name."""

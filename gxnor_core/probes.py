@@ -48,16 +48,6 @@ def gate_events(layer: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Ten
     return per_out.flatten(1).sum(1, dtype=torch.float64)
 
 
-def _input_activation(model: GXNORNet) -> dict[str, StepActivation | None]:
-    """For each weight layer, the activation layer that produced its input (None: real input)."""
-    out: dict[str, StepActivation | None] = {}
-    prev: StepActivation | None = None
-    for name, block in model.blocks.items():
-        out[name] = prev
-        prev = next((m for m in block if isinstance(m, StepActivation)), None)
-    return out
-
-
 @torch.no_grad()
 def probe(model: GXNORNet, x: torch.Tensor) -> OrderedDict[str, dict]:
     """Per-layer records on the probe batch x (weights, activations, gate events, MACs).
@@ -68,7 +58,7 @@ def probe(model: GXNORNet, x: torch.Tensor) -> OrderedDict[str, dict]:
     was_training = model.training
     model.eval()
     layers = model.weight_layers()
-    sources = _input_activation(model)
+    sources = model.input_activations()
     stats = {name: {"events": 0.0, "zeros": 0, "numel": 0, "levels": None, "macs": 0} for name in layers}
     captured: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     hooks = [

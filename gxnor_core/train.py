@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from .config import ExperimentConfig, validate_config
 from .data import DataSplits, load_dataset
 from .dst import DSTOptimizer, optimizer_state_bytes
+from .integer_forward import integer_forward_on
 from .latent import LatentOptimizer
 from .layers import has_states
 from .metrics import summarize
@@ -21,6 +22,9 @@ from .probes import aggregate, probe
 CHECKPOINT_FORMAT = "gxnor-checkpoint/1"
 PROBE_SIZE = 500
 EVAL_CHUNK = 1000
+# Within-epoch loss points (``Reporter.batch_loss``): at most this many per epoch, and per run (docs/METRICS.md).
+BATCH_POINTS_PER_EPOCH = 50
+BATCH_POINTS_PER_RUN = 2000
 
 
 class Reporter:
@@ -40,6 +44,11 @@ class Reporter:
 
     def progress(self, epoch: int, fraction: float) -> None:
         """Called after every batch; epoch is 1-based, fraction of it done in (0, 1]."""
+
+    def batch_loss(self, epoch: int, fraction: float, loss: float, samples: int) -> None:
+        """A within-epoch loss point, after the batches ``batch_point_ends`` names: ``loss`` is the mean training
+        loss over the ``samples`` of the batches since the previous point of this epoch, which end at
+        ``fraction`` of it.  Called before that batch's ``progress``."""
 
     def should_stop(self) -> bool:
         """Checked between batches: True cancels the run, keeping what was recorded."""
@@ -70,6 +79,18 @@ def schedule_factor(cfg: ExperimentConfig, epoch: int) -> float:
     if t.schedule == "multistep":
         factor *= t.milestone_factor ** sum(m <= epoch for m in t.milestones)
     return factor
+
+
+def batch_point_ends(n_batches: int, epochs: int) -> frozenset[int]:
+    """The batches (1-based) after which an epoch reports a loss point: ``k = min(BATCH_POINTS_PER_EPOCH,
+    BATCH_POINTS_PER_RUN // epochs, n_batches)`` ends spread evenly, the last batch always one, so each point
+    merges the adjacent batches since the previous one.  None when ``k < 2``: one point would only repeat the
+    epoch's ``train_loss``.  Bounded so, a run never reports more than BATCH_POINTS_PER_RUN points, and reading
+    the loss (a device sync on a GPU) happens at most ``k`` times an epoch, not once a batch."""
+    k = min(BATCH_POINTS_PER_EPOCH, BATCH_POINTS_PER_RUN // max(epochs, 1), n_batches)
+    if k < 2:
+        return frozenset()
+    return frozenset(math.ceil((i + 1) * n_batches / k) for i in range(k))
 
 
 def lr_at(cfg: ExperimentConfig, epoch: int) -> float:
@@ -130,6 +151,7 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
 
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.input_shape).to(device)
+    model.set_integer_forward(integer_forward_on(cfg.train.integer_forward, device))  # same values, faster
     gen_data = torch.Generator().manual_seed(cfg.train.seed)  # batch order (CPU generator)
     gen_dst = torch.Generator().manual_seed(cfg.train.seed + 1)  # DST transitions, restarts
     latent = cfg.weights.training == "latent"  # float shadow weights; else DST over integer states
@@ -157,6 +179,7 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
     probe_x = (data.val_x if data.val_x.shape[0] else data.test_x)[:PROBE_SIZE]
     n_train, bs = data.train_x.shape[0], cfg.train.batch_size
     n_batches = max(1, n_train // bs)  # reference code: the last partial batch is dropped
+    point_ends = batch_point_ends(n_batches, cfg.train.epochs)
     rep.start({
         "device": str(device),
         "layers": list(model.weight_layers()),
@@ -180,6 +203,7 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         wrong = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
+        point_loss, point_seen = 0.0, 0  # loss_sum and seen at the previous loss point
         for b in range(n_batches):
             if rep.should_stop():
                 status = "cancelled"
@@ -194,6 +218,11 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
             loss_sum += loss.detach().double() * yb.shape[0]
             wrong += (out.detach().argmax(1) != yb).sum()
             seen += yb.shape[0]
+            if b + 1 in point_ends:
+                total = float(loss_sum)
+                rep.batch_loss(epoch + 1, (b + 1) / n_batches, (total - point_loss) / (seen - point_seen),
+                               seen - point_seen)
+                point_loss, point_seen = total, seen
             rep.progress(epoch + 1, (b + 1) / n_batches)
         if status == "cancelled":
             break

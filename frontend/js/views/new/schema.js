@@ -33,7 +33,7 @@ export const LABELS = {
   'train.epochs': 'Epochs', 'train.batch_size': 'Batch size', 'train.lr': 'Learning rate', 'train.lr_final': 'Final learning rate',
   'train.schedule': 'Schedule', 'train.milestones': 'Milestones', 'train.milestone_factor': 'Milestone factor',
   'train.zero_lr_first_epoch': 'Learning rate 0 in the first epoch', 'train.lr_float': 'Float parameters’ learning rate',
-  'train.loss': 'Loss', 'train.seed': 'Seed', 'train.device': 'Device',
+  'train.loss': 'Loss', 'train.seed': 'Seed', 'train.device': 'Device', 'train.integer_forward': 'Integer forward (CPU)',
 };
 export const CLI_ONLY = new Set(['dataset.root', 'dataset.download']);
 // Fields a sweep cannot vary from the form (numbers and choices elsewhere can); the seed becomes the seeds list.
