@@ -196,8 +196,9 @@ def run_seconds(session: Session, config: ExperimentConfig) -> float:
     return config.train.epochs * for_config(session, config).seconds_per_epoch
 
 
-def remaining_seconds(estimate: Estimate, total_epochs: int, epochs_done: int) -> float:
-    """What is left of a run that has ``epochs_done`` of ``total_epochs`` (a requeued run resumes)."""
+def remaining_seconds(estimate: Estimate, total_epochs: int, epochs_done: float) -> float:
+    """What is left of a run that has ``epochs_done`` of ``total_epochs`` (a requeued run resumes; a running
+    one may have done part of an epoch: app.workers)."""
     return max(0, total_epochs - epochs_done) * estimate.seconds_per_epoch
 
 

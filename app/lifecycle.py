@@ -26,6 +26,7 @@ running                 ``gxnor up`` starts (no local  queued                   
 queued                  cancel                         cancelled                           ``cancel`` (API)
 running                 cancel                         running, cancel_requested (the      ``cancel`` (API)
                                                        worker then finishes it cancelled)
+failed / cancelled      resume (it has a checkpoint)   queued, a fresh attempt budget      ``resume`` (API)
 ======================  =============================  ==================================  =====================
 
 Everything else is refused and writes nothing:
@@ -33,6 +34,7 @@ Everything else is refused and writes nothing:
 - ``claim`` of a run that is not queued (running elsewhere, finished) returns None; one whose team already
   runs ``GXNOR_TEAM_MAX_RUNNING`` runs raises ``AtRunningLimit`` (app.budget);
 - ``cancel`` of a finished (or missing) run returns None;
+- ``resume`` of a run that is not failed or cancelled (queued, running, succeeded, missing) returns False;
 - ``Lease.fenced``, ``finish`` and ``hand_back`` by an attempt that no longer holds the run (a newer attempt
   took it over, or it is not running any more — e.g. finishing a cancelled run) raise ``LeaseLost``;
 - ``finish`` to a state that is not final raises ``ValueError``, as does ``Lease.fenced`` asked to write a
@@ -59,7 +61,7 @@ from app.db import session_scope
 from app.models import FINISHED, Project, Run, utcnow
 from app.queue import TASK_NAME
 from app.settings import Settings
-from gxnor_core.config import ExperimentConfig
+from gxnor_core.config import PRESETS, ExperimentConfig
 
 log = logging.getLogger("gxnor.lifecycle")
 
@@ -76,14 +78,29 @@ class LeaseLost(RuntimeError):
 
 def create(session: Session, project: Project, config: ExperimentConfig, max_attempts: int,
            sweep_id: int | None = None, sweep_index: int | None = None) -> Run:
-    """A new run, queued (flushed, so it has its id; the caller commits, then ``enqueue``s it)."""
+    """A new run, queued (flushed, so it has its id; the caller commits, then ``enqueue``s it).  A run whose
+    config keeps a stock name gets a name of its own (``default_name``)."""
     run = Run(
         project=project, name=config.name, status="queued", config=config.model_dump(mode="json"),
         total_epochs=config.train.epochs, max_attempts=max_attempts, sweep_id=sweep_id, sweep_index=sweep_index,
     )
     session.add(run)
     session.flush()
+    if sweep_id is None and config.name in STOCK_NAMES:
+        run.name = default_name(config.name, run.id)
+        session.flush()
     return run
+
+
+# The names a config has when nobody named the run: the default config's and each preset's.  Seven runs of the
+# "quick" preset would all be called "quick"; sweep points are named by their point label instead (app.sweeps).
+STOCK_NAMES = frozenset({ExperimentConfig.model_fields["name"].default, *(p["name"] for p in PRESETS.values())})
+
+
+def default_name(base: str, run_id: int) -> str:
+    """``quick-17``: the stock name and the run's id — distinct, stable, and it still says what the run is (the
+    config keeps the stock name; ``PATCH /runs/{id}`` renames)."""
+    return f"{base}-{run_id}"
 
 
 def claim(session: Session, run_id: int, lease_seconds: float, worker: str, max_running: int = 0) -> int | None:
@@ -192,6 +209,19 @@ def cancel(session: Session, run_id: int) -> str | None:
     done = session.execute(update(Run).where(Run.id == run_id, Run.status == "running")
                            .values(cancel_requested=True)).rowcount
     return "cancel_requested" if done else None
+
+
+RESUMABLE = ("failed", "cancelled")
+
+
+def resume(session: Session, run_id: int, attempts: int) -> bool:
+    """failed / cancelled → queued, to go on from its latest checkpoint (the worker's ``resume_from``; the
+    caller checks there is one): the epochs it recorded stay, its attempt budget is ``attempts`` more than it
+    has used, the cancel request and the failure's reason are cleared.  Returns whether it was resumed (False
+    for a run in any other state).  The caller commits, then ``enqueue``s it."""
+    return bool(session.execute(update(Run).where(Run.id == run_id, Run.status.in_(RESUMABLE)).values(
+        status="queued", cancel_requested=False, finished_at=None, lease_expires_at=None,
+        error=None, error_detail=None, max_attempts=Run.attempt + attempts)).rowcount)
 
 
 def requeue_expired(session: Session) -> list[int]:

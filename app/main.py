@@ -14,7 +14,20 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.api.routes import access, catalog, estimate, health, models, run_edits, runs, sweeps, ui
+from app.api.routes import (
+    access,
+    catalog,
+    estimate,
+    health,
+    models,
+    records,
+    run_edits,
+    run_restarts,
+    runs,
+    sweeps,
+    ui,
+    workers,
+)
 from app.api.routes.health import BrokerStatus, HealthState, kept_fresh
 from app.auth import ensure_admin
 from app.db import migrate, session_scope
@@ -25,6 +38,7 @@ from app.reaper import start_reaper
 from app.security import SecurityHeaders, allowed_methods
 from app.settings import Settings, get_settings
 from app.streams import Hub
+from app.turns import ReadTurns
 from gxnor_core.errors import FieldError
 
 
@@ -163,7 +177,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         check_s=min(settings.auth_cache_s, 2.0) or 1.0)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(RequestGuard, settings=settings)
-    app.add_middleware(SecurityHeaders)  # outermost: on every response, errors and 413/429 included
+    app.add_middleware(SecurityHeaders)  # on every response, errors and 413/429 included
+    app.add_middleware(ReadTurns, limit=settings.read_concurrency)  # outermost: a waiting read costs nothing
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -203,9 +218,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(run_edits.router)
+    app.include_router(run_restarts.router)
     app.include_router(models.router)
+    app.include_router(records.router)
     app.include_router(sweeps.router)
     app.include_router(estimate.router)
+    app.include_router(workers.router)
     app.include_router(access.router)
     app.include_router(catalog.router)
     app.include_router(ui.router)

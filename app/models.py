@@ -218,6 +218,21 @@ class LayerRecord(Base):
     record: Mapped[dict] = mapped_column(JSON)
 
 
+class BatchPoint(Base):
+    """A within-epoch training-loss point (migration 0013; docs/METRICS.md, "Batch points"): the mean loss over
+    the batches since the epoch's previous point, which end at ``fraction`` of epoch ``epoch``.  At most
+    ``gxnor_core.train.BATCH_POINTS_PER_EPOCH`` per epoch and ``BATCH_POINTS_PER_RUN`` per run; written with
+    the worker's progress and epoch transactions (worker.runner).  ``loss`` is NULL when it was not finite."""
+
+    __tablename__ = "batch_points"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fraction: Mapped[float] = mapped_column(Float, primary_key=True)
+    loss: Mapped[float | None] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)
+
+
 class Artifact(Base):
     __tablename__ = "artifacts"
     __table_args__ = (UniqueConstraint("run_id", "kind", "epoch", name="uq_artifacts_run_kind_epoch"),)
@@ -246,3 +261,21 @@ class IdempotencyKey(Base):
     response: Mapped[str] = mapped_column(Text)  # the response body, as sent
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Worker(Base):
+    """A worker process's heartbeat (migration 0012; app.workers): written by the worker at start, every
+    ``heartbeat_s`` seconds and when it takes or finishes a run, deleted on a clean shutdown.  Alive while
+    ``last_seen`` is within three of its own heartbeat periods.  ``current_run_id`` has no foreign key on
+    purpose: a beat must not fail because its run was deleted meanwhile."""
+
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # hostname:pid, as in runs.worker
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    device: Mapped[str] = mapped_column(String(200))  # cpu, or cuda:<device name>
+    concurrency: Mapped[int] = mapped_column(Integer)
+    heartbeat_s: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    current_run_id: Mapped[int | None] = mapped_column(Integer)

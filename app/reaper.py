@@ -1,12 +1,13 @@
 """The reaper: runs whose worker died (lease lapsed) go back to the queue, or fail when their
-attempt budget is spent.  Idempotent, so every API process and worker may run one."""
+attempt budget is spent; the heartbeat rows of workers gone for hours are pruned (app.workers).  Idempotent,
+so every API process and worker may run one."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-from app import budget, lifecycle
+from app import budget, lifecycle, workers
 from app.broker import pending_run_ids
 from app.db import session_scope
 from app.settings import Settings
@@ -58,6 +59,8 @@ def start_reaper(settings: Settings, celery) -> threading.Event:
             try:
                 reap(settings, celery)
                 resend_lost(settings, celery, suspects)
+                with session_scope(settings.db_url) as s:
+                    workers.prune(s)  # heartbeat rows of workers gone for hours (app.workers)
             except Exception:  # noqa: BLE001 - e.g. database or broker briefly unreachable: next round
                 log.warning("reaper round failed", exc_info=True)
 

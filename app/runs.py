@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 from fastapi import HTTPException
-from sqlalchemy import Text, and_, bindparam, cast, false, func, literal_column, or_, select, true
+from sqlalchemy import ColumnElement, Text, and_, bindparam, cast, false, func, literal_column, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import budget, estimator, lifecycle, run_meta
+from app import budget, estimator, lifecycle, prepared, run_meta
 from app.auth import Principal
-from app.models import FINISHED, Artifact, EpochMetric, LayerRecord, Project, Run, Team
+from app.models import FINISHED, Artifact, EpochMetric, LayerRecord, Project, Run, Sweep, Team
 from app.settings import Settings
 from app.summaries import NO_SUMMARY, summary_of
 from app.summaries import sort_key as summary_sort_key
@@ -152,7 +152,7 @@ _TEAM_OF_RUN = select(Project.team_id).join(Run, Run.project_id == Project.id).w
 
 def require_run(session: Session, run_id: int, teams: frozenset[int]) -> int:
     """The run's team id; 404 unless the run exists and is visible (one indexed read)."""
-    found = session.execute(_TEAM_OF_RUN, {"id": run_id}).scalar()
+    found = prepared.scalar(session, _TEAM_OF_RUN, {"id": run_id})
     if found is None or found not in teams:
         raise HTTPException(404, f"run {run_id} not found")
     return found
@@ -207,7 +207,7 @@ _ONE = _select_runs().add_columns(run_meta.NOTES_COLUMN, Run.error_detail).where
 def fetch_run(session: Session, run_id: int, teams: frozenset[int], admin: bool = False) -> dict:
     """One visible run as a RunOut-shaped dict (404 otherwise); ``error_detail`` (a failed run's traceback,
     with the server's paths) only for an ``admin``, else null.  Lists never carry it."""
-    row = session.execute(_ONE, {"id": run_id, "teams": list(teams)}).first()
+    row = prepared.first(session, _ONE, {"id": run_id, "teams": list(teams)})
     if row is None:
         raise HTTPException(404, f"run {run_id} not found")
     r = tuple(row)
@@ -244,8 +244,8 @@ def _list_statements(status: bool, project: bool, team: bool, sweep: bool, q: bo
     total = [func.count().over().label("total")] if counted else []
     in_summary = sort not in RUN_COLUMN_SORTS
     # A run metric: from the stored summary (app.summaries; counted ⇔ PostgreSQL); NULL (no epoch yet, or no such
-    # value) sorts last either way.
-    key, join = summary_sort_key(sort, counted) if in_summary else (getattr(Run, sort), None)
+    # value, or a run outside any sweep) sorts last either way.
+    key, join = summary_sort_key(sort, counted) if in_summary else (_column_sort_key(sort), None)
     keyed = select(Run.id, key.label("key")).join(Project, Project.id == Run.project_id)
     if join is not None:
         keyed = keyed.outerjoin(*join)
@@ -280,11 +280,11 @@ def list_runs(session: Session, *, teams: frozenset[int], status: str | None, pr
     counted = session.dialect.name == "postgresql"
     page, count = _list_statements(bool(status), bool(project), bool(team), sweep is not None, bool(q), sort, order,
                                    counted, tag is not None, archived)
-    rows = session.execute(page, params).all()
+    rows = prepared.rows(session, page, params)
     if counted and rows:
         items, total = [_run_dict(r[:-1]) for r in rows], rows[0][-1]
     else:  # SQLite; or a page past the end, or nothing visible (no row carried the total): a count of its own
-        items, total = [_run_dict(r) for r in rows], int(session.execute(count, params).scalar() or 0)
+        items, total = [_run_dict(r) for r in rows], int(prepared.scalar(session, count, params) or 0)
     return items, total
 
 
@@ -304,7 +304,7 @@ def _visible_rows(rows: list, run_id: int, teams: frozenset[int]) -> list:
 
 def epoch_metrics_raw(session: Session, run_id: int, teams: frozenset[int]) -> list[str]:
     """Each epoch's stored metrics JSON, in epoch order, undecoded (404 unless the run is visible)."""
-    rows = _visible_rows(session.execute(_EPOCH_METRICS, {"id": run_id}).all(), run_id, teams)
+    rows = _visible_rows(prepared.rows(session, _EPOCH_METRICS, {"id": run_id}), run_id, teams)
     return [m for _, m in rows if m is not None]
 
 
@@ -324,27 +324,38 @@ def layer_records_raw(session: Session, run_id: int, teams: frozenset[int], epoc
                       layer: str | None) -> list[tuple[int, str]]:
     """(epoch, record JSON) of the run's layer records, undecoded (404 unless the run is visible)."""
     stmt = _layer_statement(epoch is not None, layer is not None)
-    rows = _visible_rows(session.execute(stmt, {"id": run_id, "epoch": epoch, "layer": layer}).all(), run_id, teams)
+    rows = _visible_rows(prepared.rows(session, stmt, {"id": run_id, "epoch": epoch, "layer": layer}), run_id, teams)
     return [(e, r) for _, e, r in rows if r is not None]
 
 
-_COMPARED = select(Run.id, Run.name, Run.status, cast(Run.config, Text).label("config"),
-                   cast(Run.summary, Text)).join(Project, Project.id == Run.project_id) \
+_COMPARED = select(Run.id, Run.name, Run.status, cast(Run.config, Text).label("config"), cast(Run.summary, Text),
+                   Run.sweep_id, Run.sweep_index).join(Project, Project.id == Run.project_id) \
     .where(Run.id.in_(_IDS), Project.team_id.in_(_TEAMS))
+_SWEEP_POINTS = select(Sweep.id, Sweep.points).where(Sweep.id.in_(_IDS))
 
 
 def compared_runs(session: Session, run_ids: list[int], teams: frozenset[int],
                   skip_missing: bool = False) -> list[dict]:
     """The runs of a comparison, in the order asked: 404 naming the first missing or invisible one, or with
     ``skip_missing`` the others (a saved comparison whose run was deleted still opens)."""
-    found = {}
-    for run_id, name, status, config, summary in session.execute(_COMPARED, {"ids": run_ids,
-                                                                                "teams": list(teams)}).all():
+    found, in_sweep = {}, {}
+    for run_id, name, status, config, summary, sweep_id, sweep_index in prepared.rows(
+            session, _COMPARED, {"ids": run_ids, "teams": list(teams)}):
         found[run_id] = {"id": run_id, "name": name, "status": status, "config": orjson.loads(config),
-                         "summary": summary_of(summary)}
+                         "summary": summary_of(summary), "sweep": None}
+        if sweep_id is not None:
+            in_sweep[run_id] = (sweep_id, sweep_index)
     missing = [i for i in run_ids if i not in found]
     if missing and not skip_missing:
         raise HTTPException(404, f"run {missing[0]} not found")
+    # A sweep's point (its group: the same overrides under every seed) is what compare groups seeds by.  The
+    # sweep is the run's own, so in the run's team: no second team check.
+    sweeps = {sid: {p["index"]: p for p in points} for sid, points in prepared.rows(
+        session, _SWEEP_POINTS, {"ids": sorted({s for s, _ in in_sweep.values()})})} if in_sweep else {}
+    for run_id, (sweep_id, index) in in_sweep.items():
+        point = sweeps.get(sweep_id, {}).get(index)
+        if point is not None:
+            found[run_id]["sweep"] = {"id": sweep_id, "point": point["group"], "overrides": point["overrides"]}
     return [found[i] for i in run_ids if i in found]
 
 
@@ -357,8 +368,23 @@ def _metric_statement(metric: str):
 def metric_series(session: Session, run_ids: list[int], metric: str) -> dict[int, dict[int, float | None]]:
     """run → epoch → one metric, extracted in SQL."""
     out: dict[int, dict[int, float | None]] = {i: {} for i in run_ids}
-    for run_id, epoch, v in session.execute(_metric_statement(metric), {"ids": run_ids}).all():
+    for run_id, epoch, v in prepared.rows(session, _metric_statement(metric), {"ids": run_ids}):
         out[run_id][epoch] = v
+    return out
+
+
+def wall_times(session: Session, run_ids: list[int]) -> dict[int, dict[int, float | None]]:
+    """run → epoch → seconds of training from the run's start to the end of that epoch: the running sum of
+    ``epoch_seconds`` (each epoch's training, evaluation and probe).  Epoch records carry no clock time, and a
+    sum leaves out the queue wait and the pause of a run resumed on another worker, so curves of runs that
+    waited differently still line up.  Null from the first epoch without a time on."""
+    out: dict[int, dict[int, float | None]] = {}
+    for run_id, seconds in metric_series(session, run_ids, "epoch_seconds").items():
+        total: float | None = 0.0
+        out[run_id] = {}
+        for epoch in sorted(seconds):
+            total = None if total is None or seconds[epoch] is None else total + seconds[epoch]
+            out[run_id][epoch] = total
     return out
 
 
@@ -373,7 +399,7 @@ def _last_layers_statement(fields: tuple[str, ...]):
 def last_epoch_layers(session: Session, run_ids: list[int], fields: tuple[str, ...]) -> dict[int, dict[str, dict]]:
     """run → layer → fields of its last recorded epoch's layer record, extracted in SQL."""
     out: dict[int, dict[str, dict]] = {i: {} for i in run_ids}
-    for run_id, layer, *values in session.execute(_last_layers_statement(fields), {"ids": run_ids}).all():
+    for run_id, layer, *values in prepared.rows(session, _last_layers_statement(fields), {"ids": run_ids}):
         out[run_id][layer] = dict(zip(fields, values, strict=True))
     return out
 
@@ -462,6 +488,12 @@ def checkpoint_file(session: Session, run: Run, settings: Settings, which: str =
     return path
 
 
-# Sort keys of the run list: columns of the run, then every sortable run metric of the catalog.
-RUN_COLUMN_SORTS = ("created_at", "name", "status", "epochs_done")
+# Sort keys of the run list: columns of the run (``project`` and ``sweep``: the fields it also filters by), then
+# every sortable run metric of the catalog.
+RUN_COLUMN_SORTS = ("created_at", "name", "status", "epochs_done", "project", "sweep")
 SORTABLE = (*RUN_COLUMN_SORTS, *sortable())
+
+
+def _column_sort_key(sort: str) -> ColumnElement:
+    """The SQL value of a ``RUN_COLUMN_SORTS`` key (the list's statements join the project already)."""
+    return Project.name if sort == "project" else Run.sweep_id if sort == "sweep" else getattr(Run, sort)

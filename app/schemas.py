@@ -143,9 +143,30 @@ class MetricsOut(BaseModel):
     epochs: list[dict[str, Any]]
 
 
+class BatchPointOut(BaseModel):
+    """A within-epoch loss point (docs/METRICS.md, "Batch points")."""
+
+    epoch: int
+    fraction: float = Field(description="The point ends this fraction of the epoch's batches, in (0, 1].")
+    loss: float | None = Field(description="Mean training loss over the batches since the epoch's previous point "
+                                           "(null when not finite).")
+    samples: int = Field(description="Training samples those batches held (the mean's denominator).")
+
+
+class BatchesOut(BaseModel):
+    run_id: int
+    points: list[BatchPointOut]
+
+
 class LayersOut(BaseModel):
     run_id: int
     records: list[dict[str, Any]]
+
+
+class SweepPoint(BaseModel):
+    id: int = Field(description="The sweep.")
+    point: int = Field(description="The point (the sweep's `group`): the same overrides under each seed.")
+    overrides: dict[str, Any] = Field(description="The point's dotted config fields → values.")
 
 
 class CompareRun(BaseModel):
@@ -154,6 +175,7 @@ class CompareRun(BaseModel):
     status: RunStatus
     summary: Summary
     config: dict[str, Any]
+    sweep: SweepPoint | None = Field(description="The sweep point the run belongs to (null: not from a sweep).")
 
 
 # The operation-type cost model (gxnor_core.costs; docs/METHOD.md §6): counts per sample, one field per count.
@@ -223,6 +245,9 @@ class CompareOut(BaseModel):
     metric: str
     epochs: list[int]
     series: dict[str, list[float | None]] = Field(description="Run id → metric per epoch, aligned with `epochs`.")
+    wall_time: dict[str, list[float | None]] = Field(
+        description="Run id → seconds of training from the run's start to the end of each epoch (the running sum "
+                    "of `epoch_seconds`: queue waits and pauses left out), aligned with `epochs`.")
     layers: dict[str, dict[str, dict[str, float | None]]] = Field(
         description=f"Run id → layer → last-epoch {', '.join(catalog.VIEWS['compare_layers'])} (layer metrics)."
     )

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, gt=0, description="A worker's claim on a run lapses this long after "
                                  "its last heartbeat; the reaper then requeues the run.")
     reaper_interval_s: float = Field(10.0, gt=0, description="How often expired leases are looked for.")
+    worker_heartbeat_s: float = Field(10.0, gt=0, le=3600, description="How often a worker process writes its "
+                                      "heartbeat row (GET /workers); it counts as alive for three periods.")
     max_attempts: int = Field(3, ge=1, le=100, description="Attempt budget of a new run.")
     max_epochs: int = Field(10_000, ge=1, le=10_000, description="Server cap on train.epochs.")
     allowed_datasets: list[str] | None = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from gxnor_cli.common import fail
@@ -80,16 +79,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _download(args: argparse.Namespace, run_id: int, which: str) -> bytes | int:
     """The run's checkpoint bytes, or an exit code (2: refused, with the server's reason; 1: unreachable)."""
-    import httpx
-
-    from gxnor_cli.client import api_error, client, send
+    from gxnor_cli.client import api_error, client
+    from gxnor_client import ApiError
 
     try:
         with client(args) as c:
-            resp = send(c, "GET", f"/api/v1/runs/{run_id}/checkpoint", params={"which": which})
-            if (code := api_error(resp)) is not None:
-                return code
-            return resp.content
-    except httpx.HTTPError as exc:
-        print(f"gxnor: error: {args.server}: {exc}", file=sys.stderr)
-        return 1
+            return c.checkpoint(run_id, which)
+    except ApiError as err:
+        return api_error(err)

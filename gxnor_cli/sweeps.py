@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 from gxnor_cli import summary
-from gxnor_cli.client import json_flag, post_and_follow, send
+from gxnor_cli.client import json_flag, queue_and_follow, server_flags
 from gxnor_cli.common import fail
+from gxnor_client import Client, Sweep
 
 POLL_S = 2.0
 
@@ -20,12 +21,11 @@ def register(sub) -> None:
     p = sub.add_parser("sweep", help="queue a parameter sweep through the REST API")
     p.add_argument("spec", help="sweep spec file (YAML or JSON: name, base, grid | list | random, seeds, …) "
                    "or preset:NAME (paper-r, paper-a-window, paper-m, paper-n-grid)")
-    p.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8000")
+    server_flags(p)
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a field of the base config")
     p.add_argument("--name", help="the sweep's name (default: the spec's, or the preset's)")
     p.add_argument("--follow", action="store_true", help="show progress until every run ends, then the results")
     p.add_argument("--team", help="the team to queue it in (default: your only team)")
-    p.add_argument("--token", help="API token (default: GXNOR_TOKEN)")
     json_flag(p)
     p.set_defaults(func=cmd_sweep)
 
@@ -56,39 +56,38 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             spec["base"] = apply_overrides(spec.get("base") or {}, args.set)
     except FieldError as exc:
         return fail(f"--set {exc}")
-    if args.team:
-        spec["team"] = args.team
-    return post_and_follow(args, "sweeps", spec, lambda sweep: {
-        "id": sweep["id"], "runs": len(sweep["run_ids"]), "fields": sweep["fields"]}, summary.sweep_queued,
+    return queue_and_follow(args, lambda c: c.sweep(spec, team=args.team), lambda sweep: {
+        "id": sweep.id, "runs": len(sweep.run_ids), "fields": sweep.fields},
+        lambda sweep, url: summary.sweep_queued(sweep.raw, url),
         lambda c, sweep, url: _follow_sweep(c, sweep, url, args.json))
 
 
 def _counts(sweep: dict) -> str:
     """The bar's postfix: how many runs are done, training and still waiting in the queue."""
-    c = sweep["counts"]
+    c = {**dict.fromkeys(("queued", "running", "succeeded", "failed", "cancelled"), 0), **sweep["counts"]}
     done = c["succeeded"] + c["failed"] + c["cancelled"]
     return (f"{done}/{sweep['total']} done, {c['running']} running, {c['queued']} queued"
             + (f", {c['failed']} failed" if c["failed"] else ""))
 
 
-def _follow_sweep(client, sweep: dict, url: str, as_json: bool) -> int:
+def _follow_sweep(c: Client, sweep: Sweep, url: str, as_json: bool) -> int:
     from tqdm import tqdm
 
     started = time.monotonic()
-    sweep = {**sweep, "counts": {**dict.fromkeys(("queued", "running", "succeeded", "failed", "cancelled"), 0),
-                                 **sweep["counts"]}}
-    with tqdm(total=1.0, desc=sweep["name"], file=sys.stderr, postfix=_counts(sweep),
+    with tqdm(total=1.0, desc=sweep.name, file=sys.stderr, postfix=_counts(sweep.raw),
               bar_format="{l_bar}{bar}| {n:.0%} [{elapsed}<{remaining}]{postfix}") as bar:
-        while sweep["status"] in ("queued", "running"):
-            time.sleep(POLL_S)
-            sweep = send(client, "GET", f"/api/v1/sweeps/{sweep['id']}").raise_for_status().json()
-            bar.set_postfix_str(_counts(sweep), refresh=False)
-            bar.update(sweep["progress"] - bar.n)
+
+        def show(now: Sweep) -> None:
+            bar.set_postfix_str(_counts(now.raw), refresh=False)
+            bar.update(now.progress - bar.n)
             bar.refresh()
+
+        sweep = c.wait_sweep(sweep.id, show, poll_s=POLL_S)
+    ok = sweep.counts.get("failed", 0) == 0 and sweep.status == "finished"
     if not as_json:
-        print("\n".join(summary.sweep_lines(sweep, url, time.monotonic() - started)))
-        return 0 if sweep["counts"]["failed"] == 0 and sweep["status"] == "finished" else 1
-    print(json.dumps({"id": sweep["id"], "status": sweep["status"], "counts": sweep["counts"],
+        print("\n".join(summary.sweep_lines(sweep.raw, url, time.monotonic() - started)))
+        return 0 if ok else 1
+    print(json.dumps({"id": sweep.id, "status": sweep.status, "counts": sweep.counts,
                       "results": [{"overrides": r["overrides"], "n_done": r["n_done"],
-                                   **{k: v["mean"] for k, v in r["metrics"].items()}} for r in sweep["results"]]}))
-    return 0 if sweep["counts"]["failed"] == 0 and sweep["status"] == "finished" else 1
+                                   **{k: v["mean"] for k, v in r["metrics"].items()}} for r in sweep.results]}))
+    return 0 if ok else 1

@@ -399,7 +399,8 @@ def markdown() -> str:
     for m in RUN_METRICS:
         src = f"model selection (`{m.from_selection}`)" if m.from_selection else "the last epoch"
         out.append(f"| `{m.name}` | {_cell(m.label)} | {m.unit} | {_better(m)} | {src} | {_cell(m.description)} |")
-    out += ["", "Every run metric is sortable in `GET /api/v1/runs` (`sort=`), in the runs CSV, in `Summary` and, as "
+    out += ["", "Every run metric is sortable in `GET /api/v1/runs` (`sort=`), a column of the runs table and its CSV "
+            "(the column chooser), in `Summary` and, as "
             "mean and sample std over seeds, in a sweep's results (`results[].metrics`) and results CSV.", "",
             "### Epoch metrics (network level, one value per epoch)", "",
             "| name | label | unit | better | over layers | what it is (and its denominator) |",

@@ -119,7 +119,7 @@ def test_submit_refused_by_the_server_exits_2_with_its_one_line_reason(tmp_path)
         assert len(lines) == 1 and "422: config.train.batch_size: 1295 is larger than the training split" in lines[0]
         ok = gxnor("submit", "quick", "--server", url, "--token", TOKEN, "--set", "train.batch_size=1294")
         assert ok.returncode == 0, ok.stderr
-        assert re.fullmatch(rf"Queued run #\d+ \"quick\" \(10 epochs\): {url}/#/runs/\d+\n", ok.stdout), ok.stdout
+        assert re.fullmatch(rf"Queued run #(\d+) \"quick-\1\" \(10 epochs\): {url}/#/runs/\1\n", ok.stdout), ok.stdout
         as_json = gxnor("submit", "quick", "--server", url, "--token", TOKEN, "--json")
         assert as_json.returncode == 0 and json.loads(as_json.stdout)["status"] == "queued", as_json.stderr
 

@@ -231,6 +231,37 @@ def test_cancel_of_a_missing_run_is_refused(settings):
     assert call(settings, lifecycle.cancel, 987_654) is None
 
 
+# — resume —
+
+@pytest.mark.parametrize("status", lifecycle.RESUMABLE)
+def test_resume_requeues_a_failed_or_cancelled_run_with_a_fresh_budget(settings, status):
+    if status == "cancelled":  # cancelled while running, as a run with a checkpoint is
+        run_id, lease = running(settings, max_attempts=1)
+        call(settings, lifecycle.cancel, run_id)
+        lifecycle.finish(lease, "cancelled")
+    else:
+        run_id, lease = running(settings, max_attempts=1)
+        lifecycle.finish(lease, "failed", "boom", error_detail="Traceback …")
+    assert call(settings, lifecycle.resume, run_id, 3) is True
+    r = row(settings, run_id)
+    assert (r["status"], r["attempt"], r["max_attempts"], r["cancel_requested"], r["error"], r["error_detail"],
+            r["finished_at"], r["lease_expires_at"]) == ("queued", 1, 4, False, None, None, None, None)
+    assert claim(settings, run_id) == 2  # its spent budget (1 of 1) did not stop the claim
+
+
+@pytest.mark.parametrize("state", ["queued", "running", "succeeded"])
+def test_resume_is_refused_unless_the_run_failed_or_was_cancelled(settings, state):
+    run_id = {"queued": lambda: new_run(settings), "running": lambda: running(settings)[0],
+              "succeeded": lambda: finished(settings, "succeeded")}[state]()
+    before = row(settings, run_id)
+    assert call(settings, lifecycle.resume, run_id, 3) is False
+    assert row(settings, run_id) == before
+
+
+def test_resume_of_a_missing_run_is_refused(settings):
+    assert call(settings, lifecycle.resume, 987_654, 3) is False
+
+
 # — requeue (reaper, start-up), attempt budget —
 
 def test_the_reaper_requeues_lapsed_leases_and_fails_spent_runs(settings):

@@ -27,7 +27,7 @@ import torch
 from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 
-from app import lifecycle, summaries
+from app import batch_points, lifecycle, summaries
 from app.budget import AtRunningLimit
 from app.db import session_scope
 from app.lifecycle import Lease, LeaseLost, finish, hand_back
@@ -36,6 +36,7 @@ from app.settings import Settings
 from gxnor_core import Reporter, train
 from gxnor_core.metrics import summarize
 from gxnor_core.reporters import best_model, json_safe, save_checkpoint
+from worker import heartbeat
 
 log = logging.getLogger("gxnor.worker")
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
@@ -43,7 +44,8 @@ WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 
 class SQLReporter(Reporter):
     """Writes each epoch (metrics, layer records, checkpoint reference, progress) in one
-    transaction; publishes progress and reads cancellation at most every few seconds."""
+    transaction; publishes progress and reads cancellation at most every few seconds, with the
+    within-epoch loss points reported since (app.batch_points)."""
 
     def __init__(self, run_id: int, token: int, settings: Settings, should_shutdown: Callable[[], bool]):
         self.run_id = run_id
@@ -56,6 +58,7 @@ class SQLReporter(Reporter):
         self.cancel_requested = False
         self.shutdown = False
         self._last_progress = 0.0
+        self._points: list[batch_points.Point] = []  # reported, not written yet
 
     def resume_from(self) -> dict | None:
         with session_scope(self.url) as s:
@@ -71,6 +74,10 @@ class SQLReporter(Reporter):
     def start(self, info: dict) -> None:
         with session_scope(self.url) as s:
             self.lease.fenced(s, info=info, heartbeat_at=utcnow())
+            batch_points.drop_after(s, self.run_id, info["start_epoch"])  # a previous attempt's partial epoch
+
+    def batch_loss(self, epoch: int, fraction: float, loss: float, samples: int) -> None:
+        self._points.append(batch_points.Point(epoch, fraction, loss, samples))
 
     def progress(self, epoch: int, fraction: float) -> None:
         now = time.monotonic()
@@ -81,6 +88,8 @@ class SQLReporter(Reporter):
             with session_scope(self.url) as s:
                 self.cancel_requested = self.lease.fenced(s, progress_epoch=epoch, progress_fraction=fraction,
                                                           heartbeat_at=utcnow())
+                batch_points.store(s, self.run_id, self._points)
+            self._points = []
         except OperationalError:  # progress is best effort: training goes on while the database is away
             log.warning("run %s: progress not published (database unreachable)", self.run_id)
 
@@ -137,6 +146,7 @@ class SQLReporter(Reporter):
                 summary=summary,
             )
             summaries.store(s, self.run_id, summary)  # its rows, which SQLite sorts lists by (app.summaries)
+            batch_points.store(s, self.run_id, self._points)
             old = s.scalars(select(Artifact).where(Artifact.run_id == self.run_id,
                                                    Artifact.kind.in_(list(files)))).all()
             s.add(EpochMetric(run_id=self.run_id, epoch=epoch, metrics=json_safe(metrics)))
@@ -145,6 +155,7 @@ class SQLReporter(Reporter):
             s.execute(delete(Artifact).where(Artifact.id.in_([a.id for a in old])))
             s.add_all(Artifact(run_id=self.run_id, kind=kind, epoch=epoch, path=str(rel),
                                size=(self.artifacts / rel).stat().st_size) for kind, rel in files.items())
+        self._points = []
         return list(old)
 
 
@@ -191,7 +202,7 @@ def execute_run(run_id: int, settings: Settings, should_shutdown: Callable[[], b
         config = s.get(Run, run_id).config
     reporter = SQLReporter(run_id, token, settings, should_shutdown)
     log.info("run %s: attempt %s", run_id, token)
-    with reporter.lease as lease:
+    with reporter.lease as lease, heartbeat.running(run_id):  # the worker's row names its run meanwhile
         try:
             summary = train(config, reporter)
             if summary["status"] == "succeeded":

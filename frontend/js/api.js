@@ -1,7 +1,8 @@
 // @ts-check
 // Client of the public REST API (/api/v1).  Every call carries the stored bearer token; a sign-in link
 // `#token=TOKEN` or the sign-in view stores it.  A 401 tells the app (onUnauthorized) to show the sign-in view.
-/** @import {Catalog, CompareOut, Config, CostsOut, LayersOut, Me, MetricsOut, Page, Run, Sweep, SweepCreated, SweepDetail} from './types' */
+/** @import {BulkOut, Catalog, CompareOut, Config, CostsOut, Estimate, LayersOut, Me, MetricsOut, Page, QueueOut, Run, RunQueueOut, Sweep, SweepCreated, SweepDetail, WorkersOut} from './types' */
+/** @import {BatchesOut} from './types' */
 
 const BASE = '/api/v1';
 const TOKEN_KEY = 'gxnor.token';
@@ -109,8 +110,14 @@ export const endpoints = {
   layers: (id, params, signal) => api(`/runs/${id}/layers${qs(params)}`, {signal}),
   /** @type {(id: number, params: Params, signal?: AbortSignal) => Promise<CostsOut>} */
   costs: (id, params, signal) => api(`/runs/${id}/costs${qs(params)}`, {signal}),
+  /** @type {(id: number, params: Params, signal?: AbortSignal) => Promise<BatchesOut>} */
+  batches: (id, params, signal) => api(`/runs/${id}/batches${qs(params)}`, {signal}),
   /** @type {(id: number) => Promise<Run>} */
   cancel: (id) => api(`/runs/${id}/cancel`, {method: 'POST'}),
+  /** @type {(id: number) => Promise<Run>} a new queued run with this one's config */
+  rerun: (id) => api(`/runs/${id}/rerun`, {method: 'POST'}),
+  /** @type {(id: number) => Promise<Run>} this failed or cancelled run, queued again from its checkpoint */
+  resume: (id) => api(`/runs/${id}/resume`, {method: 'POST'}),
   /** @type {(id: number) => Promise<null>} */
   remove: (id) => api(`/runs/${id}`, {method: 'DELETE'}),
   /** @type {(config: Config, team?: string) => Promise<Run>} */
@@ -125,6 +132,14 @@ export const endpoints = {
   sweep: (id, signal) => api(`/sweeps/${id}`, {signal}),
   /** @type {(body: object) => Promise<SweepCreated>} */
   createSweep: (body) => api('/sweeps', {method: 'POST', body}),
+  /** @type {(body: object, signal?: AbortSignal) => Promise<Estimate>} */
+  estimate: (body, signal) => api('/estimate', {method: 'POST', body, signal}),
+  /** @type {(signal?: AbortSignal) => Promise<WorkersOut>} */
+  workers: (signal) => api('/workers', {signal}),
+  /** @type {(signal?: AbortSignal) => Promise<QueueOut>} */
+  queue: (signal) => api('/queue', {signal}),
+  /** @type {(id: number, signal?: AbortSignal) => Promise<RunQueueOut>} */
+  runQueue: (id, signal) => api(`/runs/${id}/queue`, {signal}),
   /** @type {(id: number) => Promise<Sweep>} */
   cancelSweep: (id) => api(`/sweeps/${id}/cancel`, {method: 'POST'}),
   // EventSource cannot send headers: the event stream takes the token as a query parameter.
@@ -133,6 +148,9 @@ export const endpoints = {
   // A download is a short-lived link made for it ({url, expires_at}): no token in the address or history.
   /** @type {(id: number) => Promise<{url: string, expires_at: string}>} */
   checkpointLink: (id) => api(`/runs/${id}/checkpoint/link`, {method: 'POST'}),
+  // One action on many runs, each answered on its own (docs/API.md, "Tags, notes, rename, archive").
+  /** @type {(ids: number[], action: string, tags?: string[]) => Promise<BulkOut>} */
+  bulk: (ids, action, tags) => api('/runs/bulk', {method: 'POST', body: tags ? {ids, action, tags} : {ids, action}}),
 };
 
 /**

@@ -1,6 +1,6 @@
 // @ts-check
 // Hash router: #/runs, #/new, #/new?clone=7, #/runs/7, #/compare?ids=3,7&metric=val_error, #/sweeps, #/sweeps/new,
-// #/sweeps/4.  With no token, or when the server answers 401, the sign-in view replaces the page (the hash stays,
+// #/sweeps/4, #/workers.  With no token, or when the server answers 401, the sign-in view replaces the page (the hash stays,
 // so signing in opens the page the user wanted).
 import {me, onUnauthorized, setToken, token} from './api.js';
 import {fill, h, lifecycle} from './dom.js';
@@ -12,6 +12,7 @@ import * as compareView from './views/compare.js';
 import * as sweepsView from './views/sweeps.js';
 import * as sweepView from './views/sweep.js';
 import * as signinView from './views/signin.js';
+import * as workersView from './views/workers.js';
 /** @import {Life} from './dom.js' */
 /** @import {Me} from './types' */
 
@@ -46,6 +47,7 @@ function route({path, params}) {
   if (path === '/new') return {nav: 'new', view: newView, args: {params}};
   if (path === '/compare') return {nav: 'compare', view: compareView, args: {params}};
   if (path === '/sweeps') return {nav: 'sweeps', view: sweepsView, args: {params}};
+  if (path === '/workers') return {nav: 'workers', view: workersView, args: {params}};
   if (path === '/sweeps/new') return {nav: 'sweeps', view: newView, args: {params, sweep: true}};
   if ((m = path.match(/^\/sweeps\/(\d+)$/))) return {nav: 'sweeps', view: sweepView, args: {id: Number(m[1]), params}};
   return null;

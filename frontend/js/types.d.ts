@@ -36,6 +36,17 @@ export interface Run {
   created_at: string;
   started_at?: string | null;
   finished_at?: string | null;
+  /** Its tags (sorted), whether it is archived, its notes (lists leave them null): PATCH /runs/{id}. */
+  tags?: string[];
+  archived?: boolean;
+  notes?: string | null;
+}
+
+/** POST /runs/bulk: one result per id asked for, in the order asked. */
+export interface BulkOut {
+  action: string;
+  done: number;
+  results: {id: number; ok: boolean; status: number; detail: string | null}[];
 }
 
 export interface Page<T> {
@@ -56,6 +67,21 @@ export interface MetricsOut {
   total_epochs_recorded: number;
   downsampled: boolean;
   epochs: EpochRow[];
+}
+
+/** A within-epoch loss point (GET /runs/{id}/batches; docs/METRICS.md, "Batch points"). */
+export interface BatchPoint {
+  epoch: number;
+  /** the point ends this fraction of the epoch's batches */
+  fraction: number;
+  /** mean training loss over the batches since the epoch's previous point */
+  loss: number | null;
+  samples: number;
+}
+
+export interface BatchesOut {
+  run_id: number;
+  points: BatchPoint[];
 }
 
 /** One layer at one epoch (gxnor_core.probes; the catalog's `layer` metrics). */
@@ -88,6 +114,8 @@ export interface CompareRun {
   status: RunStatus;
   summary: Summary;
   config: Config;
+  /** The sweep point the run belongs to (its `group`: the same overrides under each seed); null: no sweep. */
+  sweep: {id: number; point: number; overrides: Record<string, any>} | null;
 }
 
 export interface CompareOut {
@@ -96,6 +124,8 @@ export interface CompareOut {
   metric: string;
   epochs: number[];
   series: Record<string, (number | null)[]>;
+  /** Run id → seconds of training from the run's start to the end of each epoch, aligned with `epochs`. */
+  wall_time: Record<string, (number | null)[]>;
   layers: Record<string, Record<string, Record<string, number | null>>>;
   /** With `costs=true`: run id → its totals per scheme at its last recorded epoch (null: no epoch yet). */
   costs?: Record<string, RunCostTotals | null>;
@@ -374,4 +404,67 @@ declare global {
     SwaggerUIBundle?: any;
     ui?: any;
   }
+}
+
+/** POST /estimate: a config's or a whole sweep's estimated training time, and the team's budget (app/api/routes/estimate.py). */
+export interface Estimate {
+  runs: number;
+  epochs: number;
+  total_seconds: number;
+  kinds: {arch: string; dataset: string; device: string; runs: number; epochs: number; seconds_per_epoch: number;
+    total_seconds: number; source: string; learned_from: number}[];
+  team: {name: string; queued_runs: number; queued_seconds: number; running_runs: number; max_queued_runs: number;
+    max_queued_seconds: number | null; max_running: number | null; fits: boolean} | null;
+}
+
+/** GET /workers: every worker process and its heartbeat (app/api/routes/workers.py). */
+export interface WorkerOut {
+  id: string;
+  hostname: string;
+  pid: number;
+  device: string;
+  concurrency: number;
+  alive: boolean;
+  started_at: string;
+  last_seen: string;
+  busy: boolean;
+  /** Named only when it is one of your teams' runs. */
+  run: {id: number; name: string | null} | null;
+}
+
+export interface WorkersOut {
+  workers: WorkerOut[];
+  alive: number;
+}
+
+/** GET /queue: your teams' queued runs, each with its place in the whole queue. */
+export interface QueuedRun {
+  id: number;
+  name: string;
+  project: string;
+  team: string;
+  position: number;
+  ahead: number;
+  seconds: number;
+  eta_seconds: number | null;
+}
+
+export interface QueueOut {
+  length: number;
+  workers_alive: number;
+  capacity: number;
+  items: QueuedRun[];
+}
+
+/** GET /runs/{id}/queue: one run's place in the queue (null fields unless it is queued). */
+export interface RunQueueOut {
+  id: number;
+  status: RunStatus;
+  length: number;
+  workers_alive: number;
+  capacity: number;
+  position: number | null;
+  ahead: number | null;
+  seconds: number | null;
+  eta_seconds: number | null;
 }

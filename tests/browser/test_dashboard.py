@@ -116,13 +116,20 @@ def test_plotted_values_equal_what_the_api_returns(page, server, api):
     metrics = api.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]
     epochs = [m["epoch"] for m in metrics]
     checked = set()
+    points = api.get(f"/api/v1/runs/{run_id}/batches").json()["points"]
+    page.wait_for_function("() => document.querySelector('#chart-loss')?.data?.some((t) => t.meta === 'batch_loss')")
     for chart in ("#chart-loss", "#chart-error", "#chart-network"):
         for key, tr in by_meta(traces(page, chart)).items():
+            if key == "batch_loss":  # the within-epoch points, between the epochs (docs/METRICS.md)
+                assert tr["x"] == pytest.approx([p["epoch"] - 1 + p["fraction"] for p in points])
+                assert tr["y"] == [p["loss"] for p in points] and points
+                checked.add(key)
+                continue
             assert tr["x"] == epochs, (chart, key)
             assert tr["y"] == [m[key] for m in metrics], (chart, key)
             checked.add(key)
     assert {"train_loss", "val_loss", "test_loss", "train_error", "val_error", "test_error", "gate_event_rate",
-            "activation_sparsity", "weight_sparsity", "transition_rate"} <= checked
+            "activation_sparsity", "weight_sparsity", "transition_rate", "batch_loss"} <= checked
 
     # Layer charts: state composition over epochs, and the histogram at the latest epoch (where the slider opens).
     records = api.get(f"/api/v1/runs/{run_id}/layers").json()["records"]

@@ -72,7 +72,7 @@ def test_gxnor_up_keeps_data_and_queued_runs_across_a_restart(tmp_path, procs):
                          env={**os.environ, "GXNOR_TOKEN": token})
     assert res.returncode == 0, res.stderr
     done_id = int(re.match(r"Queued run #(\d+) ", res.stdout).group(1))
-    assert f'Run #{done_id} "quick" succeeded: 2/2 epochs in ' in res.stdout
+    assert f'Run #{done_id} "quick-{done_id}" succeeded: 2/2 epochs in ' in res.stdout  # a name of its own
     assert res.stdout.rstrip().endswith(f"http://127.0.0.1:{port}/#/runs/{done_id}")
 
     # A sweep from a spec file with the CLI: two explicit points, followed to the end.

@@ -220,7 +220,8 @@ async def compare(request: Request, who: Auth,
                                                "scheme (an evaluation of the cost model per run).")] = False,
                   skip_missing: Annotated[bool, Query(description="Compare the runs that exist and list the others "
                                                       "in `missing`, instead of a 404.")] = False):
-    """Several runs' config diff, one metric aligned by epoch, per-layer hardware figures, and with
+    """Several runs' config diff, one metric aligned by epoch (with each run's seconds of training at each
+    epoch, for a wall-time axis), each run's sweep point, per-layer hardware figures, and with
     ``costs=true`` each run's operation counts and energy per scheme (totals of GET /runs/{id}/costs at its
     last recorded epoch; otherwise ``costs`` is empty)."""
     asked = list(dict.fromkeys(int(i) for i in ids.split(",")))
@@ -231,6 +232,7 @@ async def compare(request: Request, who: Auth,
         runs = svc.compared_runs(session, [i for i in asked if i <= MAX_ID], who.team_ids, skip_missing)
         run_ids = [r["id"] for r in runs]
         series = svc.metric_series(session, run_ids, metric)
+        walls = svc.wall_times(session, run_ids)
         layers = svc.last_epoch_layers(session, run_ids, VIEWS["compare_layers"])
         totals = cost_svc.totals_of_runs(session, runs, request.app.state.settings.energy_table) if costs else {}
     epochs = sorted(set().union(*[set(v) for v in series.values()]))
@@ -242,6 +244,7 @@ async def compare(request: Request, who: Auth,
         "config_diff": svc.config_diff([r["config"] for r in runs]),
         "metric": metric, "epochs": epochs,
         "series": {str(i): [series[i].get(e) for e in epochs] for i in run_ids},
+        "wall_time": {str(i): [walls[i].get(e) for e in epochs] for i in run_ids},
         "layers": {str(i): layers[i] for i in run_ids},
         "costs": totals,
         "missing": [i for i in asked if i not in run_ids],

@@ -1,23 +1,29 @@
 // @ts-check
-// Compare 2–20 runs: overlaid metric curves (log axis, smoothing), config diff, per-layer figures,
-// accuracy vs gate-event rate with the Pareto front; CSV and JSON export.  One colour per run everywhere.
+// Compare 2–20 runs, picked by search: overlaid metric curves against the epoch or the wall time (log axis,
+// smoothing), optionally grouped by a config field or sweep point with mean ± sd bands; any run metric against any
+// other; config diff; per-layer figures; accuracy vs gate-event rate with the Pareto front; operation costs; CSV and
+// JSON export.  One colour per run (per group when grouped) everywhere.  The modules under compare/ draw each part;
+// every label, unit and better-direction comes from the metric catalog (GET /catalog).
 import {endpoints} from '../api.js';
 import {fill, h} from '../dom.js';
-import {chartCard, colorFor, draw, logTicks, plotText, theme, throttled} from '../charts.js';
+import {chartCard, colorFor, throttled} from '../charts.js';
 import {compareCosts} from './compare/costs.js';
-import {archOf, byDataset, datasetOf, layerColumns} from './compare/groups.js';
-import {fmtMetric, hoverFormat, metricAxis, metricCatalog, metricTitle} from '../metrics.js';
-import {download, ema, fmtPct, isNum, paretoFront, setRoute, showValue, toCSV} from '../util.js';
+import {drawCurves} from './compare/curves.js';
+import {groupChoices, groupOf, groupRuns} from './compare/groups.js';
+import {drawLayers} from './compare/layers.js';
+import {drawPareto} from './compare/pareto.js';
+import {runPicker} from './compare/picker.js';
+import {drawScatter} from './compare/scatter.js';
+import {renderDiff, renderRuns} from './compare/tables.js';
+import {metricCatalog, metricTitle} from '../metrics.js';
+import {download, setRoute, toCSV} from '../util.js';
 /** @import {Life} from '../dom.js' */
 /** @import {MetricCatalog} from '../metrics.js' */
-/** @import {CompareOut, CompareRun} from '../types' */
+/** @import {CompareOut, CompareRun, Metric} from '../types' */
+/** @import {XAxis} from './compare/curves.js' */
 
 const POINTS = 500;
 const MAX_RUNS = 20;
-// The Pareto scatter's marker per dataset, and each dataset's front line.
-const SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up'];
-const SYMBOL_NAMES = ['circles', 'squares', 'diamonds', 'triangles'];
-const FRONT_DASHES = ['dot', 'dash', 'dashdot', 'longdash'];
 
 /**
  * @param {unknown} text
@@ -40,30 +46,44 @@ export function mount(root, args, life) {
 }
 
 /**
+ * A select of metrics (name shown, the catalog's description as its tooltip).
+ * @param {string} id
+ * @param {string} label
+ * @param {Metric[]} metrics
+ * @param {string} value
+ */
+function metricSelect(id, label, metrics, value) {
+  return h('select', {id, 'aria-label': label}, metrics.map((m) => h('option',
+    {value: m.name, selected: m.name === value, title: metricTitle(m)}, m.name)));
+}
+
+/**
  * @param {HTMLElement} root
  * @param {{params: URLSearchParams}} args
  * @param {Life} life
  * @param {MetricCatalog} mc
  */
 function build(root, {params}, life, mc) {
-  // The curves: every epoch metric of the catalog; the table: its `compare` view; the scatter: its Pareto pair.
-  const METRICS = mc.epoch.map((m) => m.name);
-  const costM = mc.runBy[mc.pareto.x];
-  const errorM = mc.runBy[mc.pareto.y];
-  /** @type {{ids: number[], metric: string, log: boolean, smooth: number, data: CompareOut | null}} */
+  const runMetric = (/** @type {string | null} */ name, /** @type {string} */ fallback) => (name && mc.runBy[name] ? name : fallback);
+  /** @type {{ids: number[], metric: string, log: boolean, smooth: number, x: XAxis, group: string, sx: string, sy: string,
+   *   data: CompareOut | null}} group: '' (each run its own) or what groups.js groups by; sx, sy: the scatter's run metrics */
   const st = {
     ids: parseIds(params.get('ids')),
-    metric: METRICS.find((m) => m === params.get('metric')) ?? 'val_error',
+    metric: mc.epoch.find((m) => m.name === params.get('metric'))?.name ?? 'val_error',
     log: params.get('log') === '1',
     smooth: Math.min(0.99, Math.max(0, Number(params.get('smooth')) || 0)),
+    x: params.get('x') === 'wall' ? 'wall' : 'epoch',
+    group: params.get('group') ?? '',
+    sx: runMetric(params.get('sx'), mc.pareto.x),
+    sy: runMetric(params.get('sy'), mc.pareto.y),
     data: null,
   };
 
-  const idsInput = h('input', {type: 'text', id: 'compare-ids', value: st.ids.join(','), placeholder: 'run ids, e.g. 3,7',
-    'aria-label': 'Run ids', style: {width: '14rem'}});
-  const apply = h('button', {type: 'button', class: 'primary'}, 'Compare');
-  const metricSel = h('select', {id: 'compare-metric', 'aria-label': 'Metric'}, mc.epoch.map((m) => h('option',
-    {value: m.name, selected: m.name === st.metric, title: metricTitle(m)}, m.name)));
+  const metricSel = metricSelect('compare-metric', 'Metric', mc.epoch, st.metric);
+  const xSel = h('select', {id: 'compare-x', 'aria-label': 'x axis'},
+    h('option', {value: 'epoch', selected: st.x === 'epoch'}, 'epoch'),
+    h('option', {value: 'wall', selected: st.x === 'wall', title: 'Seconds of training since the run started'}, 'wall time'));
+  const groupSel = h('select', {id: 'compare-group', 'aria-label': 'Group runs by'});
   const logBox = h('input', {type: 'checkbox', id: 'compare-log', checked: st.log});
   const smooth = h('input', {type: 'range', id: 'compare-smooth', min: 0, max: 0.99, step: 0.01, value: st.smooth, 'aria-label': 'Smoothing'});
   const smoothOut = h('output', {for: 'compare-smooth', class: 'mono small'});
@@ -71,20 +91,29 @@ function build(root, {params}, life, mc) {
   const jsonBtn = h('button', {type: 'button', id: 'export-compare-json', disabled: true}, 'JSON');
   const message = h('div');
   const body = h('div', {id: 'compare-body'});
-  const picker = h('details', {class: 'panel', style: {padding: '.6rem .8rem', marginBottom: '1rem'}, open: st.ids.length < 2},
-    h('summary', null, 'Pick runs'), h('div', {class: 'muted small'}, 'Loading runs…'));
+  const picker = runPicker(life, {max: MAX_RUNS, onChange: (ids) => { st.ids = ids; load(); }});
 
   root.append(
     h('div', {class: 'page-head'}, h('h1', null, 'Compare runs'),
       h('div', {class: 'actions'}, h('span', {class: 'muted small', style: {alignSelf: 'center'}}, 'Export:'), csvBtn, jsonBtn)),
+    picker.el,
     h('div', {class: 'toolbar'},
-      h('label', {class: 'inline', for: 'compare-ids'}, 'Runs'), idsInput, apply,
       h('label', {class: 'inline', for: 'compare-metric'}, 'Metric'), metricSel,
+      h('label', {class: 'inline', for: 'compare-x'}, 'x axis'), xSel,
+      h('label', {class: 'inline', for: 'compare-group'}, 'Group by'), groupSel,
       h('label', {class: 'inline'}, logBox, 'log axis'),
       h('label', {class: 'inline', for: 'compare-smooth'}, 'Smoothing'), smooth, smoothOut),
-    picker, message, body);
+    message, body);
 
+  const costM = mc.runBy[mc.pareto.x];
+  const errorM = mc.runBy[mc.pareto.y];
+  const sxSel = metricSelect('compare-scatter-x', 'Scatter x metric', mc.run, st.sx);
+  const sySel = metricSelect('compare-scatter-y', 'Scatter y metric', mc.run, st.sy);
   const curves = chartCard({id: 'compare-metric-chart', title: 'Metric', cls: 'wide', chartCls: 'tall'});
+  const scatter = chartCard({id: 'compare-scatter', title: 'Metric vs metric', chartCls: 'tall',
+    note: 'one point per run; grouped: the group mean ± sd',
+    tools: [h('label', {class: 'inline small', for: 'compare-scatter-x'}, 'x', sxSel), h('label', {class: 'inline small', for: 'compare-scatter-y'}, 'y', sySel)]});
+  const scatterNote = h('p', {class: 'muted small', id: 'compare-scatter-note'});
   const pareto = chartCard({id: 'compare-pareto', title: `Accuracy vs ${costM.label}`, chartCls: 'tall',
     note: `accuracy = 1 − ${errorM.label.toLowerCase()}; ringed: Pareto front (higher accuracy, lower ${costM.short.toLowerCase()})`});
   const gate = chartCard({id: 'compare-layer-gate', title: `${mc.layerBy.gate_event_rate.label} per layer`, chartCls: 'tall',
@@ -96,11 +125,18 @@ function build(root, {params}, life, mc) {
   const costTable = compareCosts(life, {open: params.get('costs') === '1', measure: params.get('cost'), onChange: () => syncUrl()});
 
   function syncUrl() {
-    setRoute('/compare', {ids: st.ids.join(','), metric: st.metric, log: st.log ? 1 : '', smooth: st.smooth ? st.smooth : '', ...costTable.params()});
+    setRoute('/compare', {ids: st.ids.join(','), metric: st.metric, log: st.log ? 1 : '', smooth: st.smooth ? st.smooth : '',
+      x: st.x === 'wall' ? 'wall' : '', group: st.group, sx: st.sx !== mc.pareto.x ? st.sx : '', sy: st.sy !== mc.pareto.y ? st.sy : '',
+      ...costTable.params()});
   }
+
+  /** The runs' groups under the grouping chosen (none: null). */
+  const groups = () => (st.group && st.data ? groupRuns(st.data.runs, st.group) : null);
 
   /** @param {number} runId */
   function colorOf(runId) {
+    const gs = groups();
+    if (gs) return colorFor(Math.max(0, gs.findIndex((g) => g.runs.some((r) => r.id === runId))));
     const i = st.data ? st.data.runs.findIndex((r) => r.id === runId) : st.ids.indexOf(runId);
     return colorFor(Math.max(0, i));
   }
@@ -110,221 +146,101 @@ function build(root, {params}, life, mc) {
 
   async function load() {
     syncUrl();
+    picker.update(st.ids, st.data?.runs ?? []);
     csvBtn.disabled = jsonBtn.disabled = true;
     if (st.ids.length < 2 || st.ids.length > MAX_RUNS) {
       body.replaceChildren();
       fill(message, h('div', {class: 'banner info', text: st.ids.length > MAX_RUNS
         ? `Compare takes at most ${MAX_RUNS} runs; you gave ${st.ids.length}.`
-        : 'Choose 2–20 runs: type their ids above, pick them below, or select them in the runs table.'}));
+        : 'Choose 2–20 runs: search for them above, or select them in the runs table.'}));
       return;
     }
     fill(message, h('p', {class: 'muted'}, 'Loading…'));
+    const asked = st.ids.join(',');
+    let data;
     try {
       // A saved link whose run was deleted still opens: the others are compared and the gone ids named.
-      st.data = await endpoints.compare({ids: st.ids.join(','), metric: st.metric, points: POINTS, skip_missing: true}, life.signal);
+      data = await endpoints.compare({ids: asked, metric: st.metric, points: POINTS, skip_missing: true}, life.signal);
     } catch (err) {
       if (!life.alive || err.name === 'AbortError') return;
       fill(message, h('div', {class: 'banner error', text: `Could not compare: ${err.message}`}));
       body.replaceChildren();
       return;
     }
-    if (!life.alive) return;
-    const gone = (st.data.missing || []).map((i) => `#${i}`);
+    if (!life.alive || asked !== st.ids.join(',')) return;  // the runs changed while this was loading
+    st.data = data;
+    picker.update(st.ids, data.runs);
+    const gone = (data.missing || []).map((i) => `#${i}`);
     fill(message, gone.length ? h('div', {class: 'banner warn', role: 'alert', id: 'compare-missing',
       text: `${gone.length === 1 ? `Run ${gone[0]} is` : `Runs ${gone.join(', ')} are`} not there any more (deleted, or not `
-        + `visible to you)${st.data.runs.length ? '; comparing the others' : ''}.`}) : null);
-    if (!st.data.runs.length) { body.replaceChildren(); return; }
+        + `visible to you)${data.runs.length ? '; comparing the others' : ''}.`}) : null);
+    if (!data.runs.length) { body.replaceChildren(); return; }
     csvBtn.disabled = jsonBtn.disabled = false;
     if (!body.childElementCount) {
       fill(body,
         runsTable,
         h('div', {class: 'chart-grid'}, curves.card),
+        h('div', {class: 'chart-grid', style: {marginTop: '.8rem'}}, scatter.card),
+        scatterNote,
         h('h2', null, 'Config differences'), diffBox,
         h('h2', null, 'Accuracy and hardware cost'),
         h('div', {class: 'chart-grid'}, pareto.card, gate.card, sparsity.card),
         paretoNote,
         h('h2', null, 'Operation costs'), costTable.el);
     }
-    renderRuns();
-    renderDiff();
+    renderGroupSelect();
+    renderAll();
+  }
+
+  function renderGroupSelect() {
+    const choices = groupChoices(/** @type {CompareOut} */ (st.data));
+    if (st.group && !choices.some((c) => c.key === st.group)) choices.push({key: st.group, label: st.group});
+    fill(groupSel, h('option', {value: ''}, 'nothing (each run)'),
+      choices.map((c) => h('option', {value: c.key, selected: c.key === st.group}, c.label)));
+  }
+
+  /** Everything drawn from the data: after a load, or a new grouping (its colours are everywhere). */
+  function renderAll() {
+    const d = /** @type {CompareOut} */ (st.data);
+    const by = st.group;
+    renderRuns(runsTable, {d, mc, colorOf, groupOf: by ? (r) => groupOf(r, by).label : null});
+    renderDiff(diffBox, {d, colorOf, runLabel});
     redrawCurves();
-    drawLayers();
-    drawPareto();
-    costTable.update(st.data.runs.map((r) => r.id), st.data.runs, colorOf);
-  }
-
-  function renderRuns() {
-    const d = /** @type {CompareOut} */ (st.data);  // (after a load)
-    // the catalog's `compare` view, with accuracy (1 − the Pareto error) after that error
-    const shown = mc.view('compare');
-    const heads = shown.flatMap((m) => [h('th', {class: 'num', title: metricTitle(m)}, m.short),
-      m.name === errorM.name ? h('th', {class: 'num', title: `1 − ${errorM.label.toLowerCase()}`}, 'Accuracy') : []]);
-    const cells = (/** @type {CompareRun} */ r) => shown.flatMap((m) => {
-      const v = r.summary[m.name];
-      return [h('td', {class: 'num', 'data-metric': m.name, text: fmtMetric(m, v)}),
-        m.name === errorM.name ? h('td', {class: 'num', text: isNum(v) ? fmtPct(1 - v, m.digits) : '—'}) : []];
-    });
-    fill(runsTable, h('table', {class: 'data'},
-      h('thead', null, h('tr', null, ['Run', 'Name', 'Status'].map((t) => h('th', null, t)), heads)),
-      h('tbody', null, d.runs.map((r) => h('tr', {'data-run': r.id},
-        h('td', null, h('span', {class: 'swatch', style: {background: colorOf(r.id)}}), h('a', {href: `#/runs/${r.id}`}, `#${r.id}`)),
-        h('td', {class: 'name', text: r.name}),
-        h('td', null, h('span', {class: `badge ${r.status}`, text: r.status})),
-        cells(r))))));
-  }
-
-  function renderDiff() {
-    const d = /** @type {CompareOut} */ (st.data);  // (after a load)
-    const keys = Object.keys(d.config_diff).sort();
-    if (!keys.length) {
-      fill(diffBox, h('p', {class: 'empty'}, 'The configs are identical.'));
-      return;
-    }
-    fill(diffBox, h('table', {class: 'data diff', id: 'config-diff-table'},
-      h('thead', null, h('tr', null, h('th', null, 'key'), d.runs.map((r) => h('th', null,
-        h('span', {class: 'swatch', style: {background: colorOf(r.id)}}), h('span', {text: runLabel(r)}))))),
-      h('tbody', null, keys.map((k) => h('tr', {'data-key': k}, h('td', {class: 'key', text: k}),
-        d.config_diff[k].map((v) => h('td', {class: 'value', text: showValue(v)})))))));
+    redrawScatter();
+    drawLayers({gate: gate.graph, sparsity: sparsity.graph}, {d, colorOf, runLabel});
+    drawPareto(pareto.graph, paretoNote, {d, mc, colorOf, runLabel});
+    costTable.update(d.runs.map((r) => r.id), d.runs, colorOf);
   }
 
   const redrawCurves = throttled(() => {
-    const d = st.data;
-    if (!d) return;
+    if (!st.data) return;
     smoothOut.textContent = st.smooth ? st.smooth.toFixed(2) : 'off';
-    const m = mc.epochBy[d.metric];
-    const fmt = hoverFormat(m);  // percentages on a percent axis
-    const traces = [];
-    for (const r of d.runs) {
-      const y = d.series[String(r.id)] || [];
-      const color = colorOf(r.id);
-      const name = plotText(runLabel(r));
-      const mode = d.epochs.length > 1 ? 'lines' : 'markers';
-      traces.push({type: 'scatter', mode, x: d.epochs, y, name, legendgroup: String(r.id), meta: {run: r.id, kind: 'raw'},
-        showlegend: !st.smooth, opacity: st.smooth ? 0.25 : 1, line: {color, width: st.smooth ? 1 : 2}, marker: {color},
-        hovertemplate: `${name}: %{y${fmt}}<extra>epoch %{x}</extra>`});
-      if (st.smooth) {
-        traces.push({type: 'scatter', mode, x: d.epochs, y: ema(y, st.smooth), name, legendgroup: String(r.id), meta: {run: r.id, kind: 'smoothed'},
-          line: {color, width: 2}, marker: {color}, hovertemplate: `${name} (smoothed): %{y${fmt}}<extra>epoch %{x}</extra>`});
-      }
-    }
-    const title = /** @type {HTMLElement} */ (curves.card.querySelector('h3'));
-    title.textContent = m ? m.label : d.metric;
-    draw(curves.graph, traces, {xaxis: {title: {text: 'epoch'}},
-      yaxis: {title: {text: d.metric}, type: st.log ? 'log' : 'linear', ...metricAxis(m),
-        ...(st.log ? logTicks(traces.flatMap((t) => t.y)) : {})}},
-      'No epochs recorded yet');
+    drawCurves(curves.graph, /** @type {HTMLElement} */ (curves.card.querySelector('h3')),
+      {d: st.data, mc, log: st.log, smooth: st.smooth, x: st.x, group: st.group, colorOf, runLabel});
   }, 100);
   life.onCleanup(() => redrawCurves.dispose());
 
-  function drawLayers() {
-    const d = /** @type {CompareOut} */ (st.data);  // (after a load)
-    // One column per layer of each architecture (an MLP's fc1 is not a CNN's); two architectures: a two-level axis.
-    // Plotly orders a two-level axis's layers by where a name first appears in any group (a CNN's fc1 before its
-    // conv1 after an MLP's fc1): zero-width spaces, one per group, keep each group's names its own.
-    const cols = layerColumns(d);
-    const archs = [...new Set(cols.map((c) => c.arch))];
-    const mixed = archs.length > 1;
-    const x = mixed ? [cols.map((c) => plotText(c.arch)), cols.map((c) => c.layer + '\u200b'.repeat(archs.indexOf(c.arch)))]
-      : cols.map((c) => c.layer);
-    const bars = (/** @type {string} */ key) => d.runs.map((r) => ({type: 'bar', name: plotText(runLabel(r)), meta: {run: r.id}, x,
-      y: cols.map((c) => (c.arch === archOf(r) ? d.layers[String(r.id)]?.[c.layer]?.[key] ?? null : null)), marker: {color: colorOf(r.id)},
-      hovertemplate: `${plotText(runLabel(r))}<br>%{x}: %{y:.2%}<extra></extra>`}));
-    const layout = {barmode: 'group', xaxis: {type: mixed ? 'multicategory' : 'category', title: {text: mixed ? 'architecture, layer' : 'layer'}},
-      yaxis: {tickformat: '.2~%', rangemode: 'tozero'}};
-    draw(gate.graph, cols.length ? bars('gate_event_rate') : [], layout, 'No layer records yet');
-    draw(sparsity.graph, cols.length ? bars('activation_sparsity') : [], layout, 'No layer records yet');
-  }
-
-  function drawPareto() {
-    const d = /** @type {CompareOut} */ (st.data);  // (after a load)
-    const pts = d.runs.map((r) => {
-      const err = r.summary[errorM.name];
-      return {r, x: r.summary[costM.name], y: isNum(err) ? 1 - err : null};
-    });
-    // Accuracies on different datasets do not compare: one front per dataset, each dataset its own marker.
-    const datasets = [...byDataset(d.runs).keys()];
-    const multi = datasets.length > 1;
-    const front = new Set(datasets.flatMap((ds) => {
-      const idx = pts.map((p, i) => i).filter((i) => datasetOf(pts[i].r) === ds);
-      return paretoFront(idx.map((i) => pts[i])).map((k) => idx[k]);
-    }));
-    const fg = theme().fg;
-    const symbol = (/** @type {CompareRun} */ r) => SYMBOLS[datasets.indexOf(datasetOf(r)) % SYMBOLS.length];
-    /** @type {Record<string, any>[]} */
-    const traces = pts.map((p, i) => ({type: 'scatter', mode: 'markers+text', name: plotText(runLabel(p.r)), meta: {run: p.r.id, pareto: front.has(i)},
-      x: isNum(p.x) && isNum(p.y) ? [p.x] : [], y: isNum(p.x) && isNum(p.y) ? [p.y] : [], text: [plotText(`#${p.r.id}`)], textposition: i % 2 ? 'bottom center' : 'top center',
-      showlegend: false, marker: {color: colorOf(p.r.id), symbol: symbol(p.r), size: front.has(i) ? 14 : 10, line: {width: front.has(i) ? 2.5 : 0, color: fg}},
-      hovertemplate: `${plotText(runLabel(p.r))}${multi ? `<br>dataset ${plotText(datasetOf(p.r))}` : ''}<br>accuracy %{y:.2%}<br>`
-        + `${plotText(costM.short.toLowerCase())} %{x${hoverFormat(costM)}}<extra></extra>`}));
-    datasets.forEach((ds, k) => {
-      const fp = [...front].map((i) => pts[i]).filter((p) => datasetOf(p.r) === ds).sort((a, b) => Number(a.x) - Number(b.x));
-      if (!fp.length) return;
-      traces.push({type: 'scatter', mode: 'lines', name: plotText(multi ? `Pareto front: ${ds}` : 'Pareto front'), meta: {pareto: 'front', dataset: ds},
-        x: fp.map((p) => p.x), y: fp.map((p) => p.y), showlegend: multi,
-        line: {shape: 'hv', dash: FRONT_DASHES[k % FRONT_DASHES.length], color: fg, width: 1.5}, hoverinfo: 'skip'});
-    });
-    const fp = [...front];
-    const missing = pts.filter((p) => !(isNum(p.x) && isNum(p.y))).map((p) => `#${p.r.id}`);
-    paretoNote.textContent = [
-      multi ? `These runs are on ${datasets.length} datasets (${datasets.map((ds, k) => `${ds}: ${SYMBOL_NAMES[k % SYMBOLS.length]}`).join(', ')}); `
-        + 'accuracies on different datasets do not compare, so each dataset has its own Pareto front.' : '',
-      missing.length ? `Not on the scatter (no ${errorM.short.toLowerCase()} or ${costM.short.toLowerCase()}: not recorded yet, or a network without XNOR layers): ${missing.join(', ')}.` : '',
-    ].filter(Boolean).join(' ');
-    const ok = pts.filter((p) => isNum(p.x) && isNum(p.y)).map((p) => ({x: Number(p.x), y: Number(p.y)}));
-    /** @type {(vals: number[], frac: number, min: number) => number[]} */
-    const pad = (vals, frac, min) => {
-      const lo = Math.min(...vals);
-      const hi = Math.max(...vals);
-      const span = Math.max(hi - lo, min);
-      return [lo - span * frac, hi + span * frac];
-    };
-    draw(pareto.graph, fp.length ? traces : [], {
-      margin: {t: 16},
-      xaxis: {title: {text: costM.label}, ...metricAxis(costM), range: ok.length ? pad(ok.map((p) => p.x), 0.15, 0.02) : undefined},
-      yaxis: {title: {text: `accuracy (1 − ${errorM.label.toLowerCase()})`}, tickformat: '.2~%', range: ok.length ? pad(ok.map((p) => p.y), 0.2, 0.01) : undefined},
-      showlegend: multi}, 'No finished epochs yet');
-  }
-
-  // ---- picker of recent runs
-  async function loadPicker() {
-    try {
-      const list = await endpoints.list({limit: 100, sort: 'created_at', order: 'desc'}, life.signal);
-      if (!life.alive) return;
-      const chosen = new Set(st.ids);
-      const rows = list.items.map((r) => {
-        const box = h('input', {type: 'checkbox', checked: chosen.has(r.id), 'aria-label': `Compare run ${r.id}`});
-        box.addEventListener('change', () => {
-          const ids = parseIds(idsInput.value).filter((x) => x !== r.id);
-          if (box.checked) ids.push(r.id);
-          idsInput.value = ids.join(',');
-        });
-        return h('tr', null, h('td', null, box), h('td', {class: 'num'}, `#${r.id}`), h('td', {class: 'name', text: r.name}),
-          h('td', {text: r.project}), h('td', null, h('span', {class: `badge ${r.status}`, text: r.status})),
-          h('td', {class: 'num', text: fmtMetric(errorM, r.summary[errorM.name])}));
-      });
-      fill(picker, h('summary', null, 'Pick runs'),
-        rows.length ? h('div', {class: 'table-wrap', style: {maxHeight: '18rem', overflow: 'auto'}}, h('table', {class: 'data'},
-          h('thead', null, h('tr', null, h('th'), h('th', {class: 'num'}, 'ID'), h('th', null, 'Name'), h('th', null, 'Project'),
-            h('th', null, 'Status'), h('th', {class: 'num', title: metricTitle(errorM)}, errorM.short))), h('tbody', null, rows)))
-          : h('p', {class: 'muted'}, 'No runs yet.'),
-        h('div', {class: 'toolbar', style: {marginTop: '.5rem', marginBottom: 0}},
-          h('button', {type: 'button', class: 'primary', onclick: () => apply.click()}, 'Compare these')));
-    } catch (err) {
-      if (life.alive && err.name !== 'AbortError') fill(picker, h('summary', null, 'Pick runs'), h('p', {class: 'muted', text: err.message}));
-    }
+  function redrawScatter() {
+    if (!st.data) return;
+    /** @type {HTMLElement} */ (scatter.card.querySelector('h3')).textContent = `${mc.runBy[st.sy].label} vs ${mc.runBy[st.sx].label}`;
+    const left = drawScatter(scatter.graph, {d: st.data, mc, xm: st.sx, ym: st.sy, group: st.group, colorOf, runLabel});
+    scatterNote.textContent = left.length ? `Not on the metric scatter (no ${st.sx} or ${st.sy} yet): ${left.join(', ')}.` : '';
   }
 
   // ---- events
-  apply.addEventListener('click', () => { st.ids = parseIds(idsInput.value); idsInput.value = st.ids.join(','); picker.open = false; load(); });
-  idsInput.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') apply.click(); });
   metricSel.addEventListener('change', () => { st.metric = metricSel.value; load(); });
+  xSel.addEventListener('change', () => { st.x = xSel.value === 'wall' ? 'wall' : 'epoch'; syncUrl(); redrawCurves(); });
+  groupSel.addEventListener('change', () => { st.group = groupSel.value; syncUrl(); if (st.data) renderAll(); });
+  sxSel.addEventListener('change', () => { st.sx = sxSel.value; syncUrl(); redrawScatter(); });
+  sySel.addEventListener('change', () => { st.sy = sySel.value; syncUrl(); redrawScatter(); });
   logBox.addEventListener('change', () => { st.log = logBox.checked; syncUrl(); redrawCurves(); });
   smooth.addEventListener('input', () => { st.smooth = Number(smooth.value); syncUrl(); redrawCurves(); });
   smoothOut.textContent = st.smooth ? st.smooth.toFixed(2) : 'off';
   csvBtn.addEventListener('click', () => {
     const d = st.data;
     if (!d) return;
-    const header = ['epoch', ...d.runs.map((r) => `run_${r.id}`)];
+    // One column per run, headed by its id and name (ids alone say nothing in a spreadsheet).
+    const header = ['epoch', ...d.runs.map(runLabel)];
     const rows = d.epochs.map((e, i) => [e, ...d.runs.map((r) => d.series[String(r.id)]?.[i] ?? null)]);
     download(`gxnor-compare-${d.metric}-${st.ids.join('_')}.csv`, toCSV(header, rows));
   });
@@ -332,6 +248,5 @@ function build(root, {params}, life, mc) {
     if (st.data) download(`gxnor-compare-${st.ids.join('_')}.json`, JSON.stringify(st.data, null, 2), 'application/json');
   });
 
-  loadPicker();
   load();
 }

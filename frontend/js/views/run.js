@@ -7,6 +7,7 @@ import {throttled} from '../charts.js';
 import {h} from '../dom.js';
 import {metricCatalog} from '../metrics.js';
 import {ACTIVE, FINISHED} from '../util.js';
+import {runArtifacts} from './run/artifacts.js';
 import {runCards} from './run/cards.js';
 import {runConfig} from './run/config.js';
 import {costsPanel} from './run/costs.js';
@@ -53,6 +54,7 @@ export function mount(root, {id}, life) {
   const curves = trainingCurves(ctx);
   const layers = layersSection(ctx);
   const config = runConfig(ctx);
+  const artifacts = runArtifacts(ctx);  // the record files, once an epoch is recorded
   const costs = costsPanel(ctx);  // fetched when opened
   const model = modelPanel(ctx);  // exported and measured on the server when opened
   const status = h('p', {class: 'muted'}, 'Loading…');
@@ -65,7 +67,7 @@ export function mount(root, {id}, life) {
   // A model is exported once the run has finished with a checkpoint.
   const modelSection = h('div', {id: 'run-model', class: 'hidden'}, h('h2', null, 'Exported model'), model.el);
   root.append(
-    header.head, errors.el, header.toolbar, header.meta, status, nothing, charts, costSection, modelSection,
+    header.head, errors.el, header.toolbar, header.meta, status, nothing, charts, costSection, modelSection, artifacts.el,
     h('h2', null, 'Config'), config.el,
   );
 
@@ -75,6 +77,7 @@ export function mount(root, {id}, life) {
     errors.render();
     cards.render();
     config.render();
+    artifacts.render();
     const {run} = ctx.st;
     const empty = FINISHED.includes(run.status) && !ctx.st.metrics.length && !ctx.st.layers.size;
     charts.classList.toggle('hidden', empty);

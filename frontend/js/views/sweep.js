@@ -1,7 +1,7 @@
 // @ts-check
 // One sweep: status counts, progress and cancel; its runs; one row per config (mean ± std over seeds); the swept
 // fields against error, sparsity and gate-event rate; test error vs gate-event rate with the Pareto front; a
-// heatmap for two swept fields; CSV of the results.  Polls every ~2 s until the sweep ends.  Which metrics, and
+// heatmap for two swept fields; parallel coordinates of the swept fields → a chosen metric; CSV of the results.  Polls every ~2 s until the sweep ends.  Which metrics, and
 // their labels and formats, come from the metric catalog (GET /catalog → metrics: the `sweep` and `sweep_runs`
 // views and the Pareto pair).
 import {endpoints} from '../api.js';
@@ -10,6 +10,7 @@ import {chartCard, colorFor, draw, logTicks, plotText, theme, throttled} from '.
 import {fmtMetric, hoverFormat, metricAxis, metricCatalog, metricTitle} from '../metrics.js';
 import {ACTIVE, download, fmtTime, isNum, progressFraction, showValue, toCSV} from '../util.js';
 import {countBadges, progressBar} from './sweeps.js';
+import {sweepParcoords} from './sweep/parcoords.js';
 /** @import {Life} from '../dom.js' */
 /** @import {MetricCatalog} from '../metrics.js' */
 /** @import {Metric, MetricStat, SweepDetail, SweepResult} from '../types' */
@@ -116,12 +117,14 @@ function build(root, {id}, life, mc) {
     + `${plotText(costM.short.toLowerCase())} %{x${hoverFormat(costM)}}`;
   const heatChart = chartCard({id: 'sweep-plot-heatmap', title: `Mean ${errorM.label.toLowerCase()}`, chartCls: 'tall'});
   const runsBox = h('div', {class: 'panel table-wrap scroll-box'});
+  const parcoords = sweepParcoords(mc, {metric: errorM.name, scale: /** @type {[number, string][]} */ (ERROR_SCALE)});
   const body = h('div', {class: 'hidden', id: 'sweep-body'},
     h('div', {class: 'page-head', style: {marginBottom: '.4rem', marginTop: '1.2rem'}},
       h('h2', {style: {margin: 0}}, 'Results'), h('div', {class: 'actions'}, csvBtn)),
     resultsBox, resultsNote,
     h('div', {class: 'chart-grid'}, metricsChart.card),
     h('div', {class: 'chart-grid', style: {marginTop: '.8rem'}}, paretoChart.card, heatChart.card),
+    h('div', {class: 'chart-grid', style: {marginTop: '.8rem'}}, parcoords.card),
     h('h2', null, 'Runs'), runsBox);
 
   root.append(
@@ -314,6 +317,9 @@ function build(root, {id}, life, mc) {
     drawMetrics();
     drawPareto();
     drawHeatmap();
+    const spec = st.sweep.spec || {};
+    parcoords.update(fieldsOf(), (st.sweep.runs || []).filter((r) => !isBaseline(r, fieldsOf())),
+      (f, values) => axisValues(values, spec.grid?.[f]));
   }, 100);
   life.onCleanup(() => redraw.dispose());
 

@@ -1,10 +1,11 @@
 // @ts-check
 // The foot of the form: "Queue run" or, once the form is a sweep, "Launch sweep (K runs)" with its summary and the
-// full-precision baseline; "Reset to defaults"; the JSON that will be sent.  Submitting posts a run or a sweep.
+// full-precision baseline and its estimated cost; "Reset to defaults"; the JSON that will be sent.  Submitting posts a run or a sweep.
 import {ApiError, endpoints} from '../../api.js';
 import {h, toast} from '../../dom.js';
 import {checkFields, checkLists, clearError, showBanner, showError} from './errors.js';
 import {collect, inSweep, seeds, sweepBody, team, variedPaths} from './form.js';
+import {sweepEstimate} from './estimate.js';
 /** @import {FormContext} from './form.js' */
 
 /**
@@ -22,6 +23,7 @@ export function formActions(ctx, {presetNote, onReset}) {
   baseline, 'Add a full-precision baseline');
   const sweepSummary = h('span', {class: 'muted small hidden', id: 'sweep-summary', 'aria-live': 'polite'});
   const reset = h('button', {type: 'button'}, 'Reset to defaults');
+  const estimate = sweepEstimate(life);
   baseline.addEventListener('change', () => updateSweep());
   reset.addEventListener('click', onReset);
 
@@ -62,7 +64,9 @@ export function formActions(ctx, {presetNote, onReset}) {
   function updatePreview() {
     const sweeping = inSweep(ctx);
     previewTitle.textContent = sweeping ? 'Sweep request that will be sent' : 'Config JSON that will be sent';
-    preview.textContent = JSON.stringify(sweeping ? sweepBody(ctx).body : collect(ctx), null, 2);
+    const sweep = sweeping ? sweepBody(ctx) : null;
+    preview.textContent = JSON.stringify(sweep ? sweep.body : collect(ctx), null, 2);
+    estimate.update(sweep && sweep.runs !== null ? sweep.body : null);  // any field may change the sweep's cost
   }
   ctx.on.updateSweep = updateSweep;
   ctx.on.updatePreview = updatePreview;
@@ -119,6 +123,7 @@ export function formActions(ctx, {presetNote, onReset}) {
     els: [
       h('div', {class: 'form-actions'}, submit, submitSweep, baselineLabel, reset, sweepSummary,
         h('span', {class: 'muted small', id: 'bounds-note'}, 'Bounds are checked here and again by the server.')),
+      estimate.el,
       h('details', {class: 'preview'}, previewTitle, preview),
     ],
     onSubmit,

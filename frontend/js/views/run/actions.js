@@ -1,5 +1,7 @@
 // @ts-check
-// The run's actions: clone, checkpoint download, cancel (while it is queued or running), delete (once finished).
+// The run's actions: clone, checkpoint download, cancel (while it is queued or running), delete (once finished);
+// a failed or cancelled run can be re-run (a new run with its config: the page goes there) or, with a checkpoint,
+// resumed (this run queued again from its last epoch: the page stays and follows it).
 import {endpoints} from '../../api.js';
 import {confirmButton, fill, h, toast} from '../../dom.js';
 import {ACTIVE, FINISHED} from '../../util.js';
@@ -31,6 +33,7 @@ export function runActions(ctx, onRunChanged) {
       b.id = 'cancel-run';
       items.push(b);
     } else if (FINISHED.includes(r.status)) {
+      if (r.status !== 'succeeded') items.push(...restartButtons(r.id, r.progress.epochs_done > 0));
       items.push(confirmButton('Delete', 'Confirm delete', async () => {
         try { await endpoints.remove(r.id); toast(`Run #${r.id} deleted`); location.hash = '#/runs'; } catch (err) { toast(err.message, 'error'); }
       }));
@@ -39,6 +42,36 @@ export function runActions(ctx, onRunChanged) {
   }
 
   return {el, render};
+}
+
+/**
+ * Re-run (always) and Resume (with a checkpoint, i.e. once an epoch was recorded) for a failed or cancelled run.
+ * @param {number} runId
+ * @param {boolean} resumable
+ */
+function restartButtons(runId, resumable) {
+  const rerun = h('button', {type: 'button', id: 'rerun-run', title: 'A new run with this config, queued now'}, 'Re-run');
+  rerun.addEventListener('click', async () => {
+    rerun.disabled = true;
+    try {
+      const made = await endpoints.rerun(runId);
+      toast(`Run #${made.id} queued: a re-run of #${runId}`);
+      location.hash = `#/runs/${made.id}`;
+    } catch (err) { toast(err.message, 'error'); } finally { rerun.disabled = false; }
+  });
+  if (!resumable) return [rerun];
+  const resume = h('button', {type: 'button', id: 'resume-run', title: 'Queue this run again; it goes on from its last recorded epoch'},
+    'Resume');
+  resume.addEventListener('click', async () => {
+    resume.disabled = true;
+    try {
+      await endpoints.resume(runId);
+      toast(`Run #${runId} queued again from its last epoch`);
+      // The same page, loaded afresh: it reads the run, now queued, and follows it live.
+      window.dispatchEvent(new HashChangeEvent('hashchange'));
+    } catch (err) { toast(err.message, 'error'); resume.disabled = false; }
+  });
+  return [rerun, resume];
 }
 
 /**

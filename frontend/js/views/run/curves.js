@@ -1,10 +1,11 @@
 // @ts-check
-// Training curves over epochs: loss, error (with the epoch of best validation error) and the network-level
-// figures of the catalog's `network_curves` view.
+// Training curves over epochs: loss (with the within-epoch loss points as a thin line between the epoch points),
+// error (with the epoch of best validation error) and the network-level figures of the catalog's `network_curves` view.
 import {chartCard, colorFor, draw} from '../../charts.js';
 import {h} from '../../dom.js';
 import {hoverFormat} from '../../metrics.js';
 import {isNum} from '../../util.js';
+import {batchPoints} from './batches.js';
 import {epochAxis, noData} from './state.js';
 /** @import {RunContext} from './state.js' */
 
@@ -16,10 +17,11 @@ const NETWORK_COLORS = [4, 5, 8, 2, 6, 7, 9, 0];  // the network-level curves, i
 /** @param {RunContext} ctx */
 export function trainingCurves(ctx) {
   const {st} = ctx;
-  const loss = chartCard({id: 'chart-loss', title: 'Loss', note: 'per epoch'});
+  const loss = chartCard({id: 'chart-loss', title: 'Loss', note: 'per epoch; thin: training loss within each epoch'});
   const errs = chartCard({id: 'chart-error', title: 'Error', note: 'dashed: epoch of best validation error'});
   const net = chartCard({id: 'chart-network', title: 'Sparsity, gate events, transitions', note: 'whole network'});
   const el = h('div', {class: 'chart-grid'}, loss.card, errs.card, net.card);
+  const batches = batchPoints(ctx, () => ctx.schedule('curves'));
 
   /**
    * One epoch metric as a trace (`meta` is its name: the browser tests read it back).
@@ -35,12 +37,30 @@ export function trainingCurves(ctx) {
       line: {color, width: 2, dash}, marker: {color, size: 5}, hovertemplate: `${label}: %{y${fmt}}<extra>epoch %{x}</extra>`};
   }
 
+  /**
+   * The within-epoch points: the point ending fraction f of epoch e sits at e − 1 + f, so an epoch's points lead up
+   * to its own epoch point (at e).
+   */
+  function withinEpochs() {
+    const pts = batches.points;
+    return {type: 'scatter', mode: 'lines', name: 'train, within epoch', meta: 'batch_loss',
+      x: pts.map((p) => p.epoch - 1 + p.fraction), y: pts.map((p) => p.loss),
+      line: {color: SERIES.train, width: 1}, opacity: 0.55,
+      customdata: pts.map((p) => [p.epoch, p.fraction]),
+      hovertemplate: 'train (within epoch): %{y:.4g}<extra>epoch %{customdata[0]}, %{customdata[1]:.0%}</extra>'};
+  }
+
   function draw_() {
+    batches.start();
     const mc = ctx.mc;
     const xaxis = epochAxis(st.metrics.map((m) => m.epoch));
     const none = noData(st);
-    draw(loss.graph, st.metrics.length ? [line('train_loss', 'train', SERIES.train), line('val_loss', 'validation', SERIES.val),
-      line('test_loss', 'test', SERIES.test, 'dot')] : [], {xaxis, yaxis: {title: {text: 'loss'}}}, none);
+    /** @type {object[]} */
+    const lossTraces = [line('train_loss', 'train', SERIES.train), line('val_loss', 'validation', SERIES.val),
+      line('test_loss', 'test', SERIES.test, 'dot')];
+    if (batches.points.length) lossTraces.unshift(withinEpochs());
+    draw(loss.graph, st.metrics.length || batches.points.length ? lossTraces : [],
+      {xaxis, yaxis: {title: {text: 'loss'}}}, none);
     const best = st.run?.summary?.best_epoch;
     draw(errs.graph, st.metrics.length ? [line('train_error', 'train', SERIES.train, undefined, PCT),
       line('val_error', 'validation', SERIES.val, undefined, PCT), line('test_error', 'test', SERIES.test, 'dot', PCT)] : [], {

@@ -3,6 +3,7 @@
 import {fill, h} from '../../dom.js';
 import {ACTIVE, fmtDuration, fmtTime, parseTime, progressFraction} from '../../util.js';
 import {runActions} from './actions.js';
+import {queueNote} from './queue.js';
 /** @import {RunContext} from './state.js' */
 
 /**
@@ -18,7 +19,8 @@ export function runHeader(ctx, onRunChanged) {
   const liveNote = h('span', {class: 'muted small', id: 'live-state'});
   const meta = h('div', {class: 'meta'});
   const head = h('div', {class: 'page-head'}, h('span', {class: 'muted mono'}, `#${id}`), title, badge, actions.el);
-  const toolbar = h('div', {class: 'toolbar'}, progress, liveNote);
+  const queue = queueNote(ctx);
+  const toolbar = h('div', {class: 'toolbar'}, progress, liveNote, queue.el);
 
   /** Status, progress and the live note (on every progress event). */
   function renderProgress() {
@@ -35,6 +37,7 @@ export function runHeader(ctx, onRunChanged) {
         'data-progress': frac.toFixed(4)}, h('div', {style: {width: `${(frac * 100).toFixed(1)}%`}})),
       h('span', {class: 'label'}, label));
     fill(liveNote, st.live ? [h('span', {class: 'live-dot'}), 'live'] : '');
+    queue.render();
   }
 
   /** Seconds since the run started, until it finished (null before it starts). */
