@@ -38,7 +38,6 @@ from app.reaper import start_reaper
 from app.security import SecurityHeaders, allowed_methods
 from app.settings import Settings, get_settings
 from app.streams import Hub
-from app.turns import ReadTurns
 from gxnor_core.errors import FieldError
 
 
@@ -177,8 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         check_s=min(settings.auth_cache_s, 2.0) or 1.0)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s)
     app.add_middleware(RequestGuard, settings=settings)
-    app.add_middleware(SecurityHeaders)  # on every response, errors and 413/429 included
-    app.add_middleware(ReadTurns, limit=settings.read_concurrency)  # outermost: a waiting read costs nothing
+    app.add_middleware(SecurityHeaders)  # outermost: on every response, errors and 413/429 included
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -360,26 +360,27 @@ def compared_runs(session: Session, run_ids: list[int], teams: frozenset[int],
 
 
 @lru_cache(maxsize=64)
-def _metric_statement(metric: str):
-    return select(EpochMetric.run_id, EpochMetric.epoch, EpochMetric.metrics[metric].as_float()) \
+def _metric_statement(metrics: tuple[str, ...]):
+    return select(EpochMetric.run_id, EpochMetric.epoch, *(EpochMetric.metrics[m].as_float() for m in metrics)) \
         .where(EpochMetric.run_id.in_(_IDS))
 
 
-def metric_series(session: Session, run_ids: list[int], metric: str) -> dict[int, dict[int, float | None]]:
-    """run → epoch → one metric, extracted in SQL."""
-    out: dict[int, dict[int, float | None]] = {i: {} for i in run_ids}
-    for run_id, epoch, v in prepared.rows(session, _metric_statement(metric), {"ids": run_ids}):
-        out[run_id][epoch] = v
+def metric_series(session: Session, run_ids: list[int], *metrics: str) -> list[dict[int, dict[int, float | None]]]:
+    """Per metric: run → epoch → its value, extracted in SQL (all of them in one statement)."""
+    out: list[dict[int, dict[int, float | None]]] = [{i: {} for i in run_ids} for _ in metrics]
+    for run_id, epoch, *values in prepared.rows(session, _metric_statement(metrics), {"ids": run_ids}):
+        for series, v in zip(out, values, strict=True):
+            series[run_id][epoch] = v
     return out
 
 
-def wall_times(session: Session, run_ids: list[int]) -> dict[int, dict[int, float | None]]:
-    """run → epoch → seconds of training from the run's start to the end of that epoch: the running sum of
-    ``epoch_seconds`` (each epoch's training, evaluation and probe).  Epoch records carry no clock time, and a
-    sum leaves out the queue wait and the pause of a run resumed on another worker, so curves of runs that
-    waited differently still line up.  Null from the first epoch without a time on."""
+def wall_times(epoch_seconds: dict[int, dict[int, float | None]]) -> dict[int, dict[int, float | None]]:
+    """run → epoch → seconds of training from the run's start to the end of that epoch: the running sum of its
+    ``epoch_seconds`` (each epoch's training, evaluation and probe; ``metric_series``).  Epoch records carry no
+    clock time, and a sum leaves out the queue wait and the pause of a run resumed on another worker, so curves
+    of runs that waited differently still line up.  Null from the first epoch without a time on."""
     out: dict[int, dict[int, float | None]] = {}
-    for run_id, seconds in metric_series(session, run_ids, "epoch_seconds").items():
+    for run_id, seconds in epoch_seconds.items():
         total: float | None = 0.0
         out[run_id] = {}
         for epoch in sorted(seconds):

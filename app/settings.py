@@ -67,8 +67,6 @@ class Settings(BaseSettings):
     allowed_hosts: list[str] | None = Field(None, description="Host header values the API answers (with any "
                                             "port); others get 400.  Default: any with auth on, loopback names "
                                             "with auth off (DNS rebinding).")
-    read_concurrency: int = Field(8, ge=1, le=10_000, description="API reads (GET/HEAD under /api/) one API "
-                                  "process runs at once; the rest wait their turn in arrival order (app.turns).")
     header_timeout_s: float = Field(10.0, gt=0, description="A client must send a request's headers within "
                                     "this time of its first byte (or of connecting); otherwise it is dropped.")
     body_timeout_s: float = Field(30.0, gt=0, description="Longest wait for the next part of a request body "

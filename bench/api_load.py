@@ -301,7 +301,7 @@ def _request(rng: random.Random, runs: int, epochs: int) -> tuple[str, str, dict
 
 
 async def _client(base: str, rng: random.Random, runs: int, epochs: int, t_start: float, t_end: float,
-                  out: list, library: str) -> None:
+                  out: list, library: str, gate: asyncio.Event | None = None) -> None:
     """One closed-loop client on one keep-alive connection."""
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     if library == "aiohttp":
@@ -315,7 +315,7 @@ async def _client(base: str, rng: random.Random, runs: int, epochs: int, t_start
                 async with session.get(path, params=params) as resp:
                     return resp.status, len(await resp.read())
 
-            await _loop(get, rng, runs, epochs, t_start, t_end, out)
+            await _loop(get, rng, runs, epochs, t_start, t_end, out, gate)
         return
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits, headers=headers) as client:
@@ -324,11 +324,16 @@ async def _client(base: str, rng: random.Random, runs: int, epochs: int, t_start
             resp = await client.get(path, params=params)
             return resp.status_code, len(resp.content)
 
-        await _loop(get, rng, runs, epochs, t_start, t_end, out)
+        await _loop(get, rng, runs, epochs, t_start, t_end, out, gate)
 
 
-async def _loop(get, rng: random.Random, runs: int, epochs: int, t_start: float, t_end: float, out: list) -> None:
+async def _loop(get, rng: random.Random, runs: int, epochs: int, t_start: float, t_end: float, out: list,
+                gate: asyncio.Event | None = None) -> None:
+    """Requests until ``t_end``; while ``gate`` is cleared, none (the connection stays open)."""
     while (t0 := time.perf_counter()) < t_end:
+        if gate is not None and not gate.is_set():
+            await gate.wait()
+            continue
         kind, path, params = _request(rng, runs, epochs)
         try:
             status, size = await get(path, params)

@@ -231,8 +231,8 @@ async def compare(request: Request, who: Auth,
     with read_session(request) as session:
         runs = svc.compared_runs(session, [i for i in asked if i <= MAX_ID], who.team_ids, skip_missing)
         run_ids = [r["id"] for r in runs]
-        series = svc.metric_series(session, run_ids, metric)
-        walls = svc.wall_times(session, run_ids)
+        series, seconds = svc.metric_series(session, run_ids, metric, "epoch_seconds")
+        walls = svc.wall_times(seconds)
         layers = svc.last_epoch_layers(session, run_ids, VIEWS["compare_layers"])
         totals = cost_svc.totals_of_runs(session, runs, request.app.state.settings.energy_table) if costs else {}
     epochs = sorted(set().union(*[set(v) for v in series.values()]))
