@@ -13,6 +13,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
+from app import prepared
 from app.models import BatchPoint, Project, Run
 
 
@@ -45,7 +46,7 @@ _POINTS = (select(Project.team_id, BatchPoint.epoch, BatchPoint.fraction, BatchP
 
 def read(session: Session, run_id: int, teams: frozenset[int], since: int = 1) -> list[dict] | None:
     """The run's points of epochs ``since`` and later, in order; None unless the run exists and is visible."""
-    rows = session.execute(_POINTS, {"id": run_id, "since": since}).all()
+    rows = prepared.rows(session, _POINTS, {"id": run_id, "since": since})
     if not rows or rows[0][0] not in teams:
         return None
     return [{"epoch": e, "fraction": f, "loss": loss, "samples": n} for _, e, f, loss, n in rows if e is not None]

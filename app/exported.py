@@ -48,7 +48,6 @@ class Source:
     run_id: int
     which: str
     path: Path
-    epoch: int | None = None
 
 
 @dataclass
@@ -159,7 +158,7 @@ class ModelService:
         result = loaded.engine.run(x, per_sample=True)  # one pass: the engine counts each sample's gate events
         seconds = time.perf_counter() - t0
         per_sample = [{name: int(v[i]) for name, v in result.sample_events.items()} for i in range(x.shape[0])]
-        return scores(loaded.engine, source, x, result, per_sample, seconds)
+        return scores(source, x, result, per_sample, seconds)
 
     def profile(self, source: Source) -> dict:
         loaded = self.load(source)
@@ -210,7 +209,7 @@ def parse_inputs(body: bytes, content_type: str, shape: tuple[int, ...], max_bat
     return x.reshape(x.shape[0], *shape)
 
 
-def scores(engine, source: Source, x: np.ndarray, result, per_sample: list[dict], seconds: float) -> dict:
+def scores(source: Source, x: np.ndarray, result, per_sample: list[dict], seconds: float) -> dict:
     n = x.shape[0]
     logits = result.logits.numpy()
     return {
@@ -248,7 +247,8 @@ def measure(loaded: Loaded, source: Source) -> dict:
     executes per sample on the run's probe batch (the samples its layer records were counted on)."""
     import torch
 
-    engine, meta = loaded.engine, engine_meta(loaded)
+    engine = loaded.engine
+    meta = engine.model.meta
     gen = torch.Generator().manual_seed(0)
     latency = []
     for batch in LATENCY_BATCHES:
@@ -268,9 +268,6 @@ def measure(loaded: Loaded, source: Source) -> dict:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
-
-def engine_meta(loaded: Loaded) -> dict:
-    return loaded.engine.model.meta
 
 
 def probe_events(engine, meta: dict) -> dict:

@@ -5,12 +5,16 @@ so every API process and worker may run one."""
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 
 from app import budget, lifecycle, workers
 from app.broker import pending_run_ids
 from app.db import session_scope
 from app.settings import Settings
+
+PRUNE_EVERY_S = 3600.0  # dead workers' heartbeat rows: an hour's lateness against their 6 h is nothing
 
 log = logging.getLogger("gxnor.reaper")
 
@@ -53,14 +57,18 @@ def start_reaper(settings: Settings, celery) -> threading.Event:
     """Reap every ``reaper_interval_s`` in a daemon thread; set the returned event to stop it."""
     stop = threading.Event()
     suspects: set[int] = set()
+    pruned_at = -math.inf
 
     def loop() -> None:
+        nonlocal pruned_at
         while not stop.wait(settings.reaper_interval_s):
             try:
                 reap(settings, celery)
                 resend_lost(settings, celery, suspects)
-                with session_scope(settings.db_url) as s:
-                    workers.prune(s)  # heartbeat rows of workers gone for hours (app.workers)
+                if time.monotonic() - pruned_at >= PRUNE_EVERY_S:  # rows of workers gone for hours (app.workers)
+                    with session_scope(settings.db_url) as s:
+                        workers.prune(s)
+                    pruned_at = time.monotonic()
             except Exception:  # noqa: BLE001 - e.g. database or broker briefly unreachable: next round
                 log.warning("reaper round failed", exc_info=True)
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from fastapi import HTTPException
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app import estimator
+from app.auth import _aware  # SQLite returns naive datetimes (stored in UTC)
 from app.models import Project, Run, Team, Worker, utcnow
 
 ALIVE_BEATS = 3  # a worker is alive while it was seen within this many of its heartbeat periods
@@ -87,13 +88,9 @@ def prune(session: Session) -> int:
 # --- read by the API --------------------------------------------------------------------------------------------
 
 
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # SQLite returns naive datetimes (stored in UTC)
-
-
 def is_alive(last_seen: datetime, heartbeat_s: float, now: datetime | None = None) -> bool:
     """Seen within ``ALIVE_BEATS`` heartbeat periods."""
-    return (now or utcnow()) - _utc(last_seen) <= timedelta(seconds=ALIVE_BEATS * heartbeat_s)
+    return (now or utcnow()) - _aware(last_seen) <= timedelta(seconds=ALIVE_BEATS * heartbeat_s)
 
 
 _WORKERS = (select(Worker, Run.name, Project.team_id)
@@ -110,7 +107,7 @@ def list_workers(session: Session, teams: frozenset[int]) -> list[dict]:
         mine = busy and team_id in teams
         out.append({"id": w.id, "hostname": w.hostname, "pid": w.pid, "device": w.device,
                     "concurrency": w.concurrency, "alive": is_alive(w.last_seen, w.heartbeat_s, now),
-                    "started_at": _utc(w.started_at), "last_seen": _utc(w.last_seen), "busy": busy,
+                    "started_at": _aware(w.started_at), "last_seen": _aware(w.last_seen), "busy": busy,
                     "run": {"id": w.current_run_id, "name": run_name} if mine else None})
     return out
 

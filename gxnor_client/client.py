@@ -158,16 +158,7 @@ class Client:
              timeout: float | None = None) -> Run:
         """Follow the run until it ends (polling GET /runs/{id} every ``poll_s``): ``progress(run)`` after each
         look, the ended run returned.  ``timeout`` (seconds): an ``ApiError`` (status None) if it has not ended."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            run = self.run(run_id)
-            if progress is not None:
-                progress(run)
-            if run.finished:
-                return run
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ApiError(None, f"run {run_id} still {run.status} after {timeout:g} s")
-            time.sleep(poll_s)
+        return _follow(lambda: self.run(run_id), progress, poll_s, timeout, f"run {run_id}")
 
     def metrics(self, run_id: int) -> list[dict[str, Any]]:
         """Every epoch's metrics, one dict per epoch (``epoch`` and the catalog's epoch metrics)."""
@@ -250,16 +241,7 @@ class Client:
     def wait_sweep(self, sweep_id: int, progress: Callable[[Sweep], Any] | None = None, *, poll_s: float = 2.0,
                    timeout: float | None = None) -> Sweep:
         """Follow the sweep until every run has ended, as ``wait`` does a run."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            sweep = self.get_sweep(sweep_id)
-            if progress is not None:
-                progress(sweep)
-            if sweep.finished:
-                return sweep
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ApiError(None, f"sweep {sweep_id} still {sweep.status} after {timeout:g} s")
-            time.sleep(poll_s)
+        return _follow(lambda: self.get_sweep(sweep_id), progress, poll_s, timeout, f"sweep {sweep_id}")
 
     def cancel_sweep(self, sweep_id: int) -> Sweep:
         return Sweep.from_json(self._json("POST", f"sweeps/{sweep_id}/cancel"))
@@ -271,3 +253,19 @@ def _ids(ids: int | Iterable[int]) -> list[int]:
 
 def _tags(tags: str | Iterable[str]) -> list[str]:
     return [tags] if isinstance(tags, str) else list(tags)
+
+
+def _follow(look: Callable[[], Any], progress: Callable[[Any], Any] | None, poll_s: float, timeout: float | None,
+            what: str) -> Any:
+    """``look()`` every ``poll_s`` until what it returns has ``finished``; ``progress`` after each look; an
+    ``ApiError`` (status None) after ``timeout`` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        seen = look()
+        if progress is not None:
+            progress(seen)
+        if seen.finished:
+            return seen
+        if deadline is not None and time.monotonic() >= deadline:
+            raise ApiError(None, f"{what} still {seen.status} after {timeout:g} s")
+        time.sleep(poll_s)

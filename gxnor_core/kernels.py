@@ -205,21 +205,30 @@ def _xnor_gemm(xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
 @dataclass(frozen=True)
 class TernaryMatrix:
     """A layer's weights, out × in with values in {-1, 0, 1}, in every layout a kernel reads: ``int8``
-    (out, in), its transpose ``int8_t`` (in, out) and the transposed bit-planes (words, out) of ``popcount``.
-    ``int8_t`` and ``nonzero_per_input`` are computed when first read: training packs its weights on every
-    step and reads neither where ``popcount`` runs."""
+    (out, in), its transpose ``int8_t`` (in, out) and the transposed bit-planes ``mask_t``/``sign_t`` (words,
+    out) of ``popcount``.  Every layout but ``int8`` is computed when first read: training makes its weights'
+    matrix on every step and reads only the layouts of the kernel chosen for the shape."""
 
     int8: torch.Tensor
-    mask_t: np.ndarray
-    sign_t: np.ndarray
+    packer: Callable[[np.ndarray], Planes] = pack_numpy
 
     @classmethod
     def of(cls, w: np.ndarray, packer: Callable[[np.ndarray], Planes] = pack_numpy) -> TernaryMatrix:
         """``packer``: ``pack_numpy`` (no JIT; a model's weights, packed once) or ``pack`` (training, where the
         weights change every step)."""
-        w = np.ascontiguousarray(w, dtype=np.int8)
-        planes = packer(w)
-        return cls(torch.from_numpy(w), np.ascontiguousarray(planes.mask.T), np.ascontiguousarray(planes.sign.T))
+        return cls(torch.from_numpy(np.ascontiguousarray(w, dtype=np.int8)), packer)
+
+    @cached_property
+    def _planes(self) -> Planes:
+        return self.packer(self.int8.numpy())
+
+    @cached_property
+    def mask_t(self) -> np.ndarray:
+        return np.ascontiguousarray(self._planes.mask.T)
+
+    @cached_property
+    def sign_t(self) -> np.ndarray:
+        return np.ascontiguousarray(self._planes.sign.T)
 
     @cached_property
     def int8_t(self) -> torch.Tensor:
@@ -299,10 +308,8 @@ def fast_int8() -> bool:
     ``torch._int_mm``.  Without one PyTorch's int8 product is a slow path: 25–60× slower than ``popcount`` on
     an AVX2-only AMD EPYC (znver3) at the training shapes of ``mnist_cnn`` (docs/METHOD.md, "The training
     forward")."""
-    import llvmlite.binding as llvm
-
-    host = llvm.get_host_cpu_features()
-    return any(host.get(name, False) for name in INT8_FEATURES)
+    features = cpu_features()
+    return any(features[name] for name in INT8_FEATURES)
 
 
 def im2col(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -341,7 +348,8 @@ def cpu_features() -> dict[str, bool | str]:
     host = llvm.get_host_cpu_features()
     return {
         "cpu": llvm.get_host_cpu_name(),
-        **{name: bool(host.get(name, False)) for name in ("popcnt", "avx2", "avx512f", "avx512vpopcntdq")},
+        **{name: bool(host.get(name, False)) for name in ("popcnt", "avx2", "avx512f", "avx512vpopcntdq",
+                                                          *INT8_FEATURES)},
         "torch_capability": torch.backends.cpu.get_cpu_capability(),
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -37,3 +37,21 @@ def fresh_database(prefix: str = "gxnor_t", url: str | None = None) -> Iterator[
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def app_with_two_teams(kind: str, data_dir, admin: str, prefix: str, **settings):
+    """The app in-process on ``kind`` ("sqlite": a file under ``data_dir``; "postgresql": a fresh database),
+    its client calling as the admin (team default), and a user bob in team blue: yields (client, settings,
+    bob's headers).  ``settings``: more Settings fields."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    with fresh_database(prefix) if kind == "postgresql" else nullcontext() as url:
+        s = Settings(data_dir=data_dir, database_url=url, admin_token=admin, **settings)
+        with TestClient(create_app(s), headers={"Authorization": f"Bearer {admin}"}) as client:
+            assert client.post("/api/v1/teams", json={"name": "blue"}).status_code == 201
+            bob = client.post("/api/v1/users", json={"name": "bob", "teams": ["blue"]}).json()["token"]["token"]
+            yield client, s, {"Authorization": f"Bearer {bob}"}

@@ -8,17 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from contextlib import nullcontext
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app import records
 from app.db import get_engine
-from app.main import create_app
-from app.settings import Settings
 from gxnor_core.metrics import EPOCH_METRICS, LAYER_METRICS
-from tests.pg import fresh_database
+from tests.pg import app_with_two_teams
 from worker.runner import execute_run
 
 pytestmark = pytest.mark.slow  # each database trains a run first
@@ -30,14 +27,11 @@ FILES = [(t, f) for t in ("metrics", "layers") for f in ("csv", "jsonl")]
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(request, tmp_path_factory):
     """The app with one trained run of the admin's team, and a token of bob in another team."""
-    with fresh_database("gxnor_artifacts") if request.param == "postgresql" else nullcontext() as url:
-        settings = Settings(data_dir=tmp_path_factory.mktemp(request.param), database_url=url, admin_token=ADMIN)
-        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-            assert client.post("/api/v1/teams", json={"name": "blue"}).status_code == 201
-            bob = client.post("/api/v1/users", json={"name": "bob", "teams": ["blue"]}).json()["token"]["token"]
-            run_id = client.post("/api/v1/runs", json={"config": TINY}).json()["id"]
-            assert execute_run(run_id, settings) == "succeeded"
-            yield client, run_id, {"Authorization": f"Bearer {bob}"}
+    with app_with_two_teams(request.param, tmp_path_factory.mktemp(request.param), ADMIN,
+                            "gxnor_artifacts") as (client, settings, bob):
+        run_id = client.post("/api/v1/runs", json={"config": TINY}).json()["id"]
+        assert execute_run(run_id, settings) == "succeeded"
+        yield client, run_id, bob
 
 
 def parse_csv(text: str) -> tuple[list[str], list[dict]]:

@@ -10,16 +10,13 @@ from contextlib import nullcontext
 
 import pytest
 from alembic import command
-from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
 from app.db import alembic_config
-from app.main import create_app
 from app.schemas import BatchesOut
-from app.settings import Settings
 from gxnor_core import Reporter, train
 from gxnor_core.train import BATCH_POINTS_PER_EPOCH, BATCH_POINTS_PER_RUN, batch_point_ends
-from tests.pg import fresh_database
+from tests.pg import app_with_two_teams, fresh_database
 from worker.runner import execute_run
 
 ADMIN = "gx_batch-points-admin"
@@ -80,12 +77,8 @@ def test_the_trainer_reports_bounded_merged_points_whose_mean_is_the_epoch_loss(
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(request, tmp_path_factory):
     """The app (the admin, team default, is the client's caller), its settings, and a token of bob (team blue)."""
-    with fresh_database("gxnor_batches") if request.param == "postgresql" else nullcontext() as url:
-        settings = Settings(data_dir=tmp_path_factory.mktemp(request.param), database_url=url, admin_token=ADMIN)
-        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-            assert client.post("/api/v1/teams", json={"name": "blue"}).status_code == 201
-            bob = client.post("/api/v1/users", json={"name": "bob", "teams": ["blue"]}).json()["token"]["token"]
-            yield client, settings, {"Authorization": f"Bearer {bob}"}
+    with app_with_two_teams(request.param, tmp_path_factory.mktemp(request.param), ADMIN, "gxnor_batches") as service:
+        yield service
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from gxnor_core import DiscreteConv2d, DiscreteLinear, DiscreteSpace, Reporter, train
+from gxnor_core import DiscreteConv2d, DiscreteLinear, DiscreteSpace, Reporter, integer_forward, train
 from gxnor_core.config import validate_config
 from gxnor_core.errors import ConfigError
 from gxnor_core.integer_forward import integer_forward_applies, integer_forward_on
@@ -207,16 +207,24 @@ class _Collect(Reporter):
 @pytest.mark.slow
 @pytest.mark.parametrize("model", [{"arch": "mlp", "hidden": [128, 64]}, {"arch": "cifar_vgg", "width": 0.125}],
                          ids=["mlp", "cifar_vgg"])
-def test_training_on_and_off_gives_identical_runs(model):
+def test_training_on_and_off_gives_identical_runs(model, monkeypatch):
     """A few epochs on digits: the same weight states, BatchNorm state, metrics and probe records (gate events
-    included) with the integer forward as without."""
-    runs = {}
+    included) with the integer forward as without — and "on" did run the integer sums, "off" never."""
+    runs, sums = {}, {"off": 0, "on": 0}
+    real_sums = integer_forward._sums
+
+    def counted(*args):
+        sums[setting] += 1
+        return real_sums(*args)
+
+    monkeypatch.setattr(integer_forward, "_sums", counted)
     for setting in ("off", "on"):
         rep = _Collect()
         cfg = {"dataset": {"name": "digits", "limit": 400}, "model": model,
                "train": {"epochs": 2, "batch_size": 50, "device": "cpu", "integer_forward": setting}}
         result = train(cfg, rep)
         runs[setting] = (rep, result)
+    assert sums["off"] == 0 and sums["on"] > 0
     (off, r_off), (on, r_on) = runs["off"], runs["on"]
     assert on.metrics == off.metrics
     assert on.layers == off.layers

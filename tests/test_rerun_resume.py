@@ -5,18 +5,15 @@ run with the same config; a resumed run goes on from its checkpoint's epoch, kee
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.db import session_scope
-from app.main import create_app
 from app.models import BatchPoint, EpochMetric, Run
 from app.schemas import RunOut
 from app.settings import Settings
-from tests.pg import fresh_database
+from tests.pg import app_with_two_teams
 from worker.runner import execute_run
 
 pytestmark = pytest.mark.slow  # every test trains runs through the worker
@@ -28,13 +25,10 @@ CONFIG = {"name": "digits-mlp", "project": "restarts", "model": {"hidden": [16]}
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(request, tmp_path_factory):
     """The app (the admin, team default, is the client's caller) and a token of bob in team blue."""
-    with fresh_database("gxnor_restarts") if request.param == "postgresql" else nullcontext() as url:
-        settings = Settings(data_dir=tmp_path_factory.mktemp(request.param), database_url=url, admin_token=ADMIN,
-                            progress_interval_s=1e-6)  # every batch's progress (and loss point) written
-        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-            assert client.post("/api/v1/teams", json={"name": "blue"}).status_code == 201
-            bob = client.post("/api/v1/users", json={"name": "bob", "teams": ["blue"]}).json()["token"]["token"]
-            yield client, settings, {"Authorization": f"Bearer {bob}"}
+    # progress_interval_s: every batch's progress (and loss point) written
+    with app_with_two_teams(request.param, tmp_path_factory.mktemp(request.param), ADMIN, "gxnor_restarts",
+                            progress_interval_s=1e-6) as service:
+        yield service
 
 
 def submit(client: TestClient, **train) -> int:

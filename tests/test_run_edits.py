@@ -5,18 +5,15 @@ PostgreSQL database, with another team's runs always a 404."""
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from app.db import session_scope
-from app.main import create_app
 from app.models import Run
 from app.schemas import RunList, RunOut
-from app.settings import Settings
-from tests.pg import fresh_database
+from tests.pg import app_with_two_teams
 
 ADMIN = "gx_run-edits-admin"
 TINY = {"model": {"hidden": [8]}, "train": {"epochs": 1, "batch_size": 100}}
@@ -25,12 +22,8 @@ TINY = {"model": {"hidden": [8]}, "train": {"epochs": 1, "batch_size": 100}}
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(request, tmp_path_factory):
     """The app, with the admin (team default) as the client's caller, and a token of bob in team blue."""
-    with fresh_database("gxnor_edits") if request.param == "postgresql" else nullcontext() as url:
-        settings = Settings(data_dir=tmp_path_factory.mktemp(request.param), database_url=url, admin_token=ADMIN)
-        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-            assert client.post("/api/v1/teams", json={"name": "blue"}).status_code == 201
-            bob = client.post("/api/v1/users", json={"name": "bob", "teams": ["blue"]}).json()["token"]["token"]
-            yield client, settings, {"Authorization": f"Bearer {bob}"}
+    with app_with_two_teams(request.param, tmp_path_factory.mktemp(request.param), ADMIN, "gxnor_edits") as service:
+        yield service
 
 
 def new_run(client: TestClient, name: str, status: str = "succeeded", headers: dict | None = None) -> int:

@@ -79,12 +79,15 @@ def test_the_list_sorts_by_project_and_sweep(client):
     assert ids(client, q=tag, sort="project", order="asc") == [a, b]
     assert ids(client, q=tag, sort="project", order="desc") == [b, a]
 
-    sweep = client.post("/api/v1/sweeps", json={"name": f"{tag}-sw", "base": {**TINY, "project": f"{tag}-beta"},
-                                                "grid": {"activations.r": [0.25, 1.0]}})
-    assert sweep.status_code == 201, sweep.text
-    points = sweep.json()["run_ids"]
-    listed = ids(client, q=tag, sort="sweep", order="asc")
-    assert sorted(listed[:2]) == sorted(points) and listed[2:] == [a, b]  # outside any sweep: last, newest first
+    points = []
+    for name in ("sw1", "sw2"):
+        sweep = client.post("/api/v1/sweeps", json={"name": f"{tag}-{name}", "base": {**TINY, "project": f"{tag}-beta"},
+                                                    "grid": {"activations.r": [0.25, 1.0]}})
+        assert sweep.status_code == 201, sweep.text
+        points.append(sorted(sweep.json()["run_ids"], reverse=True))  # within a sweep: newest first
+    # By sweep id, either way; outside any sweep: last, newest first.
+    assert ids(client, q=tag, sort="sweep", order="asc") == [*points[0], *points[1], a, b]
+    assert ids(client, q=tag, sort="sweep", order="desc") == [*points[1], *points[0], a, b]
     bad = client.get("/api/v1/runs", params={"sort": "nope"})
     assert bad.status_code == 422 and bad.json()["field"] == "sort"
     assert "sweep" in bad.json()["message"] and "best_val_error" in bad.json()["message"]

@@ -18,10 +18,9 @@ from sqlalchemy import create_engine, delete, inspect, select, update
 
 from app import estimator, lifecycle, workers
 from app.db import alembic_config, get_engine, session_scope
-from app.main import create_app
 from app.models import Base, Run, Worker, utcnow
 from app.settings import Settings
-from tests.pg import fresh_database
+from tests.pg import app_with_two_teams, fresh_database
 from worker.heartbeat import Heartbeat, training_device
 
 ADMIN = "gx_workers-admin"
@@ -31,12 +30,8 @@ CONFIG = {"model": {"hidden": [8]}, "dataset": {"name": "digits"}, "train": {"ep
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(request, tmp_path_factory):
     """The app, the admin (team default) as the client's caller, and a token of bob in team blue."""
-    with fresh_database("gxnor_workers") if request.param == "postgresql" else nullcontext() as url:
-        settings = Settings(data_dir=tmp_path_factory.mktemp(request.param), database_url=url, admin_token=ADMIN)
-        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-            assert client.post("/api/v1/teams", json={"name": "blue"}).status_code == 201
-            bob = client.post("/api/v1/users", json={"name": "bob", "teams": ["blue"]}).json()["token"]["token"]
-            yield client, settings, {"Authorization": f"Bearer {bob}"}
+    with app_with_two_teams(request.param, tmp_path_factory.mktemp(request.param), ADMIN, "gxnor_workers") as service:
+        yield service
 
 
 @pytest.fixture()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,19 +30,26 @@ def datasets_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("datasets")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, datasets_dir):
-    """The whole product (API, UI, one local worker) on a free port; yields its base URL."""
-    tmp = tmp_path_factory.mktemp("browser")
+@contextmanager
+def gxnor_up(tmp: Path, datasets_dir: Path, **env: str):
+    """The whole product (API, UI, one local worker) on a free port, with ``env`` added; yields its base URL."""
     port = free_port()
-    env = service_env(tmp, GXNOR_ADMIN_TOKEN=ADMIN_TOKEN, GXNOR_DATASETS_DIR=str(datasets_dir))
-    up = Proc(["up", "--port", str(port), "--data-dir", str(tmp / "data")], env, tmp / "up.log")
+    up = Proc(["up", "--port", str(port), "--data-dir", str(tmp / "data")],
+              service_env(tmp, GXNOR_ADMIN_TOKEN=ADMIN_TOKEN, GXNOR_DATASETS_DIR=str(datasets_dir), **env),
+              tmp / "up.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, up)
         yield base
     finally:
         up.stop(signal.SIGINT, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, datasets_dir):
+    """The whole product on a free port; yields its base URL."""
+    with gxnor_up(tmp_path_factory.mktemp("browser"), datasets_dir) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

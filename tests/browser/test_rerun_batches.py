@@ -4,26 +4,19 @@ and follows the run again) and Re-run (the page goes to the new run)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from .conftest import shoot
 from .test_dashboard import submit, traces, wait_run
 
+try:
+    from tests.integration.conftest import wait_for
+except ImportError:  # plain `pytest` puts tests/ itself on sys.path, not the repository root
+    from integration.conftest import wait_for
+
 # digits in batches of 5: 258 batches an epoch, reported as 50 points; enough epochs to still be running when
 # the test cancels it
 LONG = {"name": "ui-batches", "model": {"hidden": [16]}, "train": {"epochs": 40, "batch_size": 5}}
-
-
-def wait_for(predicate, timeout: float = 60, what: str = "a condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def batch_trace(page) -> dict | None:
@@ -36,17 +29,18 @@ def test_batch_line_and_the_resume_and_rerun_buttons(page, server, api):
     page.goto(f"{server}/#/runs/{run_id}")
     page.wait_for_selector("#chart-loss")
     # while it runs, the line fills in (the page polls the points of the epoch in progress)
-    live = wait_for(lambda: (t := batch_trace(page)) and len(t["x"]) >= 2 and t, 90, "the within-epoch line")
+    live = wait_for(lambda: (t := batch_trace(page)) and len(t["x"]) >= 2 and t, 90, what="the within-epoch line")
     assert api.get(f"/api/v1/runs/{run_id}").json()["status"] == "running"
     assert all(x > 0 for x in live["x"]) and live["x"] == sorted(live["x"])
-    wait_for(lambda: api.get(f"/api/v1/runs/{run_id}").json()["progress"]["epochs_done"] >= 1, 120, "an epoch")
+    wait_for(lambda: api.get(f"/api/v1/runs/{run_id}").json()["progress"]["epochs_done"] >= 1, 120, what="an epoch")
     assert api.post(f"/api/v1/runs/{run_id}/cancel").status_code == 200
     assert wait_run(api, run_id)["status"] == "cancelled"
 
     # after it ended: every stored point, at epoch − 1 + fraction, with its loss
     page.wait_for_selector("#resume-run")
     points = api.get(f"/api/v1/runs/{run_id}/batches").json()["points"]
-    drawn = wait_for(lambda: (t := batch_trace(page)) and len(t["x"]) == len(points) and t, 30, "every point drawn")
+    drawn = wait_for(lambda: (t := batch_trace(page)) and len(t["x"]) == len(points) and t, 30,
+                     what="every point drawn")
     assert drawn["x"] == pytest.approx([p["epoch"] - 1 + p["fraction"] for p in points])
     assert drawn["y"] == pytest.approx([p["loss"] for p in points])
     assert sum(p["epoch"] == 1 for p in points) == 50  # the bound: 258 batches merged into 50 points

@@ -6,19 +6,13 @@ Screenshots go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 
 from gxnor_core.metrics import PARETO, run_metric
 
-from .conftest import ADMIN_TOKEN, shoot
+from .conftest import gxnor_up, shoot
 from .test_sweeps import wait_sweep
-
-try:
-    from tests.integration.conftest import Proc, free_port, service_env, wait_healthy
-except ImportError:  # plain `pytest` puts tests/ itself on sys.path, not the repository root
-    from integration.conftest import Proc, free_port, service_env, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -36,17 +30,9 @@ DIMS_JS = """() => {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, datasets_dir):
     """The conftest's server with a small queued-work budget per team."""
-    tmp = tmp_path_factory.mktemp("parcoords")
-    port = free_port()
-    env = service_env(tmp, GXNOR_ADMIN_TOKEN=ADMIN_TOKEN, GXNOR_DATASETS_DIR=str(datasets_dir),
-                      GXNOR_TEAM_MAX_QUEUED_SECONDS=str(BUDGET_S))
-    up = Proc(["up", "--port", str(port), "--data-dir", str(tmp / "data")], env, tmp / "up.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, up)
+    with gxnor_up(tmp_path_factory.mktemp("parcoords"), datasets_dir,
+                  GXNOR_TEAM_MAX_QUEUED_SECONDS=str(BUDGET_S)) as base:
         yield base
-    finally:
-        up.stop(signal.SIGINT, timeout=60)
 
 
 def test_the_launch_form_shows_the_estimate_and_warns_over_the_team_budget(page, server, api):
