@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from fastapi import HTTPException
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app import run_meta
@@ -90,9 +90,7 @@ def _apply(session: Session, run: Run, body: BulkIn, settings: Settings) -> int:
     elif action == "untag":
         run_meta.remove_tags(session, run.id, body.tags)
     elif action in ("archive", "unarchive"):
-        if action == "archive" and not run.archived:
-            _archivable(run)
-        session.execute(update(Run).where(Run.id == run.id).values(archived=action == "archive"))
+        patch_run(session, run, RunPatch(archived=action == "archive"))
     elif action == "cancel":
         svc.cancel_run(session, run)
     elif action == "delete":
