@@ -23,6 +23,7 @@ from .layers import (
     has_states,
     is_weight_layer,
 )
+from .pooling import MaxPool2x2
 from .spaces import DiscreteSpace
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ class GXNORNet(nn.Module):
 def _block(layer: nn.Module, channels: int, conv: bool, pool: bool, act: StepActivation | None):
     mods: list[nn.Module] = [layer]
     if pool:
-        mods.append(nn.MaxPool2d(2))
+        mods.append(MaxPool2x2())
     bn = nn.BatchNorm2d if conv else nn.BatchNorm1d
     mods.append(bn(channels, eps=BN_EPS, momentum=BN_MOMENTUM))
     if act is not None:
