@@ -62,29 +62,13 @@ class Loaded:
 
 
 def _refusal(config: dict) -> FieldError | None:
-    """Why a run's network cannot be exported (format version 1, docs/EXPORT.md "What can be exported"),
-    naming the field of the run's config (``config.weights.N``: its path in the run object), or None.  The
-    same rules as gxnor_core.export, asked of the stored config first so that the answer names the field
-    rather than a layer class."""
+    """Why a run's network cannot be exported (``gxnor_core.export.config_refusal``), naming the field of the
+    run's config (``config.weights.N``: its path in the run object), or None."""
     from gxnor_core.config import validate_config
+    from gxnor_core.export import config_refusal
 
-    cfg = validate_config(config)
-    w, a = cfg.weights, cfg.activations
-    for name, part in (("weights", w), ("activations", a)):
-        if not part.discrete:
-            return FieldError(f"config.{name}.discrete",
-                              "is false: a full-precision network has no XNOR layers to export")
-    for name, part in (("weights", w), ("activations", a)):
-        if part.N > 1:
-            return FieldError(f"config.{name}.N", f"is {part.N}: the .gxn format (version 1) holds binary or ternary "
-                              "networks only (N ≤ 1); multi-level networks run with PyTorch (gxnor_core.load_model)")
-    if w.training != "dst":
-        return FieldError("config.weights.training", f"is {w.training}: latent-weight networks carry a float scale per "
-                          "layer, so their sums are not integers; only DST-trained networks are exported")
-    if cfg.model.arch == "mlp" and not cfg.model.hidden:
-        return FieldError("config.model.hidden",
-                          "is empty: the only layer sees the real input, so there is no XNOR layer")
-    return None
+    refused = config_refusal(validate_config(config))
+    return None if refused is None else FieldError(f"config.{refused[0]}", refused[1])
 
 
 def locate(session: Session, run: Run, settings: Settings, which: str) -> Source:

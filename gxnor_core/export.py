@@ -159,16 +159,31 @@ def _bn_arrays(bn: nn.Module) -> dict[str, np.ndarray]:
             (("bn_weight", "weight"), ("bn_bias", "bias"), ("bn_mean", "running_mean"), ("bn_var", "running_var"))}
 
 
-def _check_exportable(model: GXNORNet, config: Any) -> None:
+def config_refusal(config: Any) -> tuple[str, str] | None:
+    """Why the network of a validated ``config`` cannot be exported in this format version — (the config
+    field, what it is and why), e.g. ``("weights.N", "is 2: …")`` — or None.  The one rule the CLI, the
+    API (which names ``config.<field>`` in its 422) and ``export_model`` apply (docs/EXPORT.md, "What can be
+    exported")."""
     w, a = config.weights, config.activations
-    if not w.discrete or not a.discrete:
-        field = "weights.discrete" if not w.discrete else "activations.discrete"
-        raise ExportError(f"{field} is false: a full-precision network has no XNOR layers to export")
-    if w.N > 1 or a.N > 1:
-        field = "weights.N" if w.N > 1 else "activations.N"
-        raise ExportError(f"{field} > 1: format version {VERSION} holds binary or ternary networks only "
-                          "(multi-level layers would need more than one bit-plane pair; docs/EXPORT.md)")
-    for name, layer in model.weight_layers().items():
+    for name, part in (("weights", w), ("activations", a)):
+        if not part.discrete:
+            return f"{name}.discrete", "is false: a full-precision network has no XNOR layers to export"
+    for name, part in (("weights", w), ("activations", a)):
+        if part.N > 1:
+            return (f"{name}.N", f"is {part.N}: format version {VERSION} holds binary or ternary networks only "
+                    "(N ≤ 1); multi-level networks run with PyTorch (gxnor_core.load_model)")
+    if getattr(w, "training", "dst") != "dst":
+        return ("weights.training", f"is {w.training}: latent-weight networks carry a float scale per layer, so "
+                "their sums are not integers; only networks whose weights are integer DST states are exported")
+    if config.model.arch == "mlp" and not config.model.hidden:
+        return "model.hidden", "is empty: the only layer sees the real input, so there is no XNOR layer"
+    return None
+
+
+def _check_exportable(model: GXNORNet, config: Any) -> None:
+    if (refused := config_refusal(config)) is not None:
+        raise ExportError(" ".join(refused))
+    for name, layer in model.weight_layers().items():  # a stored checkpoint whose network its config disowns
         if not isinstance(layer, DiscreteLinear | DiscreteConv2d):
             raise ExportError(f"layer {name} is {type(layer).__name__}: only networks whose weights are integer "
                               "DST states (weights.training: dst) are exported")

@@ -163,9 +163,9 @@ def test_a_well_checksummed_file_with_a_bad_description_is_refused_not_trusted()
 @pytest.mark.parametrize("config,message", [
     ({"weights": {"discrete": False}}, "weights.discrete is false"),
     ({"activations": {"discrete": False}}, "activations.discrete is false"),
-    ({"weights": {"N": 2}}, "weights.N > 1"),
-    ({"activations": {"N": 2}}, "activations.N > 1"),
-    ({"model": {"hidden": []}}, "single layer"),
+    ({"weights": {"N": 2}}, "weights.N is 2"),
+    ({"activations": {"N": 2}}, "activations.N is 2"),
+    ({"model": {"hidden": []}}, "model.hidden is empty"),
 ])
 def test_networks_the_format_cannot_hold_are_refused_with_the_reason(config, message):
     cfg = validate_config({**SMALL, **config})
