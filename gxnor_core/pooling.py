@@ -1,17 +1,16 @@
 """2×2 max-pooling, stride 2, with PyTorch's values, indices and gradients, in one pass each way.
 
 Both networks of a comparison — GXNOR and its full-precision twin — pool after their convolutions, and on the
-CPU ``F.max_pool2d`` was a fifth of a ``mnist_cnn`` training step (its forward walks each window with a
-generic loop; its backward zero-fills the input gradient, then scatters).  ``MaxPool2x2`` computes the same
-thing with two numba loops over the non-overlapping windows (docs/BENCHMARKS.md, "Training step").
+CPU the forward of ``F.max_pool2d`` was a fifth of a ``mnist_cnn`` training step (≈ 10 ms of ≈ 40 on one
+thread for the first layer's 100×32×24×24 output: a generic loop per window).  ``MaxPool2x2`` computes the
+same values and indices in one numba loop over the non-overlapping windows (≈ 0.9 ms; docs/BENCHMARKS.md);
+the backward is PyTorch's own op for max_pool2d, given those indices.
 
-Identical to ``nn.MaxPool2d(2)`` bit for bit, by construction:
-- forward: each window is scanned in PyTorch's order — (0, 0), (0, 1), (1, 0), (1, 1) — keeping the first
-  maximum (``v > best``) unless a NaN comes (``isnan(v)``: NaN wins, the last one), starting from −∞ at the
-  window's first element: the same value and the same index (row·W + column in the input plane);
-- backward: windows do not overlap, so every input element receives at most one output's gradient, which
-  PyTorch adds to a zero: ``0 + g`` (which also turns −0.0 into +0.0, as PyTorch's sum does).
-Inputs PyTorch pools differently (not float32, not on the CPU) take ``F.max_pool2d`` itself.
+Identical to ``nn.MaxPool2d(2)`` bit for bit: each window is scanned in PyTorch's order — (0, 0), (0, 1),
+(1, 0), (1, 1) — keeping the first maximum (``v > best``) unless a NaN comes (``isnan(v)``: NaN wins, the last
+one), starting from −∞ at the window's first element: the same value and the same index (row·W + column in
+the input plane), hence the same gradients.  Inputs PyTorch pools otherwise (not float32, not on the CPU)
+take ``F.max_pool2d`` itself.
 """
 
 from __future__ import annotations
@@ -44,27 +43,6 @@ def _forward(x, out, idx):  # pragma: no cover - compiled
                 idx[p, i, j] = at
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _backward(grad, idx, grad_in):  # pragma: no cover - compiled
-    planes, ho, wo = grad.shape
-    width = grad_in.shape[2]
-    for p in numba.prange(planes):
-        for i in range(ho):
-            for j in range(wo):
-                at = idx[p, i, j]
-                for di in range(2):
-                    for dj in range(2):
-                        grad_in[p, 2 * i + di, 2 * j + dj] = 0.0
-                grad_in[p, at // width, at % width] = 0.0 + grad[p, i, j]
-        # rows and columns past the last full window (odd sizes) get no gradient
-        for r in range(2 * ho, grad_in.shape[1]):
-            for c in range(width):
-                grad_in[p, r, c] = 0.0
-        for r in range(2 * ho):
-            for c in range(2 * wo, width):
-                grad_in[p, r, c] = 0.0
-
-
 def _planes(t: torch.Tensor) -> np.ndarray:
     """A contiguous N×C×H×W tensor as an (N·C)×H×W array (a view)."""
     return t.view(-1, t.shape[-2], t.shape[-1]).numpy()
@@ -80,21 +58,19 @@ def _pool_with_indices(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class _MaxPool2x2(torch.autograd.Function):
+    """The forward above; the backward PyTorch's own op for max_pool2d, given the same indices."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         out, idx = _pool_with_indices(x)
-        ctx.save_for_backward(idx)
-        ctx.input_shape = x.shape
+        ctx.save_for_backward(x, idx)
         ctx.mark_non_differentiable(idx)
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (idx,) = ctx.saved_tensors
-        grad_in = torch.empty(ctx.input_shape, dtype=grad.dtype)
-        sync_threads()
-        _backward(_planes(grad.contiguous()), _planes(idx), _planes(grad_in))
-        return grad_in
+        x, idx = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(grad, x, [2, 2], [2, 2], [0, 0], [1, 1], False, idx)
 
 
 def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
