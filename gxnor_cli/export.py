@@ -31,8 +31,6 @@ def register(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from gxnor_core.export import ExportError, FormatError, export_checkpoint, read_model
-
     which = args.which or "best"
     path = Path(args.source)
     if path.is_dir():
@@ -55,6 +53,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         checkpoint, source = fetched, {"run_id": int(args.source), "which": which}
     else:
         return fail(f"{args.source}: no such file or run directory (nor a run id)")
+
+    # (only now: a mistyped source is answered at once, not after PyTorch has loaded)
+    from gxnor_core.export import ExportError, FormatError, export_checkpoint, read_model
 
     try:
         data = export_checkpoint(checkpoint, source)

@@ -29,6 +29,11 @@ def register(sub) -> None:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
+    try:  # read first: a mistyped name is answered at once, not after PyTorch has loaded (seconds)
+        model = Path(args.model).read_bytes()
+    except OSError as exc:
+        return fail(f"{args.model}: {exc.strerror}")
+
     import numpy as np
     import torch
 
@@ -36,13 +41,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from gxnor_core.export import FormatError
 
     try:
-        engine = Engine(args.model, kernel=args.kernel)
+        engine = Engine(model, kernel=args.kernel)
     except FormatError as exc:
         return fail(f"{args.model}: {exc}")
     except ValueError as exc:  # an unknown --kernel (or GXNOR_ENGINE_KERNEL)
         return fail(str(exc))
-    except OSError as exc:
-        return fail(f"{args.model}: {exc.strerror}")
     try:
         x = np.load(args.input, allow_pickle=False)
     except OSError as exc:

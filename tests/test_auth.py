@@ -160,20 +160,20 @@ def test_tokens_are_shown_once_listed_without_secret_and_revocable(world):
 
 
 @pytest.mark.slow
-def test_gxnor_refuses_a_public_address_without_auth_and_token_command_makes_a_working_token(tmp_path, settings):
-    for cmd in ("api", "up"):
-        res = subprocess.run([sys.executable, "-m", "gxnor_cli", cmd, "--host", "0.0.0.0", "--no-auth",
-                              "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=60)
+def test_gxnor_refuses_a_public_address_without_auth_and_token_command_makes_a_working_token(tmp_path, settings,
+                                                                                           gxnor_here):
+    real = lambda *args: subprocess.run([sys.executable, "-m", "gxnor_cli", *args], capture_output=True, text=True,
+                                        timeout=60)
+    for run, cmd in ((real, "api"), (gxnor_here, "up")):  # (`gxnor token`'s real process: test_access_hardening)
+        res = run(cmd, "--host", "0.0.0.0", "--no-auth", "--data-dir", str(tmp_path / "d"))
         assert res.returncode == 2 and "refusing to listen on 0.0.0.0" in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
-    res = subprocess.run([sys.executable, "-m", "gxnor_cli", "token", "--data-dir", str(settings.data_dir)],
-                         capture_output=True, text=True, timeout=60)
+    res = gxnor_here("token", "--data-dir", settings.data_dir)
     assert res.returncode == 0, res.stderr
     token = res.stdout.strip().splitlines()[-1]
     with TestClient(create_app(settings)) as client:
         assert client.get("/api/v1/me", headers=bearer(token)).json()["user"]["name"] == "admin"
-    res = subprocess.run([sys.executable, "-m", "gxnor_cli", "token", "--user", "nobody", "--data-dir",
-                          str(settings.data_dir)], capture_output=True, text=True, timeout=60)
+    res = gxnor_here("token", "--user", "nobody", "--data-dir", settings.data_dir)
     assert res.returncode == 2 and "nobody" in res.stderr
 
 

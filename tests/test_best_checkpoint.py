@@ -44,7 +44,8 @@ def test_best_and_latest_checkpoints_download_and_are_the_epochs_they_claim(clie
     run_id = client.post("/api/v1/runs", json={"config": NOISY}).json()["id"]
     assert execute_run(run_id, settings) == "succeeded"
     summary = client.get(f"/api/v1/runs/{run_id}").json()["summary"]
-    assert summary["best_epoch"] == 3  # the premise: best and latest are different epochs
+    b = summary["best_epoch"]  # which epoch is best depends on float rounding (the thread count)
+    assert b < 4  # the premise: best and latest are different epochs
     metrics = client.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]
 
     files = {}
@@ -58,7 +59,7 @@ def test_best_and_latest_checkpoints_download_and_are_the_epochs_they_claim(clie
 
     best = torch.load(files["best"], weights_only=True)
     latest = torch.load(files["latest"], weights_only=True)
-    assert best["epoch"] == 3 and latest["epoch"] == 4
+    assert best["epoch"] == b and latest["epoch"] == 4
     assert "optimizer" not in best and "optimizer" in latest  # a model to use, not a state to resume
     # Each is the network of its epoch: its validation error is the one recorded for that epoch.
     assert _val_error(files["best"]) == pytest.approx(summary["best_val_error"])
@@ -67,13 +68,13 @@ def test_best_and_latest_checkpoints_download_and_are_the_epochs_they_claim(clie
 
     # On disk only the newest file of each kind is kept.
     kept = sorted(p.name for p in (settings.artifacts / "runs" / str(run_id)).iterdir())
-    assert kept == ["best-00003-a1.pt", "checkpoint-00004-a1.pt"]
+    assert kept == [f"best-{b:05d}-a1.pt", "checkpoint-00004-a1.pt"]
 
     # A link names one file: the best model, not the latest checkpoint.
     url = client.post(f"/api/v1/runs/{run_id}/checkpoint/link", params={"which": "best"}).json()["url"]
     anon = client.get(url, headers={"Authorization": ""})
     assert anon.status_code == 200 and anon.content == files["best"].read_bytes()
-    assert 'filename="run-' in anon.headers["content-disposition"] and "best-00003" in anon.headers[
+    assert 'filename="run-' in anon.headers["content-disposition"] and f"best-{b:05d}" in anon.headers[
         "content-disposition"]
 
 
@@ -91,9 +92,9 @@ def test_which_is_checked_and_a_run_without_epochs_has_neither(client):
 def test_gxnor_train_writes_the_best_model_beside_the_latest_checkpoint(tmp_path):
     out = tmp_path / "run"
     summary = train(NOISY, DirectoryReporter(out))
-    assert summary["best_epoch"] == 3
+    assert summary["best_epoch"] < 4
     best = torch.load(out / "best.pt", weights_only=True)
-    assert best["epoch"] == 3 and torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 4
+    assert best["epoch"] == summary["best_epoch"] and torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 4
     assert _val_error(out / "best.pt") == pytest.approx(summary["best_val_error"])
     # A fresh run into the same directory does not inherit the old best model.
     DirectoryReporter(out)

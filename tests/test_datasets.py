@@ -208,10 +208,11 @@ def test_gxnor_datasets_verifies_good_files_and_exits_0(good_mnist):
     (lambda d: (d / "train-images-idx3-ubyte.gz").write_bytes((d / "train-images-idx3-ubyte.gz").read_bytes()[:999]),
      "train-images-idx3-ubyte.gz cannot be read: Compressed file ended before the end-of-stream marker was reached"),
 ])
-def test_gxnor_datasets_names_what_is_wrong_with_damaged_files_and_exits_1(good_mnist, tmp_path, damage, problem):
+def test_gxnor_datasets_names_what_is_wrong_with_damaged_files_and_exits_1(good_mnist, tmp_path, gxnor_here, damage,
+                                                                          problem):
     shutil.copytree(good_mnist / "mnist", tmp_path / "mnist")
     damage(tmp_path / "mnist")
-    res = gxnor("mnist", "--datasets-dir", str(tmp_path))
+    res = gxnor_here("datasets", "mnist", "--datasets-dir", tmp_path)
     assert res.returncode == 1, res.stdout + res.stderr
     lines = res.stdout.splitlines()
     assert lines[1].startswith(f"mnist  found in {(tmp_path / 'mnist').resolve()} (4 files, ")
@@ -220,7 +221,7 @@ def test_gxnor_datasets_names_what_is_wrong_with_damaged_files_and_exits_1(good_
     assert lines[-1] == "0 of 1 ready here; 1 failed verification"
 
 
-def test_gxnor_datasets_lists_every_dataset_where_it_is_and_what_is_missing(good_mnist, tmp_path):
+def test_gxnor_datasets_lists_every_dataset_where_it_is_and_what_is_missing(good_mnist, gxnor_here, monkeypatch):
     import os
 
     env = {**os.environ, "GXNOR_DATASETS_DIR": str(good_mnist)}
@@ -236,7 +237,8 @@ def test_gxnor_datasets_lists_every_dataset_where_it_is_and_what_is_missing(good
                                 f"or .gz) in {(good_mnist / 'cifar-10-batches-py').resolve()}/")
     assert res.stdout.splitlines()[-1] == "3 of 6 ready here; 3 missing"
     # Asked for by name, a missing dataset fails (exit 1); an unknown name is a usage error (exit 2, one line).
-    assert gxnor("cifar10", env=env).returncode == 1
-    bad = gxnor("imagenet", env=env)
+    monkeypatch.setenv("GXNOR_DATASETS_DIR", str(good_mnist))
+    assert gxnor_here("datasets", "cifar10").returncode == 1
+    bad = gxnor_here("datasets", "imagenet")
     assert bad.returncode == 2 and bad.stderr.splitlines() == [
         f"gxnor: error: unknown dataset 'imagenet'; registered: {', '.join(DATASETS)}"]

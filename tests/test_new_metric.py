@@ -15,12 +15,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from contextlib import nullcontext
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import pytest
 
 from tests.pg import fresh_database
+from tests.services import require_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,44 +83,66 @@ SCRIPT = textwrap.dedent('''
     from app.settings import Settings
     from worker.runner import execute_run
 
-    settings = Settings(data_dir=sys.argv[2], database_url=sys.argv[3] or None, admin_token="gx_new-metric")
-    base = {"project": "new", "model": {"hidden": [16]}, "train": {"epochs": 2, "batch_size": 200}}
-    out = {}
-    with TestClient(create_app(settings), headers={"Authorization": "Bearer gx_new-metric"}) as c:
-        spec = c.get("/openapi.json").json()
-        out["summary_schema"] = list(spec["components"]["schemas"]["Summary"]["properties"])
-        out["sort_keys"] = next(p for p in spec["paths"]["/api/v1/runs"]["get"]["parameters"]
-                                if p["name"] == "sort")["schema"]["enum"]
-        out["catalog"] = [m["name"] for m in c.get("/api/v1/catalog").json()["metrics"]["run"]]
-        sweep = c.post("/api/v1/sweeps", json={"name": "new", "base": base, "seeds": [0],
-                                               "grid": {"activations.r": [0.0, 1.0]}}).json()
-        for rid in sweep["run_ids"]:
-            assert execute_run(rid, settings) == "succeeded"
-        out["runs"] = {rid: {"summary": c.get(f"/api/v1/runs/{rid}").json()["summary"],
-                             "last_epoch": c.get(f"/api/v1/runs/{rid}/metrics").json()["epochs"][-1],
-                             "layers": c.get(f"/api/v1/runs/{rid}/layers", params={"epoch": 2}).json()["records"]}
-                       for rid in sweep["run_ids"]}
-        out["sorted"] = {f"{m}:{o}": [(r["id"], r["summary"][m]) for r in c.get(
-            "/api/v1/runs", params={"sort": m, "order": o}).json()["items"]]
-            for m in ("discrete_input_event_rate", "samples_seen") for o in ("asc", "desc")}
-        out["results"] = c.get(f"/api/v1/sweeps/{sweep['id']}").json()["results"]
-        out["csv_header"] = next(csv.reader(io.StringIO(c.get(f"/api/v1/sweeps/{sweep['id']}/results.csv").text)))
-    print("RESULT " + json.dumps(out))
+
+    def sweep_on(database, data_dir, url):
+        token = f"gx_new-metric-{database}"  # (one per app: nothing cached under it crosses over)
+        settings = Settings(data_dir=data_dir, database_url=url or None, admin_token=token)
+        base = {"project": "new", "model": {"hidden": [16]}, "train": {"epochs": 2, "batch_size": 200}}
+        out = {}
+        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {token}"}) as c:
+            spec = c.get("/openapi.json").json()
+            out["summary_schema"] = list(spec["components"]["schemas"]["Summary"]["properties"])
+            out["sort_keys"] = next(p for p in spec["paths"]["/api/v1/runs"]["get"]["parameters"]
+                                    if p["name"] == "sort")["schema"]["enum"]
+            out["catalog"] = [m["name"] for m in c.get("/api/v1/catalog").json()["metrics"]["run"]]
+            sweep = c.post("/api/v1/sweeps", json={"name": "new", "base": base, "seeds": [0],
+                                                   "grid": {"activations.r": [0.0, 1.0]}}).json()
+            for rid in sweep["run_ids"]:
+                assert execute_run(rid, settings) == "succeeded"
+            out["runs"] = {rid: {"summary": c.get(f"/api/v1/runs/{rid}").json()["summary"],
+                                 "last_epoch": c.get(f"/api/v1/runs/{rid}/metrics").json()["epochs"][-1],
+                                 "layers": c.get(f"/api/v1/runs/{rid}/layers", params={"epoch": 2}).json()["records"]}
+                           for rid in sweep["run_ids"]}
+            out["sorted"] = {f"{m}:{o}": [(r["id"], r["summary"][m]) for r in c.get(
+                "/api/v1/runs", params={"sort": m, "order": o}).json()["items"]]
+                for m in ("discrete_input_event_rate", "samples_seen") for o in ("asc", "desc")}
+            out["results"] = c.get(f"/api/v1/sweeps/{sweep['id']}").json()["results"]
+            out["csv_header"] = next(csv.reader(io.StringIO(c.get(f"/api/v1/sweeps/{sweep['id']}/results.csv").text)))
+        return out
+
+
+    for database, data_dir, url in zip(sys.argv[2::3], sys.argv[3::3], sys.argv[4::3]):
+        print(f"RESULT {database} " + json.dumps(sweep_on(database, data_dir, url)))
 ''')
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """The script's findings on each database: one process for both (each start loads PyTorch and the app, seconds);
+    PostgreSQL's only when its server answers (its test then says why not, in one line)."""
+    tmp = tmp_path_factory.mktemp("new_metric")
+    overlay = _patched_core(tmp / "overlay")
+    (tmp / "run.py").write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(overlay), str(ROOT)])}
+    env = {k: v for k, v in env.items() if not k.startswith("GXNOR_")}
+    with ExitStack() as stack:
+        args = ["sqlite", str(tmp / "sqlite"), ""]
+        with suppress(pytest.skip.Exception, pytest.fail.Exception):  # (no server: its test says so)
+            args += ["postgresql", str(tmp / "postgresql"), stack.enter_context(fresh_database("gxnor_newmetric"))]
+        proc = subprocess.run([sys.executable, str(tmp / "run.py"), str(overlay), *args], cwd=tmp, env=env,
+                              capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {database: json.loads(found) for database, found in
+            (line.removeprefix("RESULT ").split(" ", 1) for line in proc.stdout.splitlines()
+             if line.startswith("RESULT "))}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_a_metric_added_to_the_catalog_reaches_the_api_sorts_and_sweeps(tmp_path, database):
-    overlay = _patched_core(tmp_path / "overlay")
-    (tmp_path / "run.py").write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(overlay), str(ROOT)])}
-    env = {k: v for k, v in env.items() if not k.startswith("GXNOR_")}
-    with fresh_database("gxnor_newmetric") if database == "postgresql" else nullcontext() as url:
-        proc = subprocess.run([sys.executable, str(tmp_path / "run.py"), str(overlay), str(tmp_path / "data"),
-                               url or ""], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.split("RESULT ", 1)[1])
+def test_a_metric_added_to_the_catalog_reaches_the_api_sorts_and_sweeps(swept, database):
+    if database == "postgresql":
+        require_postgres()
+    out = swept[database]
     new = ("discrete_input_event_rate", "samples_seen")
 
     for name in new:  # in the schema, the sort keys and the catalog
