@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 try:
-    from tests.integration.conftest import Proc, free_port, service_env, wait_healthy
+    from tests.integration.conftest import Proc, free_port, service_env, wait_for, wait_healthy
 except ImportError:  # plain `pytest` puts tests/ itself on sys.path, not the repository root
-    from integration.conftest import Proc, free_port, service_env, wait_healthy
+    from integration.conftest import Proc, free_port, service_env, wait_for, wait_healthy
 
 CHROMIUM = os.environ.get("GXNOR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -23,11 +23,18 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 ADMIN_TOKEN = "gx_browser-test-admin-token-0123456789abcdef"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def datasets_dir(tmp_path_factory) -> Path:
-    """The test server's datasets directory (GXNOR_DATASETS_DIR): empty, so only the bundled datasets are
-    served; a test may put files in it (the server looks at each submission)."""
+    """The test servers' datasets directory (GXNOR_DATASETS_DIR): empty, so only the bundled datasets are
+    served; a test may put files in it (the server looks at each submission) and takes out what others mind."""
     return tmp_path_factory.mktemp("datasets")
+
+
+def damaged_svhn(datasets_dir: Path) -> None:
+    """svhn's files in the datasets directory, so a run on it is accepted, but damaged, so the worker fails it."""
+    (datasets_dir / "svhn").mkdir(exist_ok=True)
+    for name in ("train_32x32.mat", "test_32x32.mat"):
+        (datasets_dir / "svhn" / name).write_bytes(b"not a .mat file")
 
 
 @contextmanager
@@ -45,21 +52,69 @@ def gxnor_up(tmp: Path, datasets_dir: Path, **env: str):
         up.stop(signal.SIGINT, timeout=60)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory, datasets_dir):
-    """The whole product on a free port; yields its base URL."""
+    """The whole product on a free port, one per test process (starting it and training on it is most of these
+    tests' time): the modules that share it look only at their own runs and sweeps.  Yields its base URL."""
     with gxnor_up(tmp_path_factory.mktemp("browser"), datasets_dir) as base:
         yield base
 
 
+def admin_client(base: str) -> httpx.Client:
+    return httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+
 @pytest.fixture(scope="module")
 def api(server):
-    with httpx.Client(base_url=server, timeout=30, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as client:
+    with admin_client(server) as client:
         yield client
+
+
+def wait_run(api, run_id: int, timeout: float = 120) -> dict:
+    """The run once it ended (succeeded, failed or cancelled)."""
+    return wait_for(lambda: (run := api.get(f"/api/v1/runs/{run_id}").json())["status"]
+                    in ("succeeded", "failed", "cancelled") and run, timeout, what=f"run {run_id} to end")
+
+
+def wait_sweep(api, sweep_id: int, timeout: float = 75) -> dict:
+    """The sweep once it ended (finished or cancelled)."""
+    return wait_for(lambda: (sweep := api.get(f"/api/v1/sweeps/{sweep_id}").json())["status"]
+                    in ("finished", "cancelled") and sweep, timeout, interval=0.5, what=f"sweep {sweep_id} to end")
+
+
+# Runs that several modules only look at, trained once per test process on the shared server.
+TINY = {"model": {"hidden": [16]}, "train": {"epochs": 2, "batch_size": 200}}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(server) -> int:
+    """A finished two-layer run on digits (fc1 sees the data, fc2 is an XNOR layer); its id."""
+    with admin_client(server) as api:
+        resp = api.post("/api/v1/runs", json={"config": {**TINY, "project": "tiny", "name": "tiny"}})
+        assert resp.status_code == 201, resp.text
+        run_id = resp.json()["id"]
+        assert wait_run(api, run_id, timeout=180)["status"] == "succeeded"
+    return run_id
+
+
+@pytest.fixture(scope="session")
+def grid_sweep(server) -> int:
+    """A finished 2 × 2 grid sweep over activations.r and weights.N, one seed (two swept fields: its page draws a
+    heatmap); its id."""
+    spec = {"name": "grid", "base": {**TINY, "model": {"hidden": [8]}}, "seeds": [0],
+            "grid": {"activations.r": [0, 1], "weights.N": [1, 2]}}
+    with admin_client(server) as api:
+        resp = api.post("/api/v1/sweeps", json=spec)
+        assert resp.status_code == 201, resp.text
+        sweep = wait_sweep(api, resp.json()["id"], timeout=180)
+        assert sweep["status"] == "finished" and sweep["counts"]["succeeded"] == 4, sweep["counts"]
+    return sweep["id"]
 
 
 @pytest.fixture(scope="module")
 def browser():
+    """Chromium for one module (not the session, as the server is: Playwright's sync API keeps an event loop
+    running in this thread, and a later module in the same test process calling asyncio.run would fail)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set GXNOR_CHROMIUM)")

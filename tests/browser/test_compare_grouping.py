@@ -11,8 +11,7 @@ import statistics
 
 import pytest
 
-from .conftest import shoot
-from .test_dashboard import wait_run
+from .conftest import shoot, wait_run
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 
 from gxnor_core.metrics import PARETO
 
-from .conftest import ADMIN_TOKEN, shoot
+from .conftest import ADMIN_TOKEN, damaged_svhn, shoot, wait_run
 
 XSS = "<img src=x onerror=alert(1)>"
 STATE: dict[str, int] = {}
@@ -33,16 +33,6 @@ def traces(pg, selector: str):
 
 def by_meta(trs) -> dict:
     return {t["meta"]: t for t in trs or [] if t["meta"] is not None and not isinstance(t["meta"], dict)}
-
-
-def wait_run(api, run_id: int, timeout: float = 120) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        run = api.get(f"/api/v1/runs/{run_id}").json()
-        if run["status"] in ("succeeded", "failed", "cancelled"):
-            return run
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} did not finish")
 
 
 def submit(api, config: dict) -> int:
@@ -326,10 +316,7 @@ def test_new_run_form_marks_presets_whose_data_the_server_lacks(page, server, ap
 # --- a failed run's page: the one-line reason, and for an admin the traceback folded away in a <details>.
 
 def test_failed_run_page_shows_reason_and_collapsed_traceback(page, server, api, datasets_dir):
-    # svhn's files are on the server, so the run is accepted, but damaged: the worker fails it.
-    (datasets_dir / "svhn").mkdir()
-    for name in ("train_32x32.mat", "test_32x32.mat"):
-        (datasets_dir / "svhn" / name).write_bytes(b"not a .mat file")
+    damaged_svhn(datasets_dir)
     cfg = {"name": "ui-bad-data", "dataset": {"name": "svhn"}, "model": {"arch": "mlp", "hidden": [8]},
            "train": {"epochs": 1}}
     run_id = submit(api, cfg)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from .conftest import _page, shoot
+from .conftest import _page, damaged_svhn, shoot
 
 VIEWS = [pytest.param(w, s, id=f"{w}px-{s}") for w in (1440, 390) for s in ("light", "dark")]
 # Interactions: the desktop in light and the phone in dark (each width and each scheme once).
@@ -85,12 +85,10 @@ def submit(api, config: dict) -> int:
 
 
 @pytest.fixture(scope="module")
-def seeded(api, datasets_dir):
+def seeded(api, datasets_dir, grid_sweep):
     """An MLP on digits and a CNN on mnist5k (two architectures, two datasets), a run that fails before its first
     epoch, a 2 × 2 sweep, and a run deleted after it finished."""
-    (datasets_dir / "svhn").mkdir()
-    for name in ("train_32x32.mat", "test_32x32.mat"):  # there, so the run is accepted; damaged, so it fails
-        (datasets_dir / "svhn" / name).write_bytes(b"not a .mat file")
+    damaged_svhn(datasets_dir)
     ids = {
         "mlp": submit(api, {**QUICK, "name": "mlp-digits", "model": {"hidden": [32, 32]}}),
         "cnn": submit(api, {**QUICK, "name": "cnn-mnist5k", "dataset": {"name": "mnist5k", "limit": 600},
@@ -99,13 +97,9 @@ def seeded(api, datasets_dir):
                                "train": {"epochs": 1}}),
         "gone": submit(api, {"name": "to-delete", "model": {"hidden": [8]}, "train": {"epochs": 1}}),
     }
-    resp = api.post("/api/v1/sweeps", json={"name": "grid", "base": {**QUICK, "model": {"hidden": [8]}}, "seeds": [0],
-                                            "grid": {"activations.r": [0, 1], "weights.N": [1, 2]}})
-    assert resp.status_code == 201, resp.text
-    ids["sweep"] = resp.json()["id"]
     for key in ("mlp", "cnn", "failed", "gone"):
         assert wait_done(api, f"/api/v1/runs/{ids[key]}")["status"] == ("failed" if key == "failed" else "succeeded")
-    assert wait_done(api, f"/api/v1/sweeps/{ids['sweep']}")["status"] == "finished"
+    ids["sweep"] = grid_sweep
     assert api.delete(f"/api/v1/runs/{ids['gone']}").status_code == 204
     return ids
 

@@ -4,30 +4,15 @@ and the engine's gate events beside the cost model's."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from .conftest import shoot
 
 pytestmark = pytest.mark.slow
 
-TINY = {"project": "model-ui", "name": "exported", "model": {"hidden": [16]}, "train": {"epochs": 2, "batch_size": 200}}
 
-
-@pytest.fixture(scope="module")
-def run_id(api) -> int:
-    resp = api.post("/api/v1/runs", json={"config": TINY})
-    assert resp.status_code == 201, resp.text
-    rid = resp.json()["id"]
-    deadline = time.time() + 180
-    while (status := api.get(f"/api/v1/runs/{rid}").json()["status"]) != "succeeded":
-        assert status in ("queued", "running") and time.time() < deadline, status
-        time.sleep(0.3)
-    return rid
-
-
-def test_the_exported_model_panel_downloads_the_file_and_shows_the_apis_figures(page, server, api, run_id, tmp_path):
+def test_the_exported_model_panel_downloads_the_file_and_shows_the_apis_figures(page, server, api, tiny_run, tmp_path):
+    run_id = tiny_run
     asked = []
     page.on("request", lambda req: "/api/v1/runs/" in req.url and "/model" in req.url and asked.append(req.url))
     page.goto(f"{server}/#/runs/{run_id}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import shoot
-from .test_dashboard import submit, traces, wait_run
+from .conftest import shoot, wait_run
+from .test_dashboard import submit, traces
 
 try:
     from tests.integration.conftest import wait_for

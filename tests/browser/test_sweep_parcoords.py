@@ -11,8 +11,7 @@ import pytest
 
 from gxnor_core.metrics import PARETO, run_metric
 
-from .conftest import gxnor_up, shoot
-from .test_sweeps import wait_sweep
+from .conftest import gxnor_up, shoot, wait_sweep
 
 pytestmark = pytest.mark.slow
 
