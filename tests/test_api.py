@@ -269,8 +269,7 @@ def test_progress_is_published_while_an_epoch_runs(client, settings):
     import threading
     import time
 
-    run = submit(client, dataset={"name": "mnist5k"}, model={"hidden": [512, 512]},
-                 train={"epochs": 1, "batch_size": 10})
+    run = submit(client, model={"hidden": [512, 512]}, train={"epochs": 1, "batch_size": 10})  # 130 batches
     worker = threading.Thread(target=execute_run, args=(run["id"], settings))
     worker.start()
     seen = set()

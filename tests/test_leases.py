@@ -33,8 +33,9 @@ def settings(tmp_path):
     return s
 
 
-def new_run(settings, epochs=3, **cfg):
-    config = validate_config({"model": {"hidden": [64]}, "train": {"epochs": epochs, "batch_size": 20}, **cfg})
+def new_run(settings, epochs=3, batch_size=20, **cfg):
+    config = validate_config({"model": {"hidden": [64]}, "train": {"epochs": epochs, "batch_size": batch_size},
+                              **cfg})
     with session_scope(settings.db_url) as s:
         return create_run(s, config, default_team_id(s)).id
 
@@ -52,7 +53,7 @@ def epochs_of(settings, run_id):
 
 @pytest.mark.slow
 def test_a_presumed_dead_attempt_is_fenced_off_and_the_next_one_resumes(settings):
-    run_id = new_run(settings, epochs=40)
+    run_id = new_run(settings, epochs=40, batch_size=100)  # 15 batches an epoch: each writes progress
     outcomes = {}
     first = threading.Thread(target=lambda: outcomes.__setitem__("first", execute_run(run_id, settings)))
     first.start()
@@ -71,7 +72,7 @@ def test_a_presumed_dead_attempt_is_fenced_off_and_the_next_one_resumes(settings
 
 
 def test_a_redelivered_message_for_a_running_run_does_nothing(settings):
-    run_id = new_run(settings, epochs=30)
+    run_id = new_run(settings, epochs=30, batch_size=100)
     t = threading.Thread(target=execute_run, args=(run_id, settings))
     t.start()
     while run_row(settings, run_id).status != "running":
@@ -123,7 +124,7 @@ def test_a_run_that_loses_its_worker_every_time_fails_after_its_budget(settings)
 
 
 def test_warm_shutdown_hands_the_run_back_without_spending_its_budget(settings):
-    run_id = new_run(settings, epochs=20)
+    run_id = new_run(settings, epochs=20, batch_size=100)  # the check below reads the database every batch
     stop = threading.Event()
 
     def stop_after_two_epochs():

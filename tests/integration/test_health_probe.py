@@ -17,15 +17,19 @@ from app.settings import Settings
 from .conftest import ADMIN_TOKEN, Proc, free_port, service_env, wait_healthy
 
 
-@pytest.fixture
-def api(tmp_path, procs):
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    """One API for the module: each test only reads, on connections of its own (one start, not four)."""
+    tmp_path = tmp_path_factory.mktemp("health")
     port = free_port()
     proc = Proc(["api", "--port", str(port)],
                 service_env(tmp_path, GXNOR_ALLOWED_HOSTS='["127.0.0.1", "localhost"]'), tmp_path / "api.log")
-    procs.append(proc)
-    wait_healthy(f"http://127.0.0.1:{port}", proc)
-    time.sleep(0.5)  # the health state's first refresh
-    return port
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        time.sleep(0.5)  # the health state's first refresh
+        yield port
+    finally:
+        proc.stop()
 
 
 def exchange(sock: socket.socket, request: bytes) -> tuple[int, dict[str, str], bytes]:
