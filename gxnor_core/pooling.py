@@ -1,7 +1,7 @@
-"""2×2 max-pooling, stride 2, with PyTorch's values, indices and gradients, in one pass each way.
+"""2×2 max-pooling, stride 2, with PyTorch's values, indices and gradients: the forward in one numba pass.
 
 Both networks of a comparison — GXNOR and its full-precision twin — pool after their convolutions, and on the
-CPU the forward of ``F.max_pool2d`` was a fifth of a ``mnist_cnn`` training step (≈ 10 ms of ≈ 40 on one
+CPU the forward of ``F.max_pool2d`` was a quarter of a ``mnist_cnn`` training step (≈ 10 ms of ≈ 40 on one
 thread for the first layer's 100×32×24×24 output: a generic loop per window).  ``MaxPool2x2`` computes the
 same values and indices in one numba loop over the non-overlapping windows (≈ 0.9 ms; docs/BENCHMARKS.md);
 the backward is PyTorch's own op for max_pool2d, given those indices.
@@ -64,7 +64,6 @@ class _MaxPool2x2(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         out, idx = _pool_with_indices(x)
         ctx.save_for_backward(x, idx)
-        ctx.mark_non_differentiable(idx)
         return out
 
     @staticmethod
@@ -75,7 +74,8 @@ class _MaxPool2x2(torch.autograd.Function):
 
 def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
     """``F.max_pool2d(x, 2)`` of an N×C×H×W tensor: the same values, indices and gradients (module docstring)."""
-    if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4 or x.shape[-1] < 2 or x.shape[-2] < 2:
+    if (x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4 or x.shape[-1] < 2 or x.shape[-2] < 2
+            or x.numel() == 0):
         return F.max_pool2d(x, 2)
     x = x.contiguous()
     if torch.is_grad_enabled() and x.requires_grad:

@@ -45,12 +45,25 @@ def test_values_indices_and_gradients_are_pytorchs(shape, kind):
 
 
 def test_inputs_it_does_not_handle_go_to_pytorch():
-    x64 = torch.randn(2, 3, 6, 6, dtype=torch.float64)
-    assert max_pool2x2(x64).dtype == torch.float64
-    assert torch.equal(max_pool2x2(x64), F.max_pool2d(x64, 2))
-    strided = torch.randn(2, 6, 6, 3).permute(0, 3, 1, 2)  # channels-last memory
-    assert torch.equal(max_pool2x2(strided), F.max_pool2d(strided, 2))
+    for x in (torch.randn(2, 3, 6, 6, dtype=torch.float64), torch.randn(2, 3, 6, 6).half(),
+              torch.randn(0, 3, 6, 6)):  # other dtypes, an empty batch
+        assert torch.equal(max_pool2x2(x), F.max_pool2d(x, 2)) and max_pool2x2(x).dtype == x.dtype
+    with pytest.raises(RuntimeError, match="too small"):  # H < 2: PyTorch's own error
+        max_pool2x2(torch.randn(2, 3, 1, 6))
     assert isinstance(MaxPool2x2(), nn.MaxPool2d) and MaxPool2x2().kernel_size == 2
+
+
+def test_channels_last_input_without_grad_and_its_gradient_are_pytorchs():
+    """A channels-last input (made contiguous for the numba pass), the no-grad path, and its input gradient."""
+    gen = torch.Generator().manual_seed(3)
+    strided = torch.randint(-2, 3, (2, 6, 6, 4), generator=gen).float().permute(0, 3, 1, 2)
+    with torch.no_grad():
+        assert torch.equal(MaxPool2x2()(strided), F.max_pool2d(strided, 2))
+    a, b = strided.clone().requires_grad_(), strided.detach().requires_grad_()
+    grad = torch.randn(2, 4, 3, 3, generator=gen)
+    F.max_pool2d(a, 2).backward(grad)
+    max_pool2x2(b).backward(grad)
+    assert torch.equal(a.grad, b.grad)
 
 
 def _train_steps(pool_cls, steps: int = 6) -> dict[str, torch.Tensor]:
