@@ -3,6 +3,7 @@ import io
 import logging
 import os
 import subprocess
+import threading
 import warnings
 from pathlib import Path
 
@@ -44,12 +45,16 @@ def gxnor_here():
         os.umask(umask)
         logged = logging.StreamHandler(err)  # what Python's last-resort handler would print
         logged.setLevel(logging.WARNING)
+        command = threading.get_ident()  # not a test server's thread in this process
+        logged.addFilter(lambda record: record.thread == command)
         logging.getLogger().addHandler(logged)
         try:
             os.chdir(cwd or here)
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
                     warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("default")
+                warnings.simplefilter("default")  # then an interpreter's default filters (each added in front)
+                for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                    warnings.simplefilter("ignore", category)
                 try:
                     code = main([str(a) for a in args])
                 except SystemExit as exc:  # argparse's usage errors

@@ -164,8 +164,9 @@ def test_gxnor_refuses_a_public_address_without_auth_and_token_command_makes_a_w
                                                                                            gxnor_here):
     real = lambda *args: subprocess.run([sys.executable, "-m", "gxnor_cli", *args], capture_output=True, text=True,
                                         timeout=60)
-    for run, cmd in ((real, "api"), (gxnor_here, "up")):  # (`gxnor token`'s real process: test_access_hardening)
-        res = run(cmd, "--host", "0.0.0.0", "--no-auth", "--data-dir", str(tmp_path / "d"))
+    # (`gxnor token`'s real process: test_access_hardening)
+    for cmd in ("api", "up"):  # real processes: if the refusal broke, they would serve (and be killed at 60 s)
+        res = real(cmd, "--host", "0.0.0.0", "--no-auth", "--data-dir", str(tmp_path / "d"))
         assert res.returncode == 2 and "refusing to listen on 0.0.0.0" in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
     res = gxnor_here("token", "--data-dir", settings.data_dir)
