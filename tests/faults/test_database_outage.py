@@ -78,8 +78,9 @@ def test_postgres_outage_gives_503_and_the_worker_finishes_the_run_without_parti
     client, add_worker = start_cluster(tmp_path, procs, GXNOR_DATABASE_URL=url, GXNOR_BROKER_URL=redis_url,
                                        GXNOR_QUEUE=f"gxnor-outage-{uuid.uuid4().hex[:8]}")
     add_worker("w1")
-    # Digits epochs (a tenth of mnist5k's): seconds of training left when the database goes away.
-    config = {"name": "outage", "model": {"hidden": [256, 256]}, "train": {"epochs": 40, "batch_size": 50}}
+    # Digits epochs (a tenth of mnist5k's): enough left when the database goes away that even a fast machine
+    # is still training when it comes back 4 s later.
+    config = {"name": "outage", "model": {"hidden": [256, 256]}, "train": {"epochs": 100, "batch_size": 50}}
     run_id = client.post("/api/v1/runs", json={"config": config}).json()["id"]
     wait_for(lambda: client.get(f"/api/v1/runs/{run_id}").json()["progress"]["epochs_done"] >= 2,
              what="two epochs")
@@ -99,9 +100,9 @@ def test_postgres_outage_gives_503_and_the_worker_finishes_the_run_without_parti
     assert run["status"] == "succeeded", run["error"]
     assert run["attempt"] == 1  # the same worker carried on; nothing was handed over
     epochs = [m["epoch"] for m in client.get(f"/api/v1/runs/{run_id}/metrics").json()["epochs"]]
-    assert epochs == list(range(1, 41))
+    assert epochs == list(range(1, 101))
     layers = client.get(f"/api/v1/runs/{run_id}/layers").json()["records"]
-    assert sorted((r["epoch"], r["layer"]) for r in layers) == [(e, n) for e in range(1, 41)
+    assert sorted((r["epoch"], r["layer"]) for r in layers) == [(e, n) for e in range(1, 101)
                                                                for n in ("fc1", "fc2", "fc3")]
 
     # Connections dropped while the API is idle (a server restart overnight): the read pool pings a connection
