@@ -125,7 +125,8 @@ def stock(model: torch.nn.Module) -> torch.nn.Module:
 def compiled(model: torch.nn.Module, x: torch.Tensor):
     """``torch.compile(model)``, compiled by one call on ``x``; or the reason it does not compile here."""
     try:
-        fn = torch.compile(model)
+        torch._dynamo.reset()  # a graph for this batch size, not one recompiled with a dynamic batch
+        fn = torch.compile(model, dynamic=False)
         fn(x)
         return fn
     except Exception as exc:  # noqa: BLE001 - a missing compiler, an unsupported op: reported, not fatal
@@ -159,7 +160,7 @@ def end_to_end(arch: str, batches: list[int], repeats: int, compile_float: bool 
             if callable(fn):
                 runs["fp32_compiled"] = partial(fn, x)
             else:
-                out["compile_error"] = fn
+                out.setdefault("compile_error", {})[batch] = fn
             times = {key: [] for key in runs}
             for fn in runs.values():
                 fn()
@@ -225,7 +226,8 @@ def _print(r: dict) -> None:
                  if "fp32_compiled_ms" in b else "")
               + f"activation sparsity {b['activation_sparsity']:.2f}")
     if "compile_error" in r:
-        print(f"  torch.compile of the fp32 twin did not run here: {r['compile_error']}")
+        for batch, error in r["compile_error"].items():
+            print(f"  torch.compile of the fp32 twin did not run at batch {batch}: {error}")
 
 
 if __name__ == "__main__":

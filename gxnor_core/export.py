@@ -172,7 +172,7 @@ def config_refusal(config: Any) -> tuple[str, str] | None:
         if part.N > 1:
             return (f"{name}.N", f"is {part.N}: format version {VERSION} holds binary or ternary networks only "
                     "(N ≤ 1); multi-level networks run with PyTorch (gxnor_core.load_model)")
-    if getattr(w, "training", "dst") != "dst":
+    if w.training != "dst":
         return ("weights.training", f"is {w.training}: latent-weight networks carry a float scale per layer, so "
                 "their sums are not integers; only networks whose weights are integer DST states are exported")
     if config.model.arch == "mlp" and not config.model.hidden:
@@ -187,8 +187,6 @@ def _check_exportable(model: GXNORNet, config: Any) -> None:
         if not isinstance(layer, DiscreteLinear | DiscreteConv2d):
             raise ExportError(f"layer {name} is {type(layer).__name__}: only networks whose weights are integer "
                               "DST states (weights.training: dst) are exported")
-    if len(model.blocks) < 2:
-        raise ExportError("the network has a single layer, which sees the real input: there is no XNOR layer")
 
 
 def export_model(model: GXNORNet, config: Any, input_shape: tuple[int, ...], source: dict | None = None) -> bytes:
