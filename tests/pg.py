@@ -40,10 +40,10 @@ def fresh_database(prefix: str = "gxnor_t", url: str | None = None) -> Iterator[
 
 
 @contextmanager
-def app_with_two_teams(kind: str, data_dir, admin: str, prefix: str, **settings):
-    """The app in-process on ``kind`` ("sqlite": a file under ``data_dir``; "postgresql": a fresh database),
-    its client calling as the admin (team default), and a user bob in team blue: yields (client, settings,
-    bob's headers).  ``settings``: more Settings fields."""
+def admin_app(kind: str, data_dir, admin: str, prefix: str, **settings):
+    """The app in-process on ``kind`` ("sqlite": a file under ``data_dir``; "postgresql": a fresh database named
+    from ``prefix``), its client calling as the admin: yields (client, settings).  ``settings``: more Settings
+    fields."""
     from fastapi.testclient import TestClient
 
     from app.main import create_app
@@ -52,6 +52,13 @@ def app_with_two_teams(kind: str, data_dir, admin: str, prefix: str, **settings)
     with fresh_database(prefix) if kind == "postgresql" else nullcontext() as url:
         s = Settings(data_dir=data_dir, database_url=url, admin_token=admin, **settings)
         with TestClient(create_app(s), headers={"Authorization": f"Bearer {admin}"}) as client:
-            assert client.post("/api/v1/teams", json={"name": "blue"}).status_code == 201
-            bob = client.post("/api/v1/users", json={"name": "bob", "teams": ["blue"]}).json()["token"]["token"]
-            yield client, s, {"Authorization": f"Bearer {bob}"}
+            yield client, s
+
+
+@contextmanager
+def app_with_two_teams(kind: str, data_dir, admin: str, prefix: str, **settings):
+    """``admin_app`` plus a user bob in team blue: yields (client, settings, bob's headers)."""
+    with admin_app(kind, data_dir, admin, prefix, **settings) as (client, s):
+        assert client.post("/api/v1/teams", json={"name": "blue"}).status_code == 201
+        bob = client.post("/api/v1/users", json={"name": "bob", "teams": ["blue"]}).json()["token"]["token"]
+        yield client, s, {"Authorization": f"Bearer {bob}"}

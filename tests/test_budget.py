@@ -7,7 +7,6 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import Counter
-from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
@@ -18,7 +17,6 @@ from app import budget, estimator, lifecycle
 from app.budget import AtRunningLimit
 from app.db import migrate, session_scope
 from app.lifecycle import Lease
-from app.main import create_app
 from app.models import Run, Team, utcnow
 from app.queue import make_celery
 from app.reaper import resend_lost
@@ -27,7 +25,7 @@ from app.settings import Settings
 from gxnor_core import validate_config
 from gxnor_core.data import DATASETS
 from gxnor_core.models import ARCHITECTURES
-from tests.pg import fresh_database
+from tests.pg import admin_app, fresh_database
 from tests.test_queue_cap import burst as queue_burst
 from worker.runner import execute_run
 
@@ -276,11 +274,9 @@ RUN_S = 100 * estimator.default_seconds_per_epoch("mlp", "digits")  # TINY's cos
 @pytest.fixture(params=["sqlite", "postgresql"])
 def api(request, tmp_path):
     """An app whose only limit that can bind is 5 TINY runs' worth of estimated seconds."""
-    with fresh_database("gxnor_budget_api") if request.param == "postgresql" else nullcontext() as url:
-        s = Settings(data_dir=tmp_path / "data", database_url=url, admin_token=ADMIN,
-                     team_max_queued_seconds=5.5 * RUN_S)
-        with TestClient(create_app(s), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-            yield client, s
+    with admin_app(request.param, tmp_path / "data", ADMIN, "gxnor_budget_api",
+                   team_max_queued_seconds=5.5 * RUN_S) as service:
+        yield service
     estimator.forget()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
@@ -13,10 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from app.db import session_scope
-from app.main import create_app
 from app.models import IdempotencyKey, Run, Sweep, utcnow
 from app.settings import Settings
-from tests.pg import fresh_database
+from tests.pg import admin_app
 
 ADMIN = "gx_idempotency-admin"
 TINY = {"model": {"hidden": [8]}, "train": {"epochs": 1, "batch_size": 100}}
@@ -24,10 +22,8 @@ TINY = {"model": {"hidden": [8]}, "train": {"epochs": 1, "batch_size": 100}}
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def service(request, tmp_path_factory):
-    with fresh_database("gxnor_idem") if request.param == "postgresql" else nullcontext() as url:
-        settings = Settings(data_dir=tmp_path_factory.mktemp(request.param), database_url=url, admin_token=ADMIN)
-        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-            yield client, settings
+    with admin_app(request.param, tmp_path_factory.mktemp(request.param), ADMIN, "gxnor_idem") as service:
+        yield service
 
 
 def run_body(name: str) -> dict:

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from contextlib import nullcontext
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.db import session_scope
-from app.main import create_app
 from app.models import Run
 from app.settings import Settings
-from tests.pg import fresh_database
+from tests.pg import admin_app
 
 ADMIN = "gx_queue-cap-admin"
 CAP, PARALLEL = 5, 50
@@ -29,10 +27,8 @@ SWEEP = {"name": "pair", "base": TINY, "grid": {"activations.r": [0.25, 0.5]}}  
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def app_client(request, tmp_path):
-    with fresh_database("gxnor_cap") if request.param == "postgresql" else nullcontext() as url:
-        settings = Settings(data_dir=tmp_path / "data", database_url=url, admin_token=ADMIN, max_queued_runs=CAP)
-        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as client:
-            yield client, settings
+    with admin_app(request.param, tmp_path / "data", ADMIN, "gxnor_cap", max_queued_runs=CAP) as service:
+        yield service
 
 
 def burst(client: TestClient, path: str, body: dict, n: int = PARALLEL) -> Counter:

@@ -5,7 +5,6 @@ on a real SQLite file and a real PostgreSQL database."""
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,11 +12,9 @@ from sqlalchemy import update
 
 from app import summaries
 from app.db import session_scope
-from app.main import create_app
 from app.models import Run
-from app.settings import Settings
 from gxnor_core.config import PRESETS
-from tests.pg import fresh_database
+from tests.pg import admin_app
 
 ADMIN = "gx_runs-columns-admin"
 TINY = {"model": {"hidden": [8]}, "train": {"epochs": 1, "batch_size": 100}}
@@ -25,10 +22,8 @@ TINY = {"model": {"hidden": [8]}, "train": {"epochs": 1, "batch_size": 100}}
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def client(request, tmp_path_factory):
-    with fresh_database("gxnor_columns") if request.param == "postgresql" else nullcontext() as url:
-        settings = Settings(data_dir=tmp_path_factory.mktemp(request.param), database_url=url, admin_token=ADMIN)
-        with TestClient(create_app(settings), headers={"Authorization": f"Bearer {ADMIN}"}) as c:
-            yield c
+    with admin_app(request.param, tmp_path_factory.mktemp(request.param), ADMIN, "gxnor_columns") as (c, _):
+        yield c
 
 
 def submit(client: TestClient, config: dict) -> dict:
