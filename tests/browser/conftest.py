@@ -177,3 +177,11 @@ def shoot(pg, name: str) -> Path:
     pg.evaluate("window.scrollTo(0, 0)")  # a sticky header would otherwise land mid-page
     pg.screenshot(path=str(path), full_page=True)
     return path
+
+
+def click_download(pg, selector: str, path: Path) -> Path:
+    """Click ``selector``, wait for the download it starts and save it at ``path``."""
+    with pg.expect_download() as info:
+        pg.click(selector)
+    info.value.save_as(path)
+    return path

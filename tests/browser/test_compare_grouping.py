@@ -11,7 +11,7 @@ import statistics
 
 import pytest
 
-from .conftest import shoot, wait_run
+from .conftest import click_download, shoot, wait_run
 
 pytestmark = pytest.mark.slow
 
@@ -128,10 +128,7 @@ def test_any_run_metric_against_any_other(page, server, runs):
 def test_the_csv_header_names_the_runs(page, server, runs, tmp_path):
     ids, out = runs
     open_compare(page, server, ids)
-    with page.expect_download() as info:
-        page.click("#export-compare-csv")
-    path = tmp_path / "compare.csv"
-    info.value.save_as(path)
+    path = click_download(page, "#export-compare-csv", tmp_path / "compare.csv")
     with path.open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["epoch", *[f"#{r['id']} {r['name']}" for r in out["runs"]]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 
-from .conftest import shoot
+from .conftest import click_download, shoot
 
 
 def pct(v: float | None, digits: int) -> str:
@@ -42,10 +42,7 @@ def test_runs_table_cards_and_csv_come_from_the_catalog(page, server, api, tiny_
     # address, every one of them, raw numbers.
     page.goto(f"{server}/#/runs?project=tiny&cols=id,name,{','.join(by_name)}")
     page.locator(f"tr[data-run='{run_id}']").wait_for()
-    with page.expect_download() as info:
-        page.click("#export-csv")
-    path = tmp_path / "runs.csv"
-    info.value.save_as(path)
+    path = click_download(page, "#export-csv", tmp_path / "runs.csv")
     with path.open(newline="", encoding="utf-8") as fh:
         table = {int(r["id"]): r for r in csv.DictReader(fh)}
     line = table[run_id]

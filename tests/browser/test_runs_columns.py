@@ -8,7 +8,7 @@ import csv
 import time
 import uuid
 
-from .conftest import shoot
+from .conftest import click_download, shoot
 
 TINY = {"model": {"hidden": [16]}, "train": {"epochs": 1, "batch_size": 200}}
 
@@ -43,10 +43,7 @@ def shown_ids(page) -> list[int]:
 
 
 def download_csv(page, tmp_path, name: str) -> tuple[list[str], dict[int, dict]]:
-    with page.expect_download() as info:
-        page.click("#export-csv")
-    path = tmp_path / name
-    info.value.save_as(path)
+    path = click_download(page, "#export-csv", tmp_path / name)
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         return list(reader.fieldnames or []), {int(r["id"]): r for r in reader}

@@ -10,7 +10,7 @@ import json
 
 from gxnor_core.metrics import PARETO, VIEWS
 
-from .conftest import ADMIN_TOKEN, shoot, wait_sweep
+from .conftest import ADMIN_TOKEN, click_download, shoot, wait_sweep
 
 STORED_TOKEN = "() => localStorage.getItem('gxnor.token')"
 TRACES_JS = """(sel) => {
@@ -166,10 +166,7 @@ def test_grid_sweep_from_the_form_shows_the_apis_results_plots_and_csv(page, ser
     assert heat["z"] == [[cell[(0, 1)], cell[(1, 1)]], [cell[(0, 2)], cell[(1, 2)]]]
 
     # The CSV: the table's columns, raw numbers.
-    with page.expect_download() as info:
-        page.click("#sweep-csv")
-    path = tmp_path / "sweep.csv"
-    info.value.save_as(path)
+    path = click_download(page, "#sweep-csv", tmp_path / "sweep.csv")
     with path.open(newline="", encoding="utf-8") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == 4
