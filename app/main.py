@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from app import health_port
 from app.api.routes import (
     access,
     catalog,
@@ -158,7 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         async with kept_fresh(HealthState(settings, app.state.broker_status)):
-            yield
+            with health_port.serving(settings.health_host, settings.health_port) as app.state.health_server:
+                yield
         app.state.hub.close_all()
         app.state.models.close()
         restore()

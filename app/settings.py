@@ -69,6 +69,11 @@ class Settings(BaseSettings):
                                             "with auth off (DNS rebinding).")
     header_timeout_s: float = Field(10.0, gt=0, description="A client must send a request's headers within "
                                     "this time of its first byte (or of connecting); otherwise it is dropped.")
+    health_port: int | None = Field(None, ge=0, le=65_535, description="Also answer /healthz on this port, from "
+                                    "a thread off the event loop (fast under any load; 503 when the loop is stuck "
+                                    "over 1 s; app.health_port).  Default: off.")
+    health_host: str = Field("127.0.0.1", description="The address the health port listens on (`gxnor api "
+                             "--health-port` sets it to the API's --host).")
     body_timeout_s: float = Field(30.0, gt=0, description="Longest wait for the next part of a request body "
                                   "(408 beyond).")
     shutdown_timeout_s: int = Field(5, ge=1, description="On SIGTERM/SIGINT, seconds open responses (downloads) "

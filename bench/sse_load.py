@@ -13,8 +13,9 @@ records, a checkpoint file, the fenced run update, one transaction) — without 
 metrics carry the wall time it was written (``wall_time``).
 
 One read mix of ``bench.api_load`` (CLIENTS closed-loop aiohttp clients, each on one keep-alive connection)
-runs without a break from the start to the end, and a ``/healthz`` probe (10 per second, from a process of
-its own as a load balancer's would be) beside it; the phases are windows of time over that one load (after
+runs without a break from the start to the end, and two ``/healthz`` probes (each 10 per second, from a
+process of its own as a load balancer's would be) beside it — on the API's health port (``--health-port``,
+``healthz``: what a load balancer should probe) and on the API's own port (``healthz_api_port``); the phases are windows of time over that one load (after
 3 s of warm-up: the clients' first connections), each request counted in the window it started in:
 
 1. **before**: no viewers (DURATION s);
@@ -24,7 +25,7 @@ its own as a load balancer's would be) beside it; the phases are windows of time
 3. **loaded**: all viewers open, spread over the live runs and the users (DURATION s);
 4. **after**: every viewer drops at once; the first 5 s after the drop, and the 5 s after that.
 
-Printed (JSON) per backend and phase: read-mix requests/s, p50/p99/max, errors, 5xx; /healthz p99/max; for
+Printed (JSON) per backend and phase: read-mix requests/s, p50/p99/max, errors, 5xx; each probe's p99/max; for
 the viewers, connections refused, epoch events expected/received/missing and the delivery latency
 (receive time − write time) p50/p99/max.  Targets (docs/BENCHMARKS.md): read mix p99 < 250 ms and /healthz
 < 100 ms while loaded, every viewer gets each epoch within 2 s, zero 5xx, and the first 5 s after the drop
@@ -56,6 +57,7 @@ from bench.api_load import (
     ADMIN_TOKEN,
     LAYERS,
     _client,
+    _free_port,
     _layer,
     _metrics,
     _nothing,
@@ -287,13 +289,13 @@ def prober_main(base: str, stop, conn) -> None:
     conn.send(samples)
 
 
-def _probes_by_phase(result: dict, samples: list) -> None:
+def _probes_by_phase(result: dict, samples: list, key: str) -> None:
     for phase in result.values():
         if isinstance(phase, dict) and "window" in phase:
-            lo, hi = phase.pop("window")
+            lo, hi = phase["window"]
             mine = [(took, status) for at, took, status in samples if lo <= at - took and at <= hi]
             lat = sorted(took for took, _ in mine)
-            phase["healthz"] = {"probes": len(mine), "p99_ms": _pct(lat, 99), "max_ms": _pct(lat, 100),
+            phase[key] = {"probes": len(mine), "p99_ms": _pct(lat, 99), "max_ms": _pct(lat, 100),
                                 "not_200": sum(1 for _, s in mine if s != 200)}
 
 
@@ -322,7 +324,8 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
         with (pg_database() if backend == "postgres" else _nothing(Settings(data_dir=tmp).db_url)) as url:
             seeded = seed(url, args.runs, args.epochs, rng)
             log(f"[{backend}] seeded {seeded}")
-            env = {"GXNOR_MAX_STREAMS_PER_USER": str(args.per_user_cap)}
+            health = _free_port()
+            env = {"GXNOR_MAX_STREAMS_PER_USER": str(args.per_user_cap), "GXNOR_HEALTH_PORT": str(health)}
             with api_server(tmp, url, args.workers, **env) as base:
                 tokens, run_ids = _setup_live(base, args.users, args.live_runs)
                 ready, stop = ctx.Event(), ctx.Event()
@@ -332,9 +335,13 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
                 if not ready.wait(120):
                     raise RuntimeError("the synthetic writer did not claim its runs")
                 result: dict = {"seed": seeded}
-                probe_stop, (probes_in, probes_out) = ctx.Event(), ctx.Pipe(duplex=False)
-                prober = ctx.Process(target=prober_main, args=(base, probe_stop, probes_out), daemon=True)
-                prober.start()
+                probe_stop = ctx.Event()
+                probers = {}  # the health port (a load balancer's probe), and /healthz on the API's own port
+                for key, url in (("healthz", f"http://127.0.0.1:{health}"), ("healthz_api_port", base)):
+                    pipe_in, pipe_out = ctx.Pipe(duplex=False)
+                    probers[key] = (ctx.Process(target=prober_main, args=(url, probe_stop, pipe_out), daemon=True),
+                                    pipe_in)
+                    probers[key][0].start()
                 mix = ReadMix(base, args.clients, args.runs, args.epochs, rng)
                 mix.start()
                 log(f"[{backend}] read mix started; phase before (after {WARMUP_S:.0f} s of warm-up)")
@@ -371,8 +378,12 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict:
                 stop.set()
                 writer.join(30)
                 probe_stop.set()
-                _probes_by_phase(result, probes_in.recv())
-                prober.join(30)
+                for key, (prober, pipe_in) in probers.items():
+                    _probes_by_phase(result, pipe_in.recv(), key)
+                    prober.join(30)
+                for phase in result.values():
+                    if isinstance(phase, dict):
+                        phase.pop("window", None)
                 result["viewers"] = _viewer_summary(received, status, n_open, loaded_from, loaded_to, args)
             log(f"[{backend}] {json.dumps({k: v for k, v in result.items() if k != 'seed'})}")
             return result

@@ -50,3 +50,6 @@ def service_env(args: argparse.Namespace) -> None:
             os.environ[var] = str(value)
     if getattr(args, "no_auth", False):
         os.environ["GXNOR_AUTH"] = "false"
+    if getattr(args, "health_port", None) is not None:  # the health port listens where the API does
+        os.environ["GXNOR_HEALTH_PORT"] = str(args.health_port)
+        os.environ["GXNOR_HEALTH_HOST"] = args.host

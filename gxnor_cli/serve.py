@@ -32,6 +32,9 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N",
                    help="API processes (uvicorn workers; default 1)")
+    p.add_argument("--health-port", type=int, default=None, metavar="PORT",
+                   help="also answer /healthz on PORT, off the event loop: fast under any load, 503 when the "
+                        "process is stuck (for a load balancer's probe; each process of --workers answers)")
     p.add_argument("--no-auth", action="store_true", help="no tokens (only on a loopback address)")
     service_flags(p)
     datasets_flag(p)

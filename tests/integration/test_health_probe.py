@@ -10,26 +10,34 @@ import socket
 import time
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.api.routes.health import STALE_S, HealthState
+from app.main import create_app
 from app.settings import Settings
 
 from .conftest import ADMIN_TOKEN, Proc, free_port, service_env, wait_healthy
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    """One API for the module: each test only reads, on connections of its own (one start, not four)."""
+def served(tmp_path_factory):
+    """One API for the module, with a health port: each test only reads, on connections of its own (one start,
+    not five).  Yields (the API's port, the health port)."""
     tmp_path = tmp_path_factory.mktemp("health")
-    port = free_port()
-    proc = Proc(["api", "--port", str(port)],
+    port, health_port = free_port(), free_port()
+    proc = Proc(["api", "--port", str(port), "--health-port", str(health_port)],
                 service_env(tmp_path, GXNOR_ALLOWED_HOSTS='["127.0.0.1", "localhost"]'), tmp_path / "api.log")
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc)
         time.sleep(0.5)  # the health state's first refresh
-        yield port
+        yield port, health_port
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def api(served):
+    return served[0]
 
 
 def exchange(sock: socket.socket, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -131,3 +139,64 @@ def test_the_state_says_degraded_when_the_database_is_unreachable_and_goes_stale
 
 async def _true() -> bool:
     return True
+
+
+# --- the health port (gxnor api --health-port): /healthz from a thread of the API process, off its event loop
+
+def test_the_health_port_gives_the_api_ports_answer_on_keep_alive_connections(served):
+    port, health_port = served
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        _, _, on_the_api_port = exchange(sock, probe())
+    with socket.create_connection(("127.0.0.1", health_port), timeout=10) as sock:
+        for _ in range(3):
+            status, headers, body = exchange(sock, probe())
+            assert status == 200 and body == on_the_api_port
+            assert json.loads(body) == {"status": "ok", "database": True, "broker": True}
+            assert headers["cache-control"] == "no-store" and headers["x-content-type-options"] == "nosniff"
+        status, headers, body = exchange(sock, probe("HEAD"))
+        assert status == 200 and body == b"" and int(headers["content-length"]) == len(on_the_api_port)
+        status, _, body = exchange(sock, b"GET /api/v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert status == 404 and b"/healthz only" in body  # nothing else is served on this port
+        status, _, _ = exchange(sock, probe(extra="Connection: close\r\n"))
+        assert status == 200 and sock.recv(1) == b""
+
+
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:  # Python work holding the GIL, as a saturated event loop does
+        pass
+
+
+def test_the_health_port_answers_while_the_event_loop_is_busy_and_503_once_it_is_stuck(tmp_path):
+    """The point of the port: a probe is answered while the loop runs other work (on the API's port it
+    waits for the loop), yet a loop stuck for over STALE_S makes the process say so (503), not "ok"."""
+    settings = Settings(data_dir=tmp_path / "data", health_port=0, admin_token="gx_health-port-test")
+    with TestClient(create_app(settings)) as client:
+        health_port = client.app.state.health_server.server_address[1]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the state's first refresh (503 before it)
+            with socket.create_connection(("127.0.0.1", health_port), timeout=10) as sock:
+                if exchange(sock, probe())[0] == 200:
+                    break
+            time.sleep(0.1)
+
+        async def hold_the_loop(seconds: float) -> None:
+            _busy(seconds)
+
+        with socket.create_connection(("127.0.0.1", health_port), timeout=10) as sock:
+            client.portal.start_task_soon(hold_the_loop, 0.8)  # shorter than STALE_S: busy, not stuck
+            time.sleep(0.2)
+            t0 = time.perf_counter()
+            status, _, body = exchange(sock, probe())
+            took = time.perf_counter() - t0
+            assert status == 200 and json.loads(body)["status"] == "ok"
+            assert took < 0.4, f"the probe waited {took:.2f} s: for the event loop"
+            time.sleep(1.0)  # the loop free again, and its health refreshed
+
+            client.portal.start_task_soon(hold_the_loop, STALE_S + 1.5)  # stuck
+            time.sleep(STALE_S + 0.6)
+            status, _, body = exchange(sock, probe())
+            assert status == 503 and json.loads(body)["status"] == "unresponsive"
+            time.sleep(1.5)  # the loop runs again: its next refresh makes the answer 200 again
+            status, _, body = exchange(sock, probe())
+            assert status == 200 and json.loads(body)["status"] == "ok"
