@@ -56,12 +56,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _open_refusal(host: str) -> str | None:
+    """Why a server with auth off may not listen on ``host`` (None: a loopback address, it may)."""
+    if _is_loopback(host):
+        return None
+    return (f"refusing to listen on {host} with auth switched off (GXNOR_AUTH=false / --no-auth): "
+            "anyone who can reach it could use it. Bind to 127.0.0.1, or leave auth on.")
+
+
 def _serve_checks(args: argparse.Namespace, settings) -> list[str]:
     """Refuse an open server; migrate; on first start make the admin.  Returns the lines that say how to sign
     in, the link last."""
-    if not settings.auth and not _is_loopback(args.host):
-        raise _Refused(f"refusing to listen on {args.host} with auth switched off (GXNOR_AUTH=false / --no-auth): "
-                       "anyone who can reach it could use it. Bind to 127.0.0.1, or leave auth on.")
+    if not settings.auth and (refusal := _open_refusal(args.host)):
+        raise _Refused(refusal)
     from app.main import prepare_database
 
     token = prepare_database(settings)
@@ -76,6 +83,8 @@ def _serve_checks(args: argparse.Namespace, settings) -> list[str]:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
+    if args.no_auth and (refusal := _open_refusal(args.host)):  # said before the slow imports (PyTorch)
+        return fail(refusal)
     from app import serving
     from app.main import create_app
     from app.settings import Settings
@@ -96,6 +105,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """API + UI + one local worker on SQLite and a filesystem queue, all under --data-dir."""
+    if args.no_auth and (refusal := _open_refusal(args.host)):  # said before the slow imports (PyTorch)
+        return fail(refusal)
     import subprocess
 
     from app import serving

@@ -1,6 +1,7 @@
 """Teams, tokens and limits against the real app on a real SQLite file."""
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -162,13 +163,21 @@ def test_tokens_are_shown_once_listed_without_secret_and_revocable(world):
 @pytest.mark.slow
 def test_gxnor_refuses_a_public_address_without_auth_and_token_command_makes_a_working_token(tmp_path, settings,
                                                                                            gxnor_here):
-    real = lambda *args: subprocess.run([sys.executable, "-m", "gxnor_cli", *args], capture_output=True, text=True,
-                                        timeout=60)
     # (`gxnor token`'s real process: test_access_hardening)
     for cmd in ("api", "up"):  # real processes: if the refusal broke, they would serve (and be killed at 60 s)
-        res = real(cmd, "--host", "0.0.0.0", "--no-auth", "--data-dir", str(tmp_path / "d"))
-        assert res.returncode == 2 and "refusing to listen on 0.0.0.0" in res.stderr, res.stderr
-        assert len(res.stderr.strip().splitlines()) == 1
+        res = subprocess.run([sys.executable, "-X", "importtime", "-m", "gxnor_cli", cmd, "--host", "0.0.0.0",
+                              "--no-auth", "--data-dir", str(tmp_path / "d")],
+                             capture_output=True, text=True, timeout=60)
+        timed = [ln for ln in res.stderr.splitlines() if ln.startswith("import time:")]
+        said = [ln for ln in res.stderr.splitlines() if ln not in timed]
+        assert res.returncode == 2 and len(said) == 1 and "refusing to listen on 0.0.0.0" in said[0], res.stderr
+        # said at once: before PyTorch and the app are imported (seconds)
+        assert not {ln.rsplit("|", 1)[-1].strip().split(".")[0] for ln in timed} & {"torch", "app"}, cmd
+    # GXNOR_AUTH=false (no flag) is refused too, once the settings are read
+    res = subprocess.run([sys.executable, "-m", "gxnor_cli", "api", "--host", "0.0.0.0", "--data-dir",
+                          str(tmp_path / "d")], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "GXNOR_AUTH": "false"})
+    assert res.returncode == 2 and "refusing to listen on 0.0.0.0" in res.stderr, res.stderr
     res = gxnor_here("token", "--data-dir", settings.data_dir)
     assert res.returncode == 0, res.stderr
     token = res.stdout.strip().splitlines()[-1]
