@@ -15,8 +15,9 @@ metrics carry the wall time it was written (``wall_time``).
 One read mix of ``bench.api_load`` (CLIENTS closed-loop aiohttp clients, each on one keep-alive connection)
 runs without a break from the start to the end, and two ``/healthz`` probes (each 10 per second, from a
 process of its own as a load balancer's would be) beside it — on the API's health port (``--health-port``,
-``healthz``: what a load balancer should probe) and on the API's own port (``healthz_api_port``); the phases are windows of time over that one load (after
-3 s of warm-up: the clients' first connections), each request counted in the window it started in:
+``healthz``: what a load balancer should probe) and on the API's own port (``healthz_api_port``); the
+phases are windows of time over that one load (after 3 s of warm-up: the clients' first connections), each
+request counted in the window it started in:
 
 1. **before**: no viewers (DURATION s);
 2. **connecting**: the VIEWERS SSE connections opening (a separate process), the read mix held meanwhile (each
