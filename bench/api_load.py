@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -576,8 +577,19 @@ def _default_client() -> str:
     return "aiohttp"
 
 
+def quiet_collector() -> None:
+    """Put everything a load process has imported so far out of the garbage collector's reach.  The benches
+    import the app's settings, and with them PyTorch: a full (generation-2) collection then walks those
+    objects too, pausing the process 50–250 ms (measured in every process of ``bench.sse_load``) — and a
+    pause in a *client* lands in the latencies it records, as if the server had been slow.  (The API does
+    the same at start-up: ``app.main``.)"""
+    gc.collect()
+    gc.freeze()
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
+    quiet_collector()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--runs", type=int, default=1000)

@@ -66,6 +66,7 @@ from bench.api_load import (
     _run,
     api_server,
     pg_database,
+    quiet_collector,
     seed,
     summarise,
 )
@@ -78,6 +79,7 @@ AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # ---------------------------------------------------------------- the synthetic writer (its own process)
 
 def writer_main(db_url: str, data_dir: str, run_ids: list[int], epoch_every: float, ready, stop) -> None:
+    quiet_collector()
     from app.settings import Settings
     from gxnor_core.train import CHECKPOINT_FORMAT
     from worker.runner import SQLReporter, claim
@@ -116,6 +118,7 @@ def writer_main(db_url: str, data_dir: str, run_ids: list[int], epoch_every: flo
 # ---------------------------------------------------------------- the viewers (their own process)
 
 def viewers_main(base: str, assignments: list[tuple[int, str]], conn) -> None:
+    quiet_collector()
     _run(_viewers(base, assignments, conn))
 
 
@@ -270,6 +273,7 @@ def prober_main(base: str, stop, conn) -> None:
     delay it), one keep-alive connection, a ``GET /healthz`` every 100 ms; (wall time, seconds, status) each."""
     import http.client
 
+    quiet_collector()
     host, port = base.removeprefix("http://").split(":")
     client = http.client.HTTPConnection(host, int(port), timeout=30)
     samples = []
@@ -422,6 +426,7 @@ def log(msg: str) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(SystemExit(128 + s)))
+    quiet_collector()  # (the read mix's clients run in this process)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65_536), hard))  # (the API inherits it)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
