@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import logging
+import socket
 import threading
 
 import orjson
@@ -77,8 +78,11 @@ class HealthServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     allow_reuse_port = True  # every API process of --workers N binds the port
+    request_queue_size = 64
 
     def __init__(self, host: str, port: int):
+        if ":" in host:  # an IPv6 address ("::" as the API's --host)
+            self.address_family = socket.AF_INET6
         super().__init__((host, port), _Handler)
         self._slots = threading.BoundedSemaphore(HEALTH_CONNECTIONS)
 
