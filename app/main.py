@@ -158,6 +158,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # gen-2 pass over torch's objects stalls every request in flight for ~100 ms.
         gc.collect()
         gc.freeze()
+        # And collect young objects every 10 000 allocations instead of 700: a full collection then comes
+        # ~14x less often.  Under 1 000 open event streams one still took 30-125 ms (every ~10 s in
+        # bench.sse_load), holding the GIL — every request and the health port's thread waited; with this,
+        # none came in the bench's minute (health port p99 79 -> 11 ms loaded, docs/BENCHMARKS.md "Session 9").
+        gc.set_threshold(10_000, 10, 10)
         async with kept_fresh(HealthState(settings, app.state.broker_status)):
             with health_port.serving(settings.health_host, settings.health_port) as app.state.health_server:
                 yield
