@@ -11,8 +11,9 @@ answers ``GET``/``HEAD /healthz`` from a thread of its own: within the interpret
 (5 ms), whatever the loop is doing.  The answer is the one the loop keeps fresh (``HealthState``: the same
 JSON and headers as on the API port, database and broker reachability); when the loop has not refreshed it
 for ``STALE_S`` (1 s) — the loop is stuck — the answer is **503** ``{"status": "unresponsive"}``, so a wedged
-process still leaves rotation.  Every other path is 404; a client gets ``HEALTH_TIMEOUT_S`` to send each
-request, and at most ``HEALTH_CONNECTIONS`` connections are served at once (more are closed at once).
+process still leaves rotation.  Every other path is 404; a connection silent for ``HEALTH_TIMEOUT_S`` is
+closed, and at most ``HEALTH_CONNECTIONS`` connections are served at once (more are closed at once).  The
+port is for probes on a private network, not for the public.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         state = health.CURRENT
         response = state.response(head) if state is not None else None
         if response is None:
-            self._json(503, {"status": "unresponsive", "detail": "the API process's event loop has not refreshed "
-                             f"its health for over {health.STALE_S:g} s"}, head)
+            self._json(503, {"status": "unresponsive", "detail": "this API process has no fresh health answer: "
+                             f"its event loop has not refreshed it for over {health.STALE_S:g} s (or a request "
+                             "has just found the database unreachable and the next check is due)"}, head)
             return
         self.wfile.write(response)
 

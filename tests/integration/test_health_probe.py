@@ -5,6 +5,7 @@ health state the app keeps fresh (app.api.routes.health); everything else must s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.api.routes.health import STALE_S, HealthState
+from app.health_port import HEALTH_CONNECTIONS
 from app.main import create_app
 from app.settings import Settings
 
@@ -200,3 +202,28 @@ def test_the_health_port_answers_while_the_event_loop_is_busy_and_503_once_it_is
             time.sleep(1.5)  # the loop runs again: its next refresh makes the answer 200 again
             status, _, body = exchange(sock, probe())
             assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+def test_the_health_port_serves_a_bounded_number_of_connections(served):
+    """Idle connections hold the health port's threads: beyond HEALTH_CONNECTIONS a new one is closed at
+    once (never a thread each), and a slot given back serves the next probe."""
+    _, health_port = served
+    idle = [socket.create_connection(("127.0.0.1", health_port), timeout=10) for _ in range(HEALTH_CONNECTIONS)]
+    try:
+        time.sleep(0.3)  # each accepted and waiting for its request in a thread of its own
+        with socket.create_connection(("127.0.0.1", health_port), timeout=5) as extra:
+            assert extra.recv(1) == b""  # closed at once (a served one would wait for its request: a timeout)
+        status, _, _ = exchange(idle[0], probe())  # the ones held are still served
+        assert status == 200
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + 5  # the threads notice their connections closed, and give their slots back
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", health_port), timeout=5) as sock, \
+                contextlib.suppress(OSError):  # (closed at once, the probe unread: a reset)
+            sock.sendall(probe())
+            if sock.recv(12) == b"HTTP/1.1 200":
+                return
+        time.sleep(0.1)
+    raise AssertionError("no probe answered after the idle connections closed")
