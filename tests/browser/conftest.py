@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -185,3 +186,16 @@ def click_download(pg, selector: str, path: Path) -> Path:
         pg.click(selector)
     info.value.save_as(path)
     return path
+
+
+def click_to_confirm(pg, selector: str, confirm_label: str, between: Callable[[], None]) -> None:
+    """A button that takes a confirming click (frontend/js/dom.js ``confirmButton``): the first click arms it
+    (its label says ``confirm_label``), ``between()`` checks that nothing happened yet, the second click
+    confirms.  The button disarms after 4 s; a request to the busy test server in ``between`` once took that
+    long, and the "confirming" click then only armed it again — so it is armed again first if it must be."""
+    pg.click(selector)
+    assert pg.text_content(selector) == confirm_label
+    between()
+    if pg.text_content(selector) != confirm_label:
+        pg.click(selector)
+    pg.click(selector)

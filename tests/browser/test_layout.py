@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from .conftest import _page, damaged_svhn, shoot
+from .conftest import _page, click_to_confirm, damaged_svhn, shoot
 
 VIEWS = [pytest.param(w, s, id=f"{w}px-{s}") for w in (1440, 390) for s in ("light", "dark")]
 # Interactions: the desktop in light and the phone in dark (each width and each scheme once).
@@ -327,12 +327,12 @@ def test_a_running_runs_duration_ticks_and_cancel_asks_first(view, server, api, 
     assert len(set(before_first_epoch)) >= 3, seen  # ticking each second, not only when an epoch ends
     check_layout(pg, "running-run", width, scheme)
 
-    pg.click("#cancel-run")
-    assert pg.text_content("#cancel-run") == "Confirm cancel"
-    pg.wait_for_timeout(300)
-    run = api.get(f"/api/v1/runs/{run_id}").json()
-    assert run["status"] == "running" and not run["cancel_requested"]  # one click did nothing yet
-    pg.click("#cancel-run")
+    def one_click_did_nothing():
+        pg.wait_for_timeout(300)
+        run = api.get(f"/api/v1/runs/{run_id}").json()
+        assert run["status"] == "running" and not run["cancel_requested"]
+
+    click_to_confirm(pg, "#cancel-run", "Confirm cancel", one_click_did_nothing)
     assert wait_done(api, f"/api/v1/runs/{run_id}", timeout=60)["status"] == "cancelled"
     pg.wait_for_function("() => document.querySelector('#run-status').textContent === 'cancelled'")
     assert pg.dialogs == []

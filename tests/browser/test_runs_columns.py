@@ -8,7 +8,7 @@ import csv
 import time
 import uuid
 
-from .conftest import click_download, shoot
+from .conftest import click_download, click_to_confirm, shoot
 
 TINY = {"model": {"hidden": [16]}, "train": {"epochs": 1, "batch_size": 200}}
 
@@ -161,10 +161,10 @@ def test_bulk_tags_a_chip_filters_archive_hides_and_refusals_are_in_words(page, 
     # Cancel in bulk takes a confirming click.
     page.click("#clear-selection")
     page.check(f"input[data-select='{live}']")
-    page.click("[data-bulk=cancel]")
-    assert page.text_content("[data-bulk=cancel]") == "Confirm cancel"
-    assert api.get(f"/api/v1/runs/{live}").json()["status"] in ("queued", "running")
-    page.click("[data-bulk=cancel]")
+    def one_click_cancels_nothing():
+        assert api.get(f"/api/v1/runs/{live}").json()["status"] in ("queued", "running")
+
+    click_to_confirm(page, "[data-bulk=cancel]", "Confirm cancel", one_click_cancels_nothing)
     run = finished(api, live)[0]
     assert run["status"] == "cancelled"
     assert not page.errors, page.errors
