@@ -79,10 +79,11 @@ AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # ---------------------------------------------------------------- the synthetic writer (its own process)
 
 def writer_main(db_url: str, data_dir: str, run_ids: list[int], epoch_every: float, ready, stop) -> None:
-    quiet_collector()
     from app.settings import Settings
     from gxnor_core.train import CHECKPOINT_FORMAT
     from worker.runner import SQLReporter, claim
+
+    quiet_collector()
 
     settings = Settings(data_dir=Path(data_dir), database_url=db_url, progress_interval_s=1.0)
     rng = random.Random(1)
