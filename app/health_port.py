@@ -24,10 +24,7 @@ import logging
 import socket
 import threading
 
-import orjson
-
 from app.api.routes import health
-from app.security import SECURITY_HEADERS
 
 log = logging.getLogger("gxnor.health")
 
@@ -48,29 +45,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._answer(head=True)
 
     def _answer(self, head: bool) -> None:
-        if self.path.split("?", 1)[0] != "/healthz":
-            self._json(404, {"detail": "Not Found: this port answers /healthz only"}, head)
-            return
         state = health.CURRENT
-        response = state.response(head) if state is not None else None
-        if response is None:
-            self._json(503, {"status": "unresponsive", "detail": "this API process has no fresh health answer: "
-                             f"its event loop has not refreshed it for over {health.STALE_S:g} s (or a request "
-                             "has just found the database unreachable and the next check is due)"}, head)
-            return
+        if self.path.split("?", 1)[0] != "/healthz":
+            response = health.json_response(b"404 Not Found", {"detail": "Not Found: this port answers /healthz only"})
+        elif (response := state.response(head) if state is not None else None) is None:
+            response = health.json_response(b"503 Service Unavailable", {
+                "status": "unresponsive", "detail": "this API process has no fresh health answer: its event loop "
+                f"has not refreshed it for over {health.STALE_S:g} s (or a request has just found the database "
+                "unreachable and the next check is due)"})
+        if head:
+            response = response.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
         self.wfile.write(response)
-
-    def _json(self, status: int, body: dict, head: bool) -> None:
-        raw = orjson.dumps(body)
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(raw)))
-        self.send_header("cache-control", "no-store")
-        for name, value in SECURITY_HEADERS:
-            self.send_header(name, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(raw)
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - probes are not logged (a probe every second)
         pass

@@ -71,11 +71,8 @@ class HealthState:
             await asyncio.sleep(REFRESH_S)
 
     def _set(self, health: Health) -> None:
-        body = orjson.dumps(health.model_dump())
-        head = [b"HTTP/1.1 200 OK", b"content-type: application/json", b"content-length: %d" % len(body),
-                b"cache-control: no-store", *(f"{k}: {v}".encode() for k, v in SECURITY_HEADERS)]
-        self._head = b"\r\n".join(head) + b"\r\n\r\n"
-        self._get = self._head + body
+        self._get = json_response(b"200 OK", health.model_dump())
+        self._head = self._get.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
         self.checked = time.monotonic()
 
     def response(self, head: bool) -> bytes | None:
@@ -83,6 +80,14 @@ class HealthState:
         if time.monotonic() - self.checked > STALE_S:
             return None
         return self._head if head else self._get
+
+
+def json_response(status: bytes, body: dict) -> bytes:
+    """A whole HTTP/1.1 response with a JSON body and the headers every health answer carries."""
+    raw = orjson.dumps(body)
+    head = [b"HTTP/1.1 " + status, b"content-type: application/json", b"content-length: %d" % len(raw),
+            b"cache-control: no-store", *(f"{k}: {v}".encode() for k, v in SECURITY_HEADERS)]
+    return b"\r\n".join(head) + b"\r\n\r\n" + raw
 
 
 CURRENT: HealthState | None = None  # this process's, while its app runs (read by app.serving)
