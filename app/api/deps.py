@@ -25,7 +25,10 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+"""``scope="function"``: the transaction commits when the route returns, *before* the answer is sent (FastAPI's
+default for a dependency with ``yield`` ends it after the response: a client could get its 201 before the write
+was committed — and read the old state at once, or keep a 201 for a commit that then failed)."""
 
 
 def read_session(request: Request) -> Connection:
