@@ -123,6 +123,17 @@ def _forward_kernel(x, y, binary, r, inv_delta, delta, K):  # pragma: no cover -
             y[i] = level * delta * (np.float32(xi > zero) - np.float32(xi < zero))
 
 
+@numba.njit(cache=True, nogil=True)
+def _channels_last_kernel(y, t):  # pragma: no cover - compiled
+    """y (N, C, H, W) float32 with values in {-1, 0, 1} into t (N, H, W, C) int8."""
+    n, c, h, w = y.shape
+    for b in range(n):
+        for i in range(h):  # one image row of every channel: a W×C tile of t, in cache while it fills
+            for ch in range(c):
+                for j in range(w):
+                    t[b, i, j, ch] = np.int8(y[b, ch, i, j])
+
+
 @cache
 def _derivative_kernel(window: str):
     """φ' as one numba loop per step with the window's scalar form inlined (so it vectorizes)."""
@@ -211,6 +222,16 @@ class MultiStepActivation:
             if mirror:
                 d.add_(self.g.tensor(u + s, self.a))
         return d.mul_(self.height)
+
+    def trits_channels_last(self, x: torch.Tensor) -> np.ndarray:
+        """φ(x) of a float32 N×C×H×W tensor as int8 N×H×W×C — for N ≤ 1, where φ's values are −1, 0, 1: the
+        engine's first layer: ``forward_and_derivative``'s values, moved channels-last in one compiled pass."""
+        if self.N > 1:
+            raise ValueError("trits exist for N ≤ 1 only")
+        y = self.forward_and_derivative(x, False)[0].numpy()
+        t = np.empty((y.shape[0], y.shape[2], y.shape[3], y.shape[1]), dtype=np.int8)
+        _channels_last_kernel(y, t)
+        return t
 
     def forward_and_derivative(self, x: torch.Tensor, want_d: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """φ(x) and, if asked, φ'(x): fused numba kernels on the CPU, torch ops elsewhere."""

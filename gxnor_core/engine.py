@@ -22,13 +22,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .activations import MultiStepActivation
 from .export import ExportedModel, read_model
-from .kernels import KERNELS, TernaryMatrix, choose, fast_int8, forced_kernel, gate_events, im2col
+from .kernels import (
+    KERNELS,
+    TernaryMatrix,
+    choose,
+    conv_gate_events,
+    fast_int8,
+    forced_kernel,
+    gate_events,
+    im2col,
+    onednn_conv2d_tensor,
+    onednn_conv_packed,
+    onednn_int8,
+)
 from .spaces import DiscreteSpace
 
 
@@ -62,18 +75,40 @@ class _Layer:
     bn: tuple[torch.Tensor, ...] | None = None
     bn_eps: float = 0.0
     out_shape: tuple[int, ...] = ()
+    filters: torch.Tensor | None = None  # a conv's int8 weights (out, C, k, k), for ``onednn_conv2d``
 
 
 def _max_pool2(x, h_axis: int):
     """2×2 max-pooling, stride 2, floor (``F.max_pool2d(x, 2)``) of a tensor or array whose image rows and
-    columns are axes h_axis and h_axis + 1: the elementwise maximum of the four strided views (max is exact,
-    so any order gives the same values; on this project's machines it is several times faster than PyTorch's
-    max_pool2d, docs/BENCHMARKS.md, "Engine")."""
+    columns are axes h_axis and h_axis + 1: first the maximum of each pair of rows (whole rows, contiguous),
+    then of each pair of columns of that (max is exact, so any order gives the same values; on this project's
+    machines it is several times faster than PyTorch's max_pool2d, docs/BENCHMARKS.md, "Engine")."""
     h2, w2 = x.shape[h_axis] // 2, x.shape[h_axis + 1] // 2
     lead = (slice(None),) * h_axis
-    view = lambda i, j: x[(*lead, slice(i, 2 * h2, 2), slice(j, 2 * w2, 2))]
     maximum = torch.maximum if isinstance(x, torch.Tensor) else np.maximum
-    return maximum(maximum(view(0, 0), view(0, 1)), maximum(view(1, 0), view(1, 1)))
+    rows = maximum(x[(*lead, slice(0, 2 * h2, 2))], x[(*lead, slice(1, 2 * h2, 2))])
+    return maximum(rows[(*lead, slice(None), slice(0, 2 * w2, 2))], rows[(*lead, slice(None), slice(1, 2 * w2, 2))])
+
+
+@numba.njit(cache=True, nogil=True)
+def _pool_kernel(x, out):  # pragma: no cover - compiled
+    n, c, h2, w2 = out.shape
+    for b in range(n):
+        for ch in range(c):
+            for i in range(h2):
+                for j in range(w2):
+                    out[b, ch, i, j] = max(max(x[b, ch, 2 * i, 2 * j], x[b, ch, 2 * i, 2 * j + 1]),
+                                           max(x[b, ch, 2 * i + 1, 2 * j], x[b, ch, 2 * i + 1, 2 * j + 1]))
+
+
+def _pool_float(y: torch.Tensor) -> torch.Tensor:
+    """``_max_pool2`` of a float32 N×C×H×W tensor in one compiled pass (the first layer's output, the largest
+    pooled tensor: twice as fast as the strided maxima here).  NaN never reaches it (finite inputs and
+    weights), so max's order does not matter."""
+    x = y.contiguous().numpy()
+    out = np.empty((x.shape[0], x.shape[1], x.shape[2] // 2, x.shape[3] // 2), dtype=np.float32)
+    _pool_kernel(x, out)
+    return torch.from_numpy(out)
 
 
 class Engine:
@@ -96,6 +131,8 @@ class Engine:
         act = meta["activations"]
         self.phi = MultiStepActivation(int(act["N"]), float(act["r"]))
         self.layers: list[_Layer] = []
+        self._onednn: dict[str, torch.Tensor] = {}  # conv weights in oneDNN's layout, by layer
+        self._float: dict[str, tuple[np.ndarray, ...]] = {}  # float32 thresholds, by layer
         previous: dict | None = None
         for entry in meta["layers"]:
             self.layers.append(self._layer(entry, previous))
@@ -126,7 +163,8 @@ class Engine:
         thresholds = None
         if entry["role"] == "xnor":
             thresholds = (arrays["flip"].astype(np.int32), arrays["lo"], arrays["hi"])
-        return _Layer(**common, weights=TernaryMatrix.of(rows), thresholds=thresholds, bn=bn)
+        filters = torch.from_numpy(np.ascontiguousarray(trits, dtype=np.int8)) if conv else None
+        return _Layer(**common, weights=TernaryMatrix.of(rows), thresholds=thresholds, bn=bn, filters=filters)
 
     def __call__(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         return self.run(x).logits
@@ -144,30 +182,59 @@ class Engine:
         for layer in self.layers[1:]:
             n = t.shape[0]
             if layer.kind == "conv":
-                cols, (ho, wo) = im2col(t, layer.kernel, layer.padding, layer.stride)
+                (ho, wo), fan_in = self._out_size(t.shape, layer), layer.weights.shape[1]
+                name = self._kernel(n * ho * wo, fan_in, layer, conv=True)
+                if name == "onednn" and onednn_int8():  # straight from the image, no im2col
+                    image = torch.from_numpy(t).permute(0, 3, 1, 2)  # a channels-last view, no copy
+                    y = onednn_conv2d_tensor(image, layer.filters, layer.padding, layer.stride, self._packed(layer))
+                    s = y.permute(0, 2, 3, 1).numpy()  # exact integers in float32, (N, Ho, Wo, out) in memory
+                else:
+                    cols, _ = im2col(t, layer.kernel, layer.padding, layer.stride)
+                    s = KERNELS[name](cols, layer.weights)
+                per = conv_gate_events(t, layer.weights, layer.kernel, layer.padding, layer.stride, per_sample)
             else:
                 cols = t.reshape(n, -1)
-            name = self.kernel or choose(*cols.shape, layer.weights.shape[0], int8=fast_int8())
-            s = KERNELS[name](cols, layer.weights)
+                name = self._kernel(n, cols.shape[1], layer)
+                s = KERNELS[name](cols, layer.weights)
+                per = (cols != 0).astype(np.int64) @ layer.weights.nonzero_per_input if per_sample else None
             kernels[layer.name] = name
-            if per_sample:  # the same count as gate_events, over each sample's own rows
-                nonzero = (cols != 0).reshape(n, -1, cols.shape[1]).sum(1, dtype=np.int64)
-                sample_events[layer.name] = nonzero @ layer.weights.nonzero_per_input
-                events[layer.name] = int(sample_events[layer.name].sum())
-            else:
-                events[layer.name] = gate_events(cols, layer.weights)
+            if per_sample:  # each sample's events (they add up to the batch's)
+                sample_events[layer.name] = per
+            events[layer.name] = int(per.sum()) if per is not None else gate_events(cols, layer.weights)
             if layer.kind == "conv":
                 s = s.reshape(n, ho, wo, -1)
                 if layer.pool:
                     s = _max_pool2(s, 1)
             if layer.role == "output":
+                s = s.astype(np.int32, copy=False)
                 return EngineResult(self._output(layer, s), s, events, kernels, trits, sample_events)
-            flip, lo, hi = layer.thresholds
+            flip, lo, hi = layer.thresholds if s.dtype != np.float32 else self._float_thresholds(layer)
             u = s * flip
             t = (u >= hi).astype(np.int8) - (u <= lo).astype(np.int8)
             if trace:
                 trits[layer.name] = self._model_layout(t, layer)
         raise AssertionError("an exported model ends with its output layer")
+
+    def _kernel(self, rows: int, inputs: int, layer: _Layer, conv: bool = False) -> str:
+        return self.kernel or choose(rows, inputs, layer.weights.shape[0], int8=fast_int8(), onednn=onednn_int8(),
+                                     conv=conv)
+
+    @staticmethod
+    def _out_size(shape: tuple[int, ...], layer: _Layer) -> tuple[int, int]:
+        h, w = shape[1] + 2 * layer.padding, shape[2] + 2 * layer.padding
+        return (h - layer.kernel) // layer.stride + 1, (w - layer.kernel) // layer.stride + 1
+
+    def _float_thresholds(self, layer: _Layer) -> tuple[np.ndarray, ...]:
+        """The thresholds as float32, for sums that oneDNN returned as float32 (integers below 2²⁴: exact)."""
+        if layer.name not in self._float:
+            self._float[layer.name] = tuple(a.astype(np.float32) for a in layer.thresholds)
+        return self._float[layer.name]
+
+    def _packed(self, layer: _Layer) -> torch.Tensor:
+        """The conv's weights in oneDNN's layout, reordered on first use and kept."""
+        if layer.name not in self._onednn:
+            self._onednn[layer.name] = onednn_conv_packed(layer.filters, layer.padding, layer.stride)
+        return self._onednn[layer.name]
 
     def _real_input(self, layer: _Layer, x: torch.Tensor) -> np.ndarray:
         """The first layer, with the model's float ops; its trits channels-last (conv) or N×F."""
@@ -175,13 +242,14 @@ class Engine:
         if layer.kind == "conv":
             y = F.conv2d(x, layer.weights, stride=layer.stride, padding=layer.padding)
             if layer.pool:
-                y = _max_pool2(y, 2)
+                y = _pool_float(y)
         else:
             y = F.linear(x.flatten(1), layer.weights)
         mean, var, weight, bias = layer.bn
-        y = self.phi(F.batch_norm(y, mean, var, weight, bias, False, 0.0, layer.bn_eps))
-        t = y.to(torch.int8)
-        return (t.permute(0, 2, 3, 1) if layer.kind == "conv" else t).contiguous().numpy()
+        y = F.batch_norm(y, mean, var, weight, bias, False, 0.0, layer.bn_eps)
+        if layer.kind == "conv":
+            return self.phi.trits_channels_last(y)
+        return self.phi(y).to(torch.int8).contiguous().numpy()
 
     def _output(self, layer: _Layer, s: np.ndarray) -> torch.Tensor:
         """logits = BN(H·s): the output layer's BatchNorm on the float value of its pre-BN output."""

@@ -24,7 +24,17 @@ import math
 import numpy as np
 import torch
 
-from .kernels import KERNELS, TernaryMatrix, choose, fast_int8, forced_kernel, im2col, pack
+from .kernels import (
+    KERNELS,
+    TernaryMatrix,
+    choose,
+    fast_int8,
+    forced_kernel,
+    im2col,
+    onednn_conv2d_tensor,
+    onednn_int8,
+    pack,
+)
 
 INTEGER_FORWARD_CHOICES = ("auto", "on", "off")
 """The values of ``train.integer_forward`` (docs/CONFIG.md)."""
@@ -54,10 +64,17 @@ def ternary_weights(layer) -> torch.Tensor:
     return layer.state.to(torch.int8) * (2 >> layer.space.N) - 1
 
 
-def _sums(x: np.ndarray, w: TernaryMatrix) -> torch.Tensor:
-    """x (rows, in) int8 times wᵀ, int32, by the forced kernel (``GXNOR_ENGINE_KERNEL``) or the faster one for
-    the shape on this CPU."""
-    name = forced_kernel() or choose(*x.shape, w.shape[0], int8=fast_int8())
+def _kernel(rows: int, inputs: int, outputs: int, conv: bool) -> str:
+    """The forced kernel (``GXNOR_ENGINE_KERNEL``) or the faster one for the shape on this CPU.  ``onednn``
+    reorders the weights into its own layout first, which training pays on every step: worth it for a
+    convolution (the reorder is small beside the product it saves), not for a fully connected layer, whose
+    reorder took longer than its whole float product on this project's AMX machine (docs/METHOD.md)."""
+    return forced_kernel() or choose(rows, inputs, outputs, int8=fast_int8(), onednn=conv and onednn_int8(),
+                                     conv=conv)
+
+
+def _sums(x: np.ndarray, w: TernaryMatrix, name: str) -> torch.Tensor:
+    """x (rows, in) int8 times wᵀ, int32, by kernel ``name``."""
     return torch.from_numpy(KERNELS[name](x, w))
 
 
@@ -71,18 +88,25 @@ def _scaled(s: torch.Tensor, H: float) -> torch.Tensor:
 def linear_forward(x: torch.Tensor, layer) -> torch.Tensor:
     """``F.linear(x, W)`` of an XNOR layer, from the integer sums."""
     w = TernaryMatrix.of(ternary_weights(layer).numpy(), pack)
-    return _scaled(_sums(x.to(torch.int8).numpy(), w), layer.space.H)
+    name = _kernel(x.shape[0], x.shape[1], w.shape[0], conv=False)
+    return _scaled(_sums(x.to(torch.int8).numpy(), w, name), layer.space.H)
 
 
 def conv2d_forward(x: torch.Tensor, layer) -> torch.Tensor:
     """``F.conv2d(x, W, stride, padding)`` of an XNOR layer, from the integer sums of an im2col over
     channels-last trits (rows ordered kernel row, kernel column, channel; the weight rows permuted to match)."""
     trits = ternary_weights(layer)
+    n, _, h, wd = x.shape
+    k, p, stride = layer.kernel_size, layer.padding, layer.stride
+    ho, wo = (h + 2 * p - k) // stride + 1, (wd + 2 * p - k) // stride + 1
+    name = _kernel(n * ho * wo, trits[0].numel(), trits.shape[0], conv=True)
+    if name == "onednn" and onednn_int8():  # oneDNN's int8 convolution on the image: no im2col
+        y = onednn_conv2d_tensor(x, trits, p, stride).contiguous()  # the float op's layout (and so its BN sums)
+        return y if layer.space.H == 1.0 else y.mul_(layer.space.H)
     w = TernaryMatrix.of(trits.permute(0, 2, 3, 1).reshape(trits.shape[0], -1).numpy(), pack)
-    n = x.shape[0]
     t = x.to(torch.int8).permute(0, 2, 3, 1).contiguous().numpy()
-    cols, (ho, wo) = im2col(t, layer.kernel_size, layer.padding, layer.stride)
-    s = _sums(cols, w).view(n, ho, wo, -1).permute(0, 3, 1, 2)
+    cols, _ = im2col(t, k, p, stride)
+    s = _sums(cols, w, name).view(n, ho, wo, -1).permute(0, 3, 1, 2)
     return _scaled(s, layer.space.H)
 
 

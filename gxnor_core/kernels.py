@@ -13,6 +13,11 @@ compute the same integers (docs/EXPORT.md, "Kernels"):
   an activation word with no open gate is skipped.
 - ``int8``: ``torch._int_mm`` on the unpacked {-1, 0, 1} int8 operands (int32 accumulation; PyTorch picks its
   own CPU code path at run time).
+- ``onednn``: oneDNN's int8 inner product (``torch.ops.onednn.qlinear_pointwise``, the op PyTorch's own x86
+  quantization runs) with the weights reordered once into its blocked layout (``qlinear_prepack``): AMX tiles or
+  VNNI where the CPU has them.  Scales 1 and zero points 0, float32 output: the sums are integers below 2²⁴, so
+  exact.  Where PyTorch lacks the op, or its answer on a probe product is not exact (``onednn_int8``), it runs
+  ``int8``'s product instead — the same integers.  A convolution can skip the im2col (``onednn_conv2d``).
 - ``portable``: the bit-plane formula in numpy with a byte-table popcount: no JIT, no instruction-set
   assumption.  Slow; it exists so any machine can check the others (``GXNOR_ENGINE_KERNEL=portable``).
 
@@ -235,6 +240,11 @@ class TernaryMatrix:
         return self.int8.t().contiguous()
 
     @cached_property
+    def onednn_packed(self) -> torch.Tensor:
+        """The weights in oneDNN's blocked int8 layout (``qlinear_prepack``), for ``onednn``."""
+        return torch.ops.onednn.qlinear_prepack(self.int8, None)
+
+    @cached_property
     def nonzero_per_input(self) -> np.ndarray:
         """Outputs with w ≠ 0, per input (int64): the weights' side of ``gate_events``."""
         return (self.int8.numpy() != 0).sum(0, dtype=np.int64)
@@ -259,6 +269,82 @@ def int8_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     return torch._int_mm(torch.from_numpy(np.ascontiguousarray(x)), w.int8_t).numpy()
 
 
+_ONES: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _unit_scales(outputs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-output weight scales 1.0 and zero points 0, as oneDNN's quantized ops take them."""
+    if outputs not in _ONES:
+        _ONES[outputs] = (torch.ones(outputs), torch.zeros(outputs, dtype=torch.int64))
+    return _ONES[outputs]
+
+
+def _onednn_linear(x: torch.Tensor, packed: torch.Tensor, outputs: int) -> torch.Tensor:
+    """float32 x·wᵀ of int8 x (zero point 0) against prepacked int8 weights: exact integers."""
+    scales, zeros = _unit_scales(outputs)
+    return torch.ops.onednn.qlinear_pointwise(x, 1.0, 0, packed, scales, zeros, None, 1.0, 0, torch.float32,
+                                              "none", [], "")
+
+
+@cache
+def onednn_int8() -> bool:
+    """Whether oneDNN's int8 inner product and convolution are here and exact: PyTorch built with oneDNN and
+    its quantized ops, and a probe product and convolution of {-1, 0, 1} operands equal to the integer ones
+    (anything else — a missing op, an ISA oneDNN refuses — and ``onednn`` falls back to ``int8``)."""
+    try:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(-1, 2, (37, 70), generator=g, dtype=torch.int8)
+        w = torch.randint(-1, 2, (33, 70), generator=g, dtype=torch.int8)
+        want = x.long() @ w.long().t()
+        got = _onednn_linear(x, torch.ops.onednn.qlinear_prepack(w, None), 33)
+        image = torch.randint(-1, 2, (2, 5, 6, 7), generator=g, dtype=torch.int8)
+        filters = torch.randint(-1, 2, (9, 5, 3, 3), generator=g, dtype=torch.int8)
+        conv = onednn_conv2d(image.permute(0, 2, 3, 1).contiguous().numpy(), filters, 1, 1)
+        conv_want = torch.nn.functional.conv2d(image.double(), filters.double(), padding=1).permute(0, 2, 3, 1)
+        return torch.equal(got.long(), want) and np.array_equal(conv, conv_want.long().numpy())
+    except Exception:  # noqa: BLE001 - no oneDNN, no quantized ops, an ISA it refuses: the int8 product instead
+        return False
+
+
+def onednn_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
+    """x (rows, in) int8 times wᵀ by oneDNN's int8 inner product on the prepacked weights (``int8_matmul``
+    where that is not available)."""
+    if not onednn_int8():
+        return int8_matmul(x, w)
+    y = _onednn_linear(torch.from_numpy(np.ascontiguousarray(x)), w.onednn_packed, w.shape[0])
+    return y.to(torch.int32).numpy()
+
+
+def onednn_conv_packed(w: torch.Tensor, padding: int, stride: int) -> torch.Tensor:
+    """Conv weights (out, C, k, k) int8 in oneDNN's blocked layout, for inputs stored as trit + 1 (uint8, zero
+    point 1: oneDNN's int8 convolution takes unsigned inputs; padding is the zero point, a trit 0)."""
+    scales, _ = _unit_scales(w.shape[0])
+    return torch.ops.onednn.qconv_prepack(w, scales, 1.0, 1, [stride] * 2, [padding] * 2, [1, 1], 1, None)
+
+
+def onednn_conv2d_tensor(x: torch.Tensor, w: torch.Tensor, padding: int, stride: int,
+                         packed: torch.Tensor | None = None) -> torch.Tensor:
+    """The convolution of trits x (N, C, H, W; any float or int dtype, values in {-1, 0, 1}, any memory
+    format) with int8 weights w (out, C, k, k) by oneDNN's int8 convolution, straight from the image (no
+    im2col): exact integer sums as float32 (N, out, Ho, Wo), channels-last in memory."""
+    if packed is None:
+        packed = onednn_conv_packed(w, padding, stride)
+    scales, zeros = _unit_scales(w.shape[0])
+    # −1, 0, 1 → 0, 1, 2 with zero point 1 (oneDNN's int8 convolution takes unsigned inputs)
+    shifted = (x + 1).to(torch.uint8, memory_format=torch.channels_last)
+    return torch.ops.onednn.qconv2d_pointwise(shifted, 1.0, 1, packed, scales, zeros, None, [stride] * 2,
+                                              [padding] * 2, [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
+
+
+def onednn_conv2d(x: np.ndarray, w: torch.Tensor, padding: int, stride: int,
+                  packed: torch.Tensor | None = None) -> np.ndarray:
+    """``onednn_conv2d_tensor`` of channels-last trits x (N, H, W, C), int8: int32 sums (N, Ho, Wo, out), the
+    same as ``im2col`` and a matrix product."""
+    image = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)  # a channels-last view, no copy
+    y = onednn_conv2d_tensor(image, w, padding, stride, packed)
+    return y.permute(0, 2, 3, 1).to(torch.int32).numpy()  # channels-last out: this view is (N, Ho, Wo, out)
+
+
 _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
 
 
@@ -278,22 +364,40 @@ def portable_matmul(x: np.ndarray, w: TernaryMatrix, block: int = 64) -> np.ndar
 
 
 Matmul = Callable[[np.ndarray, TernaryMatrix], np.ndarray]
-KERNELS: dict[str, Matmul] = {"popcount": popcount_matmul, "int8": int8_matmul, "portable": portable_matmul}
+KERNELS: dict[str, Matmul] = {"popcount": popcount_matmul, "int8": int8_matmul, "onednn": onednn_matmul,
+                              "portable": portable_matmul}
 """The exact ternary matrix products by name (module docstring); ``choose`` picks one per layer shape."""
 
 KERNEL_ENV = "GXNOR_ENGINE_KERNEL"
 INT8_MIN_ROWS = 2048
 INT8_MAX_INPUTS = 2304
 POPCOUNT_MIN_OUTPUTS = 32
+ONEDNN_MIN_ROWS = 16
+ONEDNN_MIN_WEIGHTS = 1 << 19
+ONEDNN_CONV_MIN_ROWS = 1024
 
 
-def choose(rows: int, inputs: int, outputs: int, int8: bool = True) -> str:
-    """The faster kernel for a (rows × inputs)·(inputs × outputs) product, by measurement on this project's
-    machines (``python -m bench.engine``; docs/EXPORT.md, "Kernels"): ``int8`` for the im2col of a batch — many
-    rows and a fan-in up to 2 304 (3×3×256) — and for fewer than 32 outputs (the output layer: popcount
-    vectorizes over outputs); ``popcount`` otherwise: few rows (batch 1, fully connected layers), where it
-    skips inactive words and splits the outputs between threads, and large fan-ins.  ``int8=False`` (a CPU
-    without a fast int8 product, ``fast_int8``): always ``popcount``."""
+def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool = False, conv: bool = False) -> str:
+    """The faster kernel for a (rows × inputs)·(inputs × outputs) product — a convolution's im2col product with
+    ``conv`` — by measurement on this project's machines (``python -m bench.engine``; docs/EXPORT.md,
+    "Kernels"):
+
+    - ``onednn`` (where ``onednn_int8``: oneDNN's int8 ops, exact, on a CPU with ``fast_int8``): a convolution
+      of at least 1 024 output positions (batch 64 and up; run on the image, it skips the im2col), and a fully
+      connected product of at least 16 rows and 32 outputs whose weights hold ≥ 2¹⁹ values (reordered once,
+      they beat ``torch._int_mm`` there; smaller ones pay oneDNN's fixed cost per call);
+    - ``int8``: the im2col of a batch — many rows and a fan-in up to 2 304 (3×3×256) — and fewer than 32
+      outputs (the output layer: popcount vectorizes over outputs);
+    - ``popcount`` otherwise: few rows (batch 1, fully connected layers), where it skips inactive words and
+      splits the outputs between threads, and large fan-ins.
+
+    ``int8=False`` (a CPU without a fast int8 product, ``fast_int8``): always ``popcount``."""
+    if onednn and int8:
+        if conv and rows >= ONEDNN_CONV_MIN_ROWS:
+            return "onednn"
+        if (not conv and rows >= ONEDNN_MIN_ROWS and outputs >= POPCOUNT_MIN_OUTPUTS
+                and inputs * outputs >= ONEDNN_MIN_WEIGHTS):
+            return "onednn"
     if int8 and (outputs < POPCOUNT_MIN_OUTPUTS or (rows >= INT8_MIN_ROWS and inputs <= INT8_MAX_INPUTS)):
         return "int8"
     return "popcount"
@@ -337,6 +441,61 @@ def gate_events(x: np.ndarray, w: TernaryMatrix) -> int:
     """Open gates of x (rows, in) against w: Σ_k (rows with x_k ≠ 0)·(outputs with w_k ≠ 0) — the same count
     as Σ_rows Σ_outputs popcount(m_x ∧ m_w)."""
     return int(_column_nonzeros(np.ascontiguousarray(x)) @ w.nonzero_per_input)
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_nonzeros(x, k, padding, stride, ho, wo):  # pragma: no cover - compiled
+    """counts[n, i, j, c]: Σ x over the inputs of channel c that kernel tap (i, j) meets at image n's output
+    positions — with x the non-zero mask of a batch, the column sums of image n's im2col rows.  Stride 1: a
+    summed-area table per image (each tap a rectangle of input rows and columns); otherwise position by
+    position."""
+    n, h, w, c = x.shape
+    counts = np.zeros((n, k, k, c), dtype=np.int64)
+    table = np.zeros((h + 1, w + 1, c), dtype=np.int64)
+    for s in range(n):
+        if stride == 1:
+            for r in range(h):
+                for q in range(w):
+                    for ch in range(c):
+                        table[r + 1, q + 1, ch] = (table[r, q + 1, ch] + table[r + 1, q, ch] - table[r, q, ch]
+                                                   + x[s, r, q, ch])
+        for i in range(k):
+            for j in range(k):
+                if stride == 1:
+                    r0, r1 = max(i - padding, 0), min(i - padding + ho, h)
+                    q0, q1 = max(j - padding, 0), min(j - padding + wo, w)
+                    if r0 >= r1 or q0 >= q1:
+                        continue
+                    for ch in range(c):
+                        counts[s, i, j, ch] = (table[r1, q1, ch] - table[r0, q1, ch] - table[r1, q0, ch]
+                                               + table[r0, q0, ch])
+                else:
+                    for oh in range(ho):
+                        r = oh * stride + i - padding
+                        if r < 0 or r >= h:
+                            continue
+                        for ow in range(wo):
+                            q = ow * stride + j - padding
+                            if q < 0 or q >= w:
+                                continue
+                            for ch in range(c):
+                                counts[s, i, j, ch] += x[s, r, q, ch]
+    return counts
+
+
+def conv_gate_events(x: np.ndarray, w: TernaryMatrix, kernel: int, padding: int, stride: int,
+                     per_sample: bool = True) -> np.ndarray:
+    """Open gates per sample (int64, N; or the batch's total, shape (1,), with ``per_sample=False``) of the
+    convolution of channels-last trits x (N, H, W, C) with w (rows ordered kernel row, kernel column, channel,
+    as ``im2col``'s patches): ``gate_events`` of each sample's im2col rows, Σ_k (rows with x_k ≠ 0)·(outputs
+    with w_k ≠ 0), without building the im2col.  For the total, the masks are summed over the batch first
+    (one image of counts)."""
+    n, h, wd, _ = x.shape
+    ho, wo = (h + 2 * padding - kernel) // stride + 1, (wd + 2 * padding - kernel) // stride + 1
+    mask = np.asarray(x) != 0
+    mask = mask.view(np.uint8) if per_sample else mask.sum(0, dtype=np.int32)[None]
+    counts = _window_nonzeros(np.ascontiguousarray(mask), kernel, padding, stride, ho, wo)
+    return counts.reshape(counts.shape[0], -1) @ w.nonzero_per_input
 
 
 @cache

@@ -14,13 +14,23 @@ import numpy as np
 import pytest
 import torch
 
-from gxnor_core import ARCHITECTURES, build_model, load_dataset, load_model, validate_config
+from gxnor_core import ARCHITECTURES, build_model, kernels, load_dataset, load_model, validate_config
 from gxnor_core.activations import MultiStepActivation
 from gxnor_core.data import DATASETS
 from gxnor_core.engine import Engine
 from gxnor_core.errors import ConfigError
 from gxnor_core.export import export_checkpoint, export_model
-from gxnor_core.kernels import KERNEL_ENV, KERNELS, TernaryMatrix, choose, cpu_features, gate_events
+from gxnor_core.kernels import (
+    KERNEL_ENV,
+    KERNELS,
+    TernaryMatrix,
+    choose,
+    conv_gate_events,
+    cpu_features,
+    gate_events,
+    im2col,
+    onednn_conv2d,
+)
 from gxnor_core.layers import DiscreteConv2d, DiscreteLinear, StepActivation
 from gxnor_core.models import GXNORNet, _block
 from gxnor_core.probes import probe
@@ -174,17 +184,59 @@ def test_every_kernel_computes_the_exact_ternary_product_and_its_events(rows, in
     assert gate_events(x, matrix) == events
 
 
+@pytest.mark.parametrize("n,h,w,c,out,k,padding,stride", [(1, 5, 5, 1, 1, 1, 0, 1), (3, 9, 7, 6, 5, 3, 1, 2),
+                                                           (2, 12, 12, 32, 64, 5, 0, 1), (2, 8, 8, 17, 9, 3, 2, 3)])
+def test_the_direct_convolution_and_its_events_equal_the_im2col_product(n, h, w, c, out, k, padding, stride):
+    """``onednn_conv2d`` (oneDNN's int8 convolution on the image, or the fallback where it is missing) and
+    ``conv_gate_events`` (from the non-zero mask, per sample) against the im2col product and its events."""
+    rng = np.random.default_rng(n * h + c)
+    x = rng.integers(-1, 2, (n, h, w, c)).astype(np.int8)
+    x[rng.random(x.shape) < 0.4] = 0
+    filters = rng.integers(-1, 2, (out, c, k, k)).astype(np.int8)
+    matrix = TernaryMatrix.of(filters.transpose(0, 2, 3, 1).reshape(out, -1))
+    cols, (ho, wo) = im2col(x, k, padding, stride)
+    want = (cols.astype(np.int64) @ matrix.int8.numpy().astype(np.int64).T).reshape(n, ho, wo, out)
+    if kernels.onednn_int8():
+        got = onednn_conv2d(x, torch.from_numpy(filters), padding, stride)
+        assert got.dtype == np.int32 and np.array_equal(got, want)
+    per_sample = [gate_events(cols.reshape(n, ho * wo, -1)[i], matrix) for i in range(n)]
+    assert conv_gate_events(x, matrix, k, padding, stride).tolist() == per_sample
+
+
+def test_without_onednn_the_onednn_kernel_is_the_int8_product(monkeypatch):
+    """Where oneDNN's int8 ops are missing or inexact, ``onednn`` computes with ``torch._int_mm`` (and the
+    engine's convolutions take the im2col path): the same integers, never an error."""
+    monkeypatch.setattr(kernels, "onednn_int8", lambda: False)
+    monkeypatch.setattr(kernels.TernaryMatrix, "onednn_packed", property(lambda self: pytest.fail("packed")))
+    rng = np.random.default_rng(5)
+    x, w = rng.integers(-1, 2, (40, 70)).astype(np.int8), rng.integers(-1, 2, (33, 70)).astype(np.int8)
+    assert np.array_equal(KERNELS["onednn"](x, TernaryMatrix.of(w)), x.astype(np.int64) @ w.astype(np.int64).T)
+    cfg, model = randomized(smallest_config("mnist_cnn"), seed=2)
+    monkeypatch.setattr("gxnor_core.engine.onednn_int8", lambda: False)
+    engine = Engine(export_model(model, cfg, DATASETS[cfg.dataset.name].input_shape), kernel="onednn")
+    x = torch.rand(3, *engine.input_shape, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    assert_engine_equals_model(engine, model, x)
+    assert not engine._onednn  # no conv weights were reordered for oneDNN
+
+
 def test_the_kernel_is_chosen_per_shape_or_forced(monkeypatch):
     assert choose(64 * 64, 800, 64) == "int8"  # the im2col of a batch of 64 (mnist_cnn conv2)
     assert choose(1, 1024, 512) == "popcount"  # batch 1, fully connected
     assert choose(64 * 64, 4608, 512) == "popcount"  # large fan-in
     assert choose(64, 1024, 10) == "int8"  # an output layer of 10 classes
+    # with oneDNN's int8 ops (and an int8 dot-product instruction): batches of convolutions, large FC layers
+    assert choose(64 * 64, 800, 64, onednn=True, conv=True) == "onednn"
+    assert choose(64, 800, 64, onednn=True, conv=True) == "popcount"  # batch 1: not oneDNN (its cost per call)
+    assert choose(64, 1024, 512, onednn=True) == "onednn"
+    assert choose(1, 8192, 1024, onednn=True) == "popcount"  # batch 1, fully connected
+    assert choose(64, 1024, 10, onednn=True) == "int8"
+    assert choose(64 * 64, 800, 64, int8=False, onednn=True, conv=True) == "popcount"
     cfg, model = randomized({"model": {"hidden": [16]}})
     data = export_model(model, cfg, (1, 8, 8))
     monkeypatch.setenv(KERNEL_ENV, "portable")
     assert set(Engine(data).run(torch.zeros(2, 1, 8, 8)).kernels.values()) == {"portable"}
     monkeypatch.setenv(KERNEL_ENV, "fastest")
-    with pytest.raises(ValueError, match="GXNOR_ENGINE_KERNEL='fastest': one of popcount, int8, portable"):
+    with pytest.raises(ValueError, match="GXNOR_ENGINE_KERNEL='fastest': one of popcount, int8, onednn, portable"):
         Engine(data)
     features = cpu_features()
     assert {"popcnt", "avx2", "avx512f", "avx512vpopcntdq", "torch_capability"} <= set(features)
