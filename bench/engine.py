@@ -4,7 +4,8 @@
 
 1. Kernels: every ternary × ternary product of ``mnist_cnn`` and ``cifar_vgg`` (the paper's widths; a
    convolution as its im2col product, rows = batch × output pixels) at each batch size, timed as fp32
-   ``F.linear``, ``popcount`` (packing the activations included) and ``int8`` (``torch._int_mm``); the ratio
+   ``F.linear``, ``popcount`` (packing the activations included), ``int8`` (``torch._int_mm``) and ``onednn``
+   (oneDNN's int8 inner product, the weights reordered beforehand as the engine does once per model); the ratio
    is fp32 time / kernel time, and which kernel ``kernels.choose`` picks for that shape.  Targets: ≥ 8× at
    batch 64, ≥ 10× at batch 1.
 2. End to end: the exported network on the engine against the same GXNOR model in eager PyTorch and against
@@ -42,11 +43,12 @@ from gxnor_core import build_model, load_dataset, validate_config
 from gxnor_core.data import DATASETS
 from gxnor_core.engine import Engine
 from gxnor_core.export import export_model
-from gxnor_core.kernels import KERNELS, TernaryMatrix, choose, cpu_features, fast_int8
+from gxnor_core.kernels import KERNELS, TernaryMatrix, choose, cpu_features, fast_int8, onednn_int8
 from gxnor_core.pooling import MaxPool2x2
 
 CONFIGS = {"mnist_cnn": {"dataset": {"name": "mnist5k"}, "model": {"arch": "mnist_cnn"}},
            "cifar_vgg": {"dataset": {"name": "cifar10"}, "model": {"arch": "cifar_vgg"}}}
+FAST = ("popcount", "int8", "onednn")  # the kernels timed (``portable`` is a reference, not a contender)
 MAX_ROWS = 1 << 16  # rows timed per product (a cifar_vgg batch of 64 has exactly this many in conv1–2)
 
 
@@ -101,14 +103,17 @@ def kernel_table(model, input_shape, batch: int, repeats: int) -> list[dict]:
         matrix = TernaryMatrix.of(w)
         xf, wf = torch.from_numpy(x).float(), torch.from_numpy(w).float()
         t = {"fp32": median_time(partial(F.linear, xf, wf), repeats)}
-        for kernel in ("popcount", "int8"):
+        if onednn_int8():
+            _ = matrix.onednn_packed  # reordered once, as the engine does when it loads a model
+        for kernel in FAST:
             t[kernel] = median_time(partial(KERNELS[kernel], x, matrix), repeats)
-        best = min(("popcount", "int8"), key=t.get)
-        chosen = choose(rows, k, outs, int8=fast_int8())  # as the engine chooses on this CPU
+        best = min(FAST, key=t.get)
+        # as the engine chooses on this CPU (a convolution by its im2col shape; the engine runs oneDNN's on the
+        # image itself, timed end to end below)
+        chosen = choose(rows, k, outs, int8=fast_int8(), onednn=onednn_int8(), conv=name.startswith("conv"))
         rows_out.append({"layer": name, "batch": batch, "rows": rows, "inputs": k, "outputs": outs,
-                         "fp32_ms": 1e3 * t["fp32"], "popcount_x": t["fp32"] / t["popcount"],
-                         "int8_x": t["fp32"] / t["int8"], "best": best, "chosen": chosen,
-                         "chosen_x": t["fp32"] / t[chosen]})
+                         "fp32_ms": 1e3 * t["fp32"], **{f"{kernel}_x": t["fp32"] / t[kernel] for kernel in FAST},
+                         "best": best, "chosen": chosen, "chosen_x": t["fp32"] / t[chosen]})
     return rows_out
 
 
@@ -212,11 +217,12 @@ def _print(r: dict) -> None:
           f"= 1/{1 / r['size_ratio']:.1f}")
     print("  kernels (ratio = fp32 F.linear time / kernel time)")
     print(f"  {'layer':6} {'batch':>5} {'rows':>6} {'in':>5} {'out':>5} {'fp32 ms':>8} {'popcount':>9} "
-          f"{'int8':>6}  chosen")
+          f"{'int8':>6} {'onednn':>7}  chosen")
     for k in r["kernels"]:
         mark = "" if k["chosen"] == k["best"] else f"  (best: {k['best']})"
         print(f"  {k['layer']:6} {k['batch']:5} {k['rows']:6} {k['inputs']:5} {k['outputs']:5} {k['fp32_ms']:8.3f} "
-              f"{k['popcount_x']:8.1f}× {k['int8_x']:5.1f}×  {k['chosen']} {k['chosen_x']:.1f}×{mark}")
+              f"{k['popcount_x']:8.1f}× {k['int8_x']:5.1f}× {k['onednn_x']:6.1f}×  {k['chosen']} "
+              f"{k['chosen_x']:.1f}×{mark}")
     print("  end to end (ms per batch; ratio = PyTorch time / engine time)")
     for b in r["batches"]:
         print(f"  batch {b['batch']:3}: engine {b['engine_ms']:.3f}  GXNOR eager {b['gxnor_eager_ms']:.3f} "
