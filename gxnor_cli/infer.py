@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("input", metavar="INPUT.npy", help="float inputs: N×C×H×W, N×features, or one C×H×W sample")
     p.add_argument("-o", "--out", metavar="LOGITS.npy", help="write the logits (float32, N × classes) here")
     p.add_argument("--kernel", metavar="NAME",
-                   help="run every XNOR layer on this kernel: popcount, int8 or portable (default: chosen per "
+                   help="run every XNOR layer on this kernel: popcount, int8, onednn or portable (default: chosen per "
                         "layer shape; docs/EXPORT.md, \"Kernels\")")
     p.set_defaults(func=cmd_infer)
 

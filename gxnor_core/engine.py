@@ -41,6 +41,7 @@ from .kernels import (
     onednn_conv2d_tensor,
     onednn_conv_packed,
     onednn_int8,
+    shifted_channels_last,
 )
 from .spaces import DiscreteSpace
 
@@ -99,6 +100,25 @@ def _pool_kernel(x, out):  # pragma: no cover - compiled
                 for j in range(w2):
                     out[b, ch, i, j] = max(max(x[b, ch, 2 * i, 2 * j], x[b, ch, 2 * i, 2 * j + 1]),
                                            max(x[b, ch, 2 * i + 1, 2 * j], x[b, ch, 2 * i + 1, 2 * j + 1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _pool_thresholds(s, pool, flip, lo, hi, t):  # pragma: no cover - compiled
+    """An XNOR layer's output trits t (N, H', W', C) from its sums s (N, H, W, C; int32, or float32 holding
+    integers): the 2×2 max-pool of s where ``pool`` (H' = H // 2), then with u = flip·s, [u ≥ hi] − [u ≤ lo]
+    per channel — one pass, the channels innermost."""
+    n, h, w, c = t.shape
+    for b in range(n):
+        for i in range(h):
+            for j in range(w):
+                for ch in range(c):
+                    if pool:
+                        v = max(max(s[b, 2 * i, 2 * j, ch], s[b, 2 * i, 2 * j + 1, ch]),
+                                max(s[b, 2 * i + 1, 2 * j, ch], s[b, 2 * i + 1, 2 * j + 1, ch]))
+                    else:
+                        v = s[b, i, j, ch]
+                    u = v * flip[ch]
+                    t[b, i, j, ch] = np.int8(u >= hi[ch]) - np.int8(u <= lo[ch])
 
 
 def _pool_float(y: torch.Tensor) -> torch.Tensor:
@@ -185,8 +205,8 @@ class Engine:
                 (ho, wo), fan_in = self._out_size(t.shape, layer), layer.weights.shape[1]
                 name = self._kernel(n * ho * wo, fan_in, layer, conv=True)
                 if name == "onednn" and onednn_int8():  # straight from the image, no im2col
-                    image = torch.from_numpy(t).permute(0, 3, 1, 2)  # a channels-last view, no copy
-                    y = onednn_conv2d_tensor(image, layer.filters, layer.padding, layer.stride, self._packed(layer))
+                    y = onednn_conv2d_tensor(shifted_channels_last(t), layer.filters, layer.padding, layer.stride,
+                                             self._packed(layer))
                     s = y.permute(0, 2, 3, 1).numpy()  # exact integers in float32, (N, Ho, Wo, out) in memory
                 else:
                     cols, _ = im2col(t, layer.kernel, layer.padding, layer.stride)
@@ -201,16 +221,19 @@ class Engine:
             if per_sample:  # each sample's events (they add up to the batch's)
                 sample_events[layer.name] = per
             events[layer.name] = int(per.sum()) if per is not None else gate_events(cols, layer.weights)
-            if layer.kind == "conv":
+            conv = layer.kind == "conv"
+            if conv:
                 s = s.reshape(n, ho, wo, -1)
-                if layer.pool:
-                    s = _max_pool2(s, 1)
             if layer.role == "output":
-                s = s.astype(np.int32, copy=False)
+                s = (_max_pool2(s, 1) if conv and layer.pool else s).astype(np.int32, copy=False)
                 return EngineResult(self._output(layer, s), s, events, kernels, trits, sample_events)
             flip, lo, hi = layer.thresholds if s.dtype != np.float32 else self._float_thresholds(layer)
-            u = s * flip
-            t = (u >= hi).astype(np.int8) - (u <= lo).astype(np.int8)
+            pool = conv and layer.pool
+            s4 = s if conv else s.reshape(n, 1, 1, -1)
+            t = np.empty((n, ho // 2, wo // 2, s4.shape[3]) if pool else s4.shape, dtype=np.int8)
+            _pool_thresholds(s4, pool, flip.astype(s.dtype, copy=False), lo, hi, t)
+            if not conv:
+                t = t.reshape(n, -1)
             if trace:
                 trits[layer.name] = self._model_layout(t, layer)
         raise AssertionError("an exported model ends with its output layer")

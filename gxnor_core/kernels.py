@@ -325,23 +325,29 @@ def onednn_conv_packed(w: torch.Tensor, padding: int, stride: int) -> torch.Tens
 def onednn_conv2d_tensor(x: torch.Tensor, w: torch.Tensor, padding: int, stride: int,
                          packed: torch.Tensor | None = None) -> torch.Tensor:
     """The convolution of trits x (N, C, H, W; any float or int dtype, values in {-1, 0, 1}, any memory
-    format) with int8 weights w (out, C, k, k) by oneDNN's int8 convolution, straight from the image (no
-    im2col): exact integer sums as float32 (N, out, Ho, Wo), channels-last in memory."""
+    format; or uint8 holding trit + 1 already) with int8 weights w (out, C, k, k) by oneDNN's int8 convolution,
+    straight from the image (no im2col): exact integer sums as float32 (N, out, Ho, Wo), channels-last in
+    memory."""
     if packed is None:
         packed = onednn_conv_packed(w, padding, stride)
     scales, zeros = _unit_scales(w.shape[0])
     # −1, 0, 1 → 0, 1, 2 with zero point 1 (oneDNN's int8 convolution takes unsigned inputs)
-    shifted = (x + 1).to(torch.uint8, memory_format=torch.channels_last)
+    shifted = (x if x.dtype == torch.uint8 else x + 1).to(torch.uint8, memory_format=torch.channels_last)
     return torch.ops.onednn.qconv2d_pointwise(shifted, 1.0, 1, packed, scales, zeros, None, [stride] * 2,
                                               [padding] * 2, [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
+
+
+def shifted_channels_last(x: np.ndarray) -> torch.Tensor:
+    """Channels-last trits (N, H, W, C) int8 as the N×C×H×W channels-last uint8 tensor of trit + 1 that
+    ``onednn_conv2d_tensor`` takes: one pass (−1 is the byte 255, and 255 + 1 wraps to 0)."""
+    return torch.from_numpy(np.add(np.ascontiguousarray(x).view(np.uint8), np.uint8(1))).permute(0, 3, 1, 2)
 
 
 def onednn_conv2d(x: np.ndarray, w: torch.Tensor, padding: int, stride: int,
                   packed: torch.Tensor | None = None) -> np.ndarray:
     """``onednn_conv2d_tensor`` of channels-last trits x (N, H, W, C), int8: int32 sums (N, Ho, Wo, out), the
     same as ``im2col`` and a matrix product."""
-    image = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)  # a channels-last view, no copy
-    y = onednn_conv2d_tensor(image, w, padding, stride, packed)
+    y = onednn_conv2d_tensor(shifted_channels_last(x), w, padding, stride, packed)
     return y.permute(0, 2, 3, 1).to(torch.int32).numpy()  # channels-last out: this view is (N, Ho, Wo, out)
 
 

@@ -446,7 +446,7 @@ def test_infer_writes_the_models_logits_exactly(exported, tmp_path, gxnor_here):
     (lambda d, m: np.save(d / "nan.npy", np.full((1, 64), np.nan)), ["MODEL", "nan.npy"], "NaN or infinite"),
     (lambda d, m: np.save(d / "s.npy", np.array(["a"] * 64)), ["MODEL", "s.npy"], "holds <U1 values"),
     (lambda d, m: np.save(d / "x.npy", np.zeros((1, 64))), ["MODEL", "x.npy", "--kernel", "gpu"],
-     "unknown kernel 'gpu'; one of popcount, int8, portable"),
+     "unknown kernel 'gpu'; one of popcount, int8, onednn, portable"),
 ])
 def test_infer_of_bad_input_exits_2_with_one_line(exported, tmp_path, gxnor_here, make, args, message):
     model_path = exported[0]
