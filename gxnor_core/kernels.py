@@ -5,8 +5,8 @@ For operands in {-1, 0, +1}, each row is kept as two bit-planes, mask m = [v ≠
 
     x·w = popcount(g) − 2·popcount((q_x ⊕ q_w) ∧ g),   g = m_x ∧ m_w
 
-(g is the set of open gates; among them the products whose signs differ are −1, the others +1).  Three kernels
-compute the same integers (docs/EXPORT.md, "Kernels"):
+(g is the set of open gates; among them the products whose signs differ are −1, the others +1).  Four kernels
+compute the same integers (docs/EXPORT.md, "Kernels"; as int32, or for ``onednn`` as float32, exactly):
 
 - ``popcount``: that formula in a numba loop, LLVM's ``ctpop`` compiled for the host CPU at run time (one
   VPOPCNTQ per 8 words with AVX-512 VPOPCNTDQ, POPCNT elsewhere, a bit-twiddling sequence on a CPU with neither);
@@ -15,9 +15,10 @@ compute the same integers (docs/EXPORT.md, "Kernels"):
   own CPU code path at run time).
 - ``onednn``: oneDNN's int8 inner product (``torch.ops.onednn.qlinear_pointwise``, the op PyTorch's own x86
   quantization runs) with the weights reordered once into its blocked layout (``qlinear_prepack``): AMX tiles or
-  VNNI where the CPU has them.  Scales 1 and zero points 0, float32 output: the sums are integers below 2²⁴, so
-  exact.  Where PyTorch lacks the op, or its answer on a probe product is not exact (``onednn_int8``), it runs
-  ``int8``'s product instead — the same integers.  A convolution can skip the im2col (``onednn_conv2d``).
+  VNNI where the CPU has them.  Scales 1 and zero points 0, float32 output, returned as it is: the sums are
+  integers below 2²⁴, so exact.  Where PyTorch lacks the op, or its answer on a probe product is not exact
+  (``onednn_int8``), it runs ``int8``'s product instead — the same integers.  A convolution can skip the
+  im2col (``onednn_conv2d``).
 - ``portable``: the bit-plane formula in numpy with a byte-table popcount: no JIT, no instruction-set
   assumption.  Slow; it exists so any machine can check the others (``GXNOR_ENGINE_KERNEL=portable``).
 
@@ -307,12 +308,12 @@ def onednn_int8() -> bool:
 
 
 def onednn_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
-    """x (rows, in) int8 times wᵀ by oneDNN's int8 inner product on the prepacked weights (``int8_matmul``
-    where that is not available)."""
-    if not onednn_int8():
-        return int8_matmul(x, w)
-    y = _onednn_linear(torch.from_numpy(np.ascontiguousarray(x)), w.onednn_packed, w.shape[0])
-    return y.to(torch.int32).numpy()
+    """x (rows, in) int8 times wᵀ by oneDNN's int8 inner product on the prepacked weights, as **float32**
+    holding the integer sums exactly (fan-ins below 2²⁴; converting them to int32 would cost about a third of
+    the product) — ``int8_matmul``'s sums, as float32, where oneDNN's ops are not available."""
+    if not onednn_int8() or x.shape[1] >= 1 << 24:
+        return int8_matmul(x, w).astype(np.float32)
+    return _onednn_linear(torch.from_numpy(np.ascontiguousarray(x)), w.onednn_packed, w.shape[0]).numpy()
 
 
 def onednn_conv_packed(w: torch.Tensor, padding: int, stride: int) -> torch.Tensor:
