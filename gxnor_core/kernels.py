@@ -381,7 +381,7 @@ INT8_MAX_INPUTS = 2304
 POPCOUNT_MIN_OUTPUTS = 32
 ONEDNN_MIN_ROWS = 16
 ONEDNN_MIN_WEIGHTS = 1 << 19
-ONEDNN_CONV_MIN_ROWS = 1024
+ONEDNN_CONV_MIN_MACS = 1 << 24
 
 
 def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool = False, conv: bool = False) -> str:
@@ -390,9 +390,10 @@ def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool
     "Kernels"):
 
     - ``onednn`` (where ``onednn_int8``: oneDNN's int8 ops, exact, on a CPU with ``fast_int8``): a convolution
-      of at least 1 024 output positions (batch 64 and up; run on the image, it skips the im2col), and a fully
-      connected product of at least 16 rows and 32 outputs whose weights hold ≥ 2¹⁹ values (reordered once,
-      they beat ``torch._int_mm`` there; smaller ones pay oneDNN's fixed cost per call);
+      of at least 2²⁴ multiply-accumulates (run on the image, it skips the im2col: every ``cifar_vgg``
+      convolution from batch 1, ``mnist_cnn``'s conv2 from batch 8), and a fully connected product of at least
+      16 rows and 32 outputs whose weights hold ≥ 2¹⁹ values (reordered once, they beat ``torch._int_mm``
+      there; smaller products pay oneDNN's fixed cost per call, ~0.05 ms);
     - ``int8``: the im2col of a batch — many rows and a fan-in up to 2 304 (3×3×256) — and fewer than 32
       outputs (the output layer: popcount vectorizes over outputs);
     - ``popcount`` otherwise: few rows (batch 1, fully connected layers), where it skips inactive words and
@@ -400,7 +401,7 @@ def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool
 
     ``int8=False`` (a CPU without a fast int8 product, ``fast_int8``): always ``popcount``."""
     if onednn and int8:
-        if conv and rows >= ONEDNN_CONV_MIN_ROWS:
+        if conv and rows * inputs * outputs >= ONEDNN_CONV_MIN_MACS:
             return "onednn"
         if (not conv and rows >= ONEDNN_MIN_ROWS and outputs >= POPCOUNT_MIN_OUTPUTS
                 and inputs * outputs >= ONEDNN_MIN_WEIGHTS):
