@@ -91,6 +91,12 @@ def _max_pool2(x, h_axis: int):
     return maximum(rows[(*lead, slice(None), slice(0, 2 * w2, 2))], rows[(*lead, slice(None), slice(1, 2 * w2, 2))])
 
 
+@numba.njit(nogil=True, inline="always")
+def _nan_max(a, b):  # pragma: no cover - compiled
+    """``torch.maximum`` of two floats: NaN if either is."""
+    return a if (a > b or a != a) else b
+
+
 @numba.njit(cache=True, nogil=True)
 def _pool_kernel(x, out):  # pragma: no cover - compiled
     n, c, h2, w2 = out.shape
@@ -98,8 +104,8 @@ def _pool_kernel(x, out):  # pragma: no cover - compiled
         for ch in range(c):
             for i in range(h2):
                 for j in range(w2):
-                    out[b, ch, i, j] = max(max(x[b, ch, 2 * i, 2 * j], x[b, ch, 2 * i, 2 * j + 1]),
-                                           max(x[b, ch, 2 * i + 1, 2 * j], x[b, ch, 2 * i + 1, 2 * j + 1]))
+                    out[b, ch, i, j] = _nan_max(_nan_max(x[b, ch, 2 * i, 2 * j], x[b, ch, 2 * i, 2 * j + 1]),
+                                                _nan_max(x[b, ch, 2 * i + 1, 2 * j], x[b, ch, 2 * i + 1, 2 * j + 1]))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -123,8 +129,7 @@ def _pool_thresholds(s, pool, flip, lo, hi, t):  # pragma: no cover - compiled
 
 def _pool_float(y: torch.Tensor) -> torch.Tensor:
     """``_max_pool2`` of a float32 N×C×H×W tensor in one compiled pass (the first layer's output, the largest
-    pooled tensor: twice as fast as the strided maxima here).  NaN never reaches it (finite inputs and
-    weights), so max's order does not matter."""
+    pooled tensor: twice as fast as the strided maxima here); NaN wins, as in ``torch.maximum``."""
     x = y.contiguous().numpy()
     out = np.empty((x.shape[0], x.shape[1], x.shape[2] // 2, x.shape[3] // 2), dtype=np.float32)
     _pool_kernel(x, out)

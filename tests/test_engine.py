@@ -201,6 +201,7 @@ def test_the_direct_convolution_and_its_events_equal_the_im2col_product(n, h, w,
         assert got.dtype == np.int32 and np.array_equal(got, want)
     per_sample = [gate_events(cols.reshape(n, ho * wo, -1)[i], matrix) for i in range(n)]
     assert conv_gate_events(x, matrix, k, padding, stride).tolist() == per_sample
+    assert conv_gate_events(x, matrix, k, padding, stride, per_sample=False).tolist() == [sum(per_sample)]
 
 
 def test_without_onednn_the_onednn_kernel_is_the_int8_product(monkeypatch):
@@ -314,3 +315,15 @@ def test_a_trained_network_equals_its_model_on_the_whole_test_split(arch, tmp_pa
     got = assert_engine_equals_model(engine, model, data.test_x)
     assert_events_equal_probes(got, model, data.test_x)
     assert (got.logits.argmax(1) != data.test_y).float().mean() < 0.5  # it learned something: a real test
+
+
+def test_the_first_layers_pool_is_max_pool2d_nan_included():
+    """The engine's compiled 2×2 pool of the first layer's float output: ``F.max_pool2d``'s values, odd sizes
+    floored, NaN propagating as in ``torch.maximum``."""
+    from gxnor_core.engine import _pool_float
+
+    for shape in [(2, 3, 6, 7), (1, 1, 5, 5), (3, 4, 24, 24)]:
+        y = torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
+        y.view(-1)[:: 17] = float("nan")
+        got, want = _pool_float(y), torch.nn.functional.max_pool2d(y, 2)
+        assert torch.equal(got.isnan(), want.isnan()) and torch.equal(got.nan_to_num(7.0), want.nan_to_num(7.0))
