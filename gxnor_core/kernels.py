@@ -378,6 +378,7 @@ KERNELS: dict[str, Matmul] = {"popcount": popcount_matmul, "int8": int8_matmul, 
 KERNEL_ENV = "GXNOR_ENGINE_KERNEL"
 INT8_MIN_ROWS = 2048
 INT8_MAX_INPUTS = 2304
+INT8_MIN_CONV_ROWS = 64
 POPCOUNT_MIN_OUTPUTS = 32
 ONEDNN_MIN_ROWS = 16
 ONEDNN_MIN_WEIGHTS = 1 << 19
@@ -394,8 +395,9 @@ def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool
       convolution from batch 1, ``mnist_cnn``'s conv2 from batch 8), and a fully connected product of at least
       16 rows and 32 outputs whose weights hold ≥ 2¹⁹ values (reordered once, they beat ``torch._int_mm``
       there; smaller products pay oneDNN's fixed cost per call, ~0.05 ms);
-    - ``int8``: the im2col of a batch — many rows and a fan-in up to 2 304 (3×3×256) — and fewer than 32
-      outputs (the output layer: popcount vectorizes over outputs);
+    - ``int8``: the im2col of a batch — many rows and a fan-in up to 2 304 (3×3×256) — any convolution of at
+      least 64 output positions (``mnist_cnn``'s conv2 at batch 1: 3–4× fp32 on the VNNI and AMX hosts, where
+      ``popcount`` is 1.8×), and fewer than 32 outputs (the output layer: popcount vectorizes over outputs);
     - ``popcount`` otherwise: few rows (batch 1, fully connected layers), where it skips inactive words and
       splits the outputs between threads, and large fan-ins.
 
@@ -406,7 +408,8 @@ def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool
         if (not conv and rows >= ONEDNN_MIN_ROWS and outputs >= POPCOUNT_MIN_OUTPUTS
                 and inputs * outputs >= ONEDNN_MIN_WEIGHTS):
             return "onednn"
-    if int8 and (outputs < POPCOUNT_MIN_OUTPUTS or (rows >= INT8_MIN_ROWS and inputs <= INT8_MAX_INPUTS)):
+    if int8 and (outputs < POPCOUNT_MIN_OUTPUTS or (rows >= INT8_MIN_ROWS and inputs <= INT8_MAX_INPUTS)
+                 or (conv and rows >= INT8_MIN_CONV_ROWS)):
         return "int8"
     return "popcount"
 

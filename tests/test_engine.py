@@ -228,7 +228,8 @@ def test_the_kernel_is_chosen_per_shape_or_forced(monkeypatch):
     assert choose(64, 1024, 10) == "int8"  # an output layer of 10 classes
     # with oneDNN's int8 ops (and an int8 dot-product instruction): batches of convolutions, large FC layers
     assert choose(64 * 64, 800, 64, onednn=True, conv=True) == "onednn"
-    assert choose(64, 800, 64, onednn=True, conv=True) == "popcount"  # batch 1: not oneDNN (its cost per call)
+    assert choose(64, 800, 64, onednn=True, conv=True) == "int8"  # batch 1: not oneDNN (its cost per call)
+    assert choose(64, 800, 64, conv=True) == "int8" and choose(64, 800, 64) == "popcount"
     assert choose(256, 2304, 256, onednn=True, conv=True) == "onednn"  # cifar_vgg conv4 at batch 1
     assert choose(64, 1024, 512, onednn=True) == "onednn"
     assert choose(1, 8192, 1024, onednn=True) == "popcount"  # batch 1, fully connected
