@@ -25,6 +25,10 @@ def register(sub) -> None:
     p.add_argument("--kernel", metavar="NAME",
                    help="run every XNOR layer on this kernel: popcount, int8, onednn or portable (default: chosen per "
                         "layer shape; docs/EXPORT.md, \"Kernels\")")
+    p.add_argument("--first-layer", choices=("float", "int8"), default="float",
+                   help="the real-input first layer: float (the model's own ops, exact; default) or int8 (on 8-bit "
+                        "pixels, in integers: faster, judged by test error; docs/EXPORT.md, \"The 8-bit first "
+                        "layer\")")
     p.set_defaults(func=cmd_infer)
 
 
@@ -41,7 +45,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from gxnor_core.export import FormatError
 
     try:
-        engine = Engine(model, kernel=args.kernel)
+        engine = Engine(model, kernel=args.kernel, first_layer=args.first_layer)
     except FormatError as exc:
         return fail(f"{args.model}: {exc}")
     except ValueError as exc:  # an unknown --kernel (or GXNOR_ENGINE_KERNEL)
@@ -70,7 +74,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     logits = result.logits.numpy()
     report = {"samples": int(x.shape[0]), "predictions": logits.argmax(1).tolist(), "seconds": round(seconds, 6),
               "events_per_sample": {k: v / x.shape[0] for k, v in result.events.items()},
-              "kernels": result.kernels}
+              "kernels": result.kernels, "first_layer": args.first_layer}
     if args.out:
         out = Path(args.out)
         tmp = out.with_name(out.name + ".tmp.npy")

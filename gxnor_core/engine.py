@@ -45,6 +45,10 @@ from .kernels import (
 )
 from .spaces import DiscreteSpace
 
+FIRST_LAYERS = ("float", "int8")
+"""How the engine runs the real-input first layer: ``float``, the model's own float ops (exact); ``int8``, on
+8-bit pixels in integers (judged by test error: docs/EXPORT.md, "The 8-bit first layer")."""
+
 
 @dataclass
 class EngineResult:
@@ -127,6 +131,53 @@ def _pool_thresholds(s, pool, flip, lo, hi, t):  # pragma: no cover - compiled
                     t[b, i, j, ch] = np.int8(u >= hi[ch]) - np.int8(u <= lo[ch])
 
 
+@numba.njit(cache=True, nogil=True)
+def _affine_pool_thresholds(s, b, pool, flip, lo, hi, t):  # pragma: no cover - compiled
+    """``_pool_thresholds`` of U = 2·s − b (b per position and channel, (H, W, C)): the 8-bit first layer's
+    integers, formed, pooled and thresholded in one pass."""
+    n, h, w, c = t.shape
+    two = s.dtype.type(2)
+    for n_ in range(n):
+        for i in range(h):
+            for j in range(w):
+                for ch in range(c):
+                    if pool:
+                        v = max(max(two * s[n_, 2 * i, 2 * j, ch] - b[2 * i, 2 * j, ch],
+                                    two * s[n_, 2 * i, 2 * j + 1, ch] - b[2 * i, 2 * j + 1, ch]),
+                                max(two * s[n_, 2 * i + 1, 2 * j, ch] - b[2 * i + 1, 2 * j, ch],
+                                    two * s[n_, 2 * i + 1, 2 * j + 1, ch] - b[2 * i + 1, 2 * j + 1, ch]))
+                    else:
+                        v = two * s[n_, i, j, ch] - b[i, j, ch]
+                    u = v * flip[ch]
+                    t[n_, i, j, ch] = np.int8(u >= hi[ch]) - np.int8(u <= lo[ch])
+
+
+def _step_thresholds(f, scale: float, umax: int, channels: int, conv: bool) -> tuple[np.ndarray, ...]:
+    """(flip, lo, hi) as float32 such that, for every integer U ∈ [−umax, umax], f(U·scale) per channel is
+    [u ≥ hi] − [u ≤ lo] with u = flip·U — for a per-channel f (BatchNorm then φ) monotone in its input, by
+    bisection on the integers (about 2·log₂(umax) evaluations of f, all channels at once)."""
+    shape = (1, channels, 1, 1) if conv else (1, channels)
+
+    def h(u: np.ndarray) -> np.ndarray:  # f at U = flip·u, per channel: non-decreasing in u
+        with torch.no_grad():
+            v = torch.from_numpy((flip * u).astype(np.float32)).reshape(shape) * np.float32(scale)
+            return f(v).reshape(channels).round().numpy()
+
+    flip = np.ones(channels, dtype=np.int64)
+    ends = h(np.full(channels, -umax)), h(np.full(channels, umax))
+    flip = np.where(ends[0] <= ends[1], 1, -1)
+
+    def first(level: float) -> np.ndarray:  # the smallest u with h(u) ≥ level, umax + 1 where none
+        lo, hi = np.full(channels, -umax), np.full(channels, umax + 1)
+        while (lo < hi).any():
+            mid = (lo + hi) // 2
+            up = h(np.minimum(mid, umax)) >= level
+            hi, lo = np.where((lo < hi) & up, mid, hi), np.where((lo < hi) & ~up, mid + 1, lo)
+        return lo
+
+    return tuple(a.astype(np.float32) for a in (flip, first(0.0) - 1, first(1.0)))
+
+
 def _pool_float(y: torch.Tensor) -> torch.Tensor:
     """``_max_pool2`` of a float32 N×C×H×W tensor in one compiled pass (the first layer's output, the largest
     pooled tensor: twice as fast as the strided maxima here); NaN wins, as in ``torch.maximum``."""
@@ -144,10 +195,14 @@ class Engine:
     model takes: float N×C×H×W (or N×F), preprocessed as docs/METHOD.md §5 says.
     """
 
-    def __init__(self, model: ExportedModel | str | Path | bytes, kernel: str | None = None):
+    def __init__(self, model: ExportedModel | str | Path | bytes, kernel: str | None = None,
+                 first_layer: str = "float"):
         self.model = model if isinstance(model, ExportedModel) else read_model(model)
         if kernel is not None and kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; one of {', '.join(KERNELS)}")
+        if first_layer not in FIRST_LAYERS:
+            raise ValueError(f"unknown first layer {first_layer!r}; one of {', '.join(FIRST_LAYERS)}")
+        self.first_layer = first_layer
         self.kernel = kernel or forced_kernel()
         meta = self.model.meta
         self.input_shape = tuple(meta["input_shape"])
@@ -162,6 +217,7 @@ class Engine:
         for entry in meta["layers"]:
             self.layers.append(self._layer(entry, previous))
             previous = entry
+        self._eight_bit = self._eight_bit_layer(self.layers[0]) if first_layer == "int8" else None
 
     def _layer(self, entry: dict, previous: dict | None) -> _Layer:
         arrays = self.model.layer_arrays(entry["name"])
@@ -264,9 +320,64 @@ class Engine:
             self._onednn[layer.name] = onednn_conv_packed(layer.filters, layer.padding, layer.stride)
         return self._onednn[layer.name]
 
+    def _eight_bit_layer(self, layer: _Layer) -> dict:
+        """What the 8-bit first layer needs, computed once: its trits t (int8), 255·B with B = Σ t over the taps
+        that fall inside the image (per position and output channel: padding makes it vary at the border), the
+        thresholds on U = 2·S − 255·B (below), and oneDNN's packed weights where present."""
+        trits = torch.round(layer.weights / self.H).to(torch.int8)
+        t = trits.to(torch.float64)
+        fan = int(np.prod(trits.shape[1:]))
+        if layer.kind == "conv":
+            ones = torch.ones(1, *self.input_shape, dtype=torch.float64)
+            B = F.conv2d(ones, t, stride=layer.stride, padding=layer.padding)[0].permute(1, 2, 0)  # (Ho, Wo, out)
+        else:
+            B = t.sum(1)
+        out = trits.shape[0]
+        bn = torch.nn.BatchNorm2d(out, eps=layer.bn_eps) if layer.kind == "conv" else torch.nn.BatchNorm1d(
+            out, eps=layer.bn_eps)
+        mean, var, weight, bias = layer.bn
+        with torch.no_grad():
+            bn.running_mean.copy_(mean), bn.running_var.copy_(var), bn.weight.copy_(weight), bn.bias.copy_(bias)
+        # the layer's real pre-activation is H·U/255: φ(BN(·)) of it as thresholds on the integer U
+        thresholds = _step_thresholds(lambda v: self.phi(bn.eval()(v)), self.H / 255.0, 765 * fan, out,
+                                      layer.kind == "conv")
+        packed = None
+        if layer.kind == "conv" and onednn_int8():
+            packed = onednn_conv_packed(trits, layer.padding, layer.stride, zero_point=0)
+        B255 = (255 * B).to(torch.float32).numpy().reshape(1, 1, -1) if layer.kind != "conv" else (
+            (255 * B).to(torch.float32).numpy())
+        return {"trits": trits, "B255": np.ascontiguousarray(B255), "packed": packed, "thresholds": thresholds}
+
+    def _real_input_8bit(self, layer: _Layer, x: torch.Tensor) -> np.ndarray:
+        """The first layer on 8-bit pixels: p = round((x + 1)·255/2) ∈ {0 … 255} (the datasets' inputs are
+        x = 2p/255 − 1, docs/METHOD.md), so its real pre-activation Σ w·x over the taps inside the image is
+        H·(2·S − 255·B)/255 with S = Σ t·p — integers, exact (S by oneDNN's int8 convolution where present, else a
+        float32 convolution of integers below 2²⁴, exact too); then pool and φ(BN(·)) as thresholds on U."""
+        e = self._eight_bit
+        p = torch.round((x + 1.0) * 127.5).clamp_(0, 255)
+        if layer.kind == "conv":
+            if e["packed"] is not None:
+                pixels = p.to(torch.uint8, memory_format=torch.channels_last)
+                scales, zeros = torch.ones(e["trits"].shape[0]), torch.zeros(e["trits"].shape[0], dtype=torch.int64)
+                S = torch.ops.onednn.qconv2d_pointwise(
+                    pixels, 1.0, 0, e["packed"], scales, zeros, None, [layer.stride] * 2, [layer.padding] * 2,
+                    [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
+            else:
+                S = F.conv2d(p, e["trits"].to(torch.float32), stride=layer.stride, padding=layer.padding)
+            S = S.permute(0, 2, 3, 1).numpy()  # (N, Ho, Wo, out); a copy only where S is not channels-last
+        else:
+            S = F.linear(p.flatten(1), e["trits"].to(torch.float32)).numpy()[:, None, None, :]
+        n, ho, wo, c = S.shape
+        pool = layer.kind == "conv" and layer.pool
+        t = np.empty((n, ho // 2, wo // 2, c) if pool else S.shape, dtype=np.int8)
+        _affine_pool_thresholds(np.ascontiguousarray(S), e["B255"], pool, *e["thresholds"], t)
+        return t if layer.kind == "conv" else t.reshape(n, -1)
+
     def _real_input(self, layer: _Layer, x: torch.Tensor) -> np.ndarray:
         """The first layer, with the model's float ops; its trits channels-last (conv) or N×F."""
         x = x.reshape(x.shape[0], *self.input_shape)
+        if self._eight_bit is not None:
+            return self._real_input_8bit(layer, x)
         if layer.kind == "conv":
             y = F.conv2d(x, layer.weights, stride=layer.stride, padding=layer.padding)
             if layer.pool:

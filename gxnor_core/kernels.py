@@ -316,11 +316,13 @@ def onednn_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     return _onednn_linear(torch.from_numpy(np.ascontiguousarray(x)), w.onednn_packed, w.shape[0]).numpy()
 
 
-def onednn_conv_packed(w: torch.Tensor, padding: int, stride: int) -> torch.Tensor:
-    """Conv weights (out, C, k, k) int8 in oneDNN's blocked layout, for inputs stored as trit + 1 (uint8, zero
-    point 1: oneDNN's int8 convolution takes unsigned inputs; padding is the zero point, a trit 0)."""
+def onednn_conv_packed(w: torch.Tensor, padding: int, stride: int, zero_point: int = 1) -> torch.Tensor:
+    """Conv weights (out, C, k, k) int8 in oneDNN's blocked layout, for uint8 inputs with ``zero_point``
+    (oneDNN's int8 convolution takes unsigned inputs; it pads with the zero point): 1 for trits stored as
+    trit + 1 (padding a trit 0), 0 for 8-bit pixels (the engine's 8-bit first layer)."""
     scales, _ = _unit_scales(w.shape[0])
-    return torch.ops.onednn.qconv_prepack(w, scales, 1.0, 1, [stride] * 2, [padding] * 2, [1, 1], 1, None)
+    return torch.ops.onednn.qconv_prepack(w, scales, 1.0, zero_point, [stride] * 2, [padding] * 2, [1, 1], 1,
+                                          None)
 
 
 def onednn_conv2d_tensor(x: torch.Tensor, w: torch.Tensor, padding: int, stride: int,

@@ -432,6 +432,11 @@ def test_infer_writes_the_models_logits_exactly(exported, tmp_path, gxnor_here):
     np.save(tmp_path / "one.npy", x[0].numpy())
     one = gxnor_here("infer", model_path, tmp_path / "one.npy")
     assert one.returncode == 0 and json.loads(one.stdout)["predictions"] == expected.argmax(1).tolist()[:1]
+    # The 8-bit first layer: its own report, predictions judged against the model's (digits are 4-bit images)
+    eight = gxnor_here("infer", model_path, tmp_path / "x.npy", "--first-layer", "int8")
+    assert eight.returncode == 0, eight.stderr
+    agree = np.mean(np.array(json.loads(eight.stdout)["predictions"]) == expected.argmax(1).numpy())
+    assert json.loads(eight.stdout)["first_layer"] == "int8" and agree >= 0.9
 
 
 @pytest.mark.parametrize("make,args,message", [

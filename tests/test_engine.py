@@ -316,6 +316,39 @@ def test_a_trained_network_equals_its_model_on_the_whole_test_split(arch, tmp_pa
     got = assert_engine_equals_model(engine, model, data.test_x)
     assert_events_equal_probes(got, model, data.test_x)
     assert (got.logits.argmax(1) != data.test_y).float().mean() < 0.5  # it learned something: a real test
+    # the 8-bit first layer is judged by test error: within a point of the model's on the whole split (digits
+    # are 4-bit images, which 8 bits only approximate: 2p/16 − 1 is not always 2q/255 − 1; mnist5k's are 8-bit)
+    eight = Engine(export_checkpoint((tmp_path / "best.pt").read_bytes()), first_layer="int8").run(data.test_x)
+    error = lambda logits: (logits.argmax(1) != data.test_y).float().mean().item()
+    assert abs(error(eight.logits) - error(got.logits)) <= 0.01, (error(eight.logits), error(got.logits))
+
+
+def test_the_8bit_first_layers_thresholds_are_its_step_functions_on_every_integer():
+    """``_step_thresholds`` by bisection against φ(BN(U·scale)) evaluated on every U in the range, for channels
+    rising, falling (negative BN weight) and constant (never −1 or never +1)."""
+    from gxnor_core.engine import _step_thresholds
+
+    bn = torch.nn.BatchNorm1d(5).eval()
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.0, -2.0, 0.0, 1e-6, 3.0]))
+        bn.bias.copy_(torch.tensor([0.0, 0.3, 0.2, -5.0, 1.1]))
+        bn.running_mean.copy_(torch.tensor([0.5, -1.0, 0.0, 0.0, 2.0]))
+    phi = MultiStepActivation(1, 0.5)
+    f = lambda v: phi(bn(v))
+    umax, scale = 300, 1 / 64
+    flip, lo, hi = _step_thresholds(f, scale, umax, 5, conv=False)
+    U = torch.arange(-umax, umax + 1, dtype=torch.float32)
+    with torch.no_grad():
+        want = f(U[:, None].expand(-1, 5) * scale).round().numpy().astype(np.int8)
+    u = U.numpy()[:, None] * flip
+    got = (u >= hi).astype(np.int8) - (u <= lo).astype(np.int8)
+    assert np.array_equal(got, want)
+
+
+def test_an_unknown_first_layer_is_refused():
+    cfg, model = randomized({"model": {"hidden": [16]}})
+    with pytest.raises(ValueError, match="unknown first layer 'int4'; one of float, int8"):
+        Engine(export_model(model, cfg, (1, 8, 8)), first_layer="int4")
 
 
 def test_the_first_layers_pool_is_max_pool2d_nan_included():
