@@ -3,9 +3,11 @@
 Per layer:
 
 - the first layer sees real-valued inputs (pixels), so it is not an XNOR layer: it runs the model's own float
-  ops — conv/linear with the weights −H, 0, +H, max-pool, BatchNorm, φ — and hands on trits;
-- every other layer is a ternary × ternary product computed exactly in integers, s = Σ x·w (conv via im2col
-  over channels-last trits), by one of gxnor_core.kernels (chosen per shape, ``kernels.choose``); then an
+  ops — conv/linear with the weights −H, 0, +H, max-pool, BatchNorm, φ — and hands on trits (or, with
+  ``first_layer="int8"``, runs on 8-bit pixels in integers: judged by test error, docs/EXPORT.md);
+- every other layer is a ternary × ternary product computed exactly in integers, s = Σ x·w, by one of
+  gxnor_core.kernels (chosen per shape, ``kernels.choose``): a convolution as an im2col over channels-last trits
+  and a matrix product, or with ``onednn`` as oneDNN's int8 convolution on the trits themselves; then an
   integer max-pool, and the folded thresholds: with u = flip·s, φ(BN(H·s)) = [u ≥ hi] − [u ≤ lo];
 - the output layer's sums s are the logits before the last scale; logits = BN(H·s), the model's own
   BatchNorm in float32.
@@ -327,6 +329,10 @@ class Engine:
         trits = torch.round(layer.weights / self.H).to(torch.int8)
         t = trits.to(torch.float64)
         fan = int(np.prod(trits.shape[1:]))
+        if 255 * fan >= 1 << 24:  # S = Σ t·p must stay exact in float32
+            raise ValueError(f"first_layer='int8': the first layer's fan-in {fan} is too large (at most 65 792)")
+        if not all(bool(torch.isfinite(a).all()) for a in layer.bn):
+            raise ValueError("first_layer='int8': the first layer's BatchNorm state is not finite")
         if layer.kind == "conv":
             ones = torch.ones(1, *self.input_shape, dtype=torch.float64)
             B = F.conv2d(ones, t, stride=layer.stride, padding=layer.padding)[0].permute(1, 2, 0)  # (Ho, Wo, out)
@@ -338,11 +344,12 @@ class Engine:
         mean, var, weight, bias = layer.bn
         with torch.no_grad():
             bn.running_mean.copy_(mean), bn.running_var.copy_(var), bn.weight.copy_(weight), bn.bias.copy_(bias)
-        # the layer's real pre-activation is H·U/255: φ(BN(·)) of it as thresholds on the integer U
-        thresholds = _step_thresholds(lambda v: self.phi(bn.eval()(v)), self.H / 255.0, 765 * fan, out,
+        # the layer's real pre-activation is H·U/255, |U| = |Σ t·(2p − 255)| ≤ 255·fan: φ(BN(·)) of it as
+        # thresholds on the integer U
+        thresholds = _step_thresholds(lambda v: self.phi(bn.eval()(v)), self.H / 255.0, 255 * fan, out,
                                       layer.kind == "conv")
-        packed = None
-        if layer.kind == "conv" and onednn_int8():
+        packed = None  # oneDNN unless a kernel is forced (``portable`` must assume no instruction set)
+        if layer.kind == "conv" and self.kernel in (None, "onednn") and onednn_int8():
             packed = onednn_conv_packed(trits, layer.padding, layer.stride, zero_point=0)
         B255 = (255 * B).to(torch.float32).numpy().reshape(1, 1, -1) if layer.kind != "conv" else (
             (255 * B).to(torch.float32).numpy())

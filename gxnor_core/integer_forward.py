@@ -74,7 +74,7 @@ def _kernel(rows: int, inputs: int, outputs: int, conv: bool) -> str:
 
 
 def _sums(x: np.ndarray, w: TernaryMatrix, name: str) -> torch.Tensor:
-    """x (rows, in) int8 times wᵀ, int32, by kernel ``name``."""
+    """x (rows, in) int8 times wᵀ by kernel ``name``: int32 (float32 for ``onednn``, the same integers)."""
     return torch.from_numpy(KERNELS[name](x, w))
 
 

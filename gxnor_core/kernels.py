@@ -290,8 +290,10 @@ def _onednn_linear(x: torch.Tensor, packed: torch.Tensor, outputs: int) -> torch
 @cache
 def onednn_int8() -> bool:
     """Whether oneDNN's int8 inner product and convolution are here and exact: PyTorch built with oneDNN and
-    its quantized ops, and a probe product and convolution of {-1, 0, 1} operands equal to the integer ones
-    (anything else — a missing op, an ISA oneDNN refuses — and ``onednn`` falls back to ``int8``)."""
+    its quantized ops, and probe products equal to the integer ones — an inner product and a padded convolution
+    of {-1, 0, 1} operands, and a strided convolution of 8-bit pixels (zero point 0) — (anything else — a
+    missing op, an ISA oneDNN refuses — and ``onednn`` falls back to ``int8``, the 8-bit first layer to a float
+    convolution of integers)."""
     try:
         g = torch.Generator().manual_seed(0)
         x = torch.randint(-1, 2, (37, 70), generator=g, dtype=torch.int8)
@@ -302,7 +304,17 @@ def onednn_int8() -> bool:
         filters = torch.randint(-1, 2, (9, 5, 3, 3), generator=g, dtype=torch.int8)
         conv = onednn_conv2d(image.permute(0, 2, 3, 1).contiguous().numpy(), filters, 1, 1)
         conv_want = torch.nn.functional.conv2d(image.double(), filters.double(), padding=1).permute(0, 2, 3, 1)
-        return torch.equal(got.long(), want) and np.array_equal(conv, conv_want.long().numpy())
+        # and 8-bit pixels with zero point 0 (the engine's 8-bit first layer), stride 2
+        pixels = torch.randint(0, 256, (2, 3, 9, 9), generator=g).to(torch.uint8)
+        kernel = torch.randint(-1, 2, (4, 3, 3, 3), generator=g, dtype=torch.int8)
+        scales, zeros = _unit_scales(4)
+        sums = torch.ops.onednn.qconv2d_pointwise(
+            pixels.contiguous(memory_format=torch.channels_last), 1.0, 0,
+            onednn_conv_packed(kernel, 1, 2, zero_point=0), scales, zeros, None, [2, 2], [1, 1], [1, 1], 1, 1.0,
+            0, torch.float32, "none", [], "")
+        sums_want = torch.nn.functional.conv2d(pixels.double(), kernel.double(), stride=2, padding=1)
+        return (torch.equal(got.long(), want) and np.array_equal(conv, conv_want.long().numpy())
+                and torch.equal(sums.double(), sums_want))
     except Exception:  # noqa: BLE001 - no oneDNN, no quantized ops, an ISA it refuses: the int8 product instead
         return False
 
@@ -404,7 +416,7 @@ def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool
       splits the outputs between threads, and large fan-ins.
 
     ``int8=False`` (a CPU without a fast int8 product, ``fast_int8``): always ``popcount``."""
-    if onednn and int8:
+    if onednn and int8 and inputs < 1 << 24:  # float32 sums: exact below 2²⁴
         if conv and rows * inputs * outputs >= ONEDNN_CONV_MIN_MACS:
             return "onednn"
         if (not conv and rows >= ONEDNN_MIN_ROWS and outputs >= POPCOUNT_MIN_OUTPUTS

@@ -169,17 +169,3 @@ def test_reference_preset_reproduces_the_reference_code_activation():
     inside = (x.detach().abs() >= 0.5) & (x.detach().abs() <= 1.5)
     assert torch.all(x.grad[inside] == 1) and torch.all(x.grad[~inside] == 0)
 
-
-@pytest.mark.parametrize("N,r", [(1, 0.5), (1, 0.0), (1, 1.3), (0, 0.0)])
-def test_trits_channels_last_are_phi_exactly_even_at_the_thresholds(N, r):
-    """The engine's first layer turns φ's output into channels-last int8 trits in one compiled pass; at ±r, ±0
-    and the floats next to r it gives φ's own values."""
-    phi = MultiStepActivation(N, r)
-    x = torch.randn(3, 5, 7, 9, generator=torch.Generator().manual_seed(N)) * 2
-    x.view(-1)[:6] = torch.tensor([r, -r, 0.0, -0.0, 1e-30, -1e-30])
-    x.view(-1)[6:16] = torch.nextafter(torch.full((10,), r), torch.tensor(9.0))
-    x.view(-1)[16:26] = -torch.nextafter(torch.full((10,), r), torch.tensor(-9.0))
-    want = phi(x).to(torch.int8).permute(0, 2, 3, 1).numpy()
-    assert np.array_equal(phi.trits_channels_last(x), want)
-    with pytest.raises(ValueError, match="N ≤ 1"):
-        MultiStepActivation(2, 0.5).trits_channels_last(x)

@@ -328,27 +328,34 @@ def test_the_8bit_first_layers_thresholds_are_its_step_functions_on_every_intege
     rising, falling (negative BN weight) and constant (never −1 or never +1)."""
     from gxnor_core.engine import _step_thresholds
 
-    bn = torch.nn.BatchNorm1d(5).eval()
-    with torch.no_grad():
-        bn.weight.copy_(torch.tensor([1.0, -2.0, 0.0, 1e-6, 3.0]))
-        bn.bias.copy_(torch.tensor([0.0, 0.3, 0.2, -5.0, 1.1]))
-        bn.running_mean.copy_(torch.tensor([0.5, -1.0, 0.0, 0.0, 2.0]))
+    bn = torch.nn.BatchNorm1d(6).eval()
+    with torch.no_grad():  # rising, falling, always 0, always −1, rising, always +1
+        bn.weight.copy_(torch.tensor([1.0, -2.0, 0.0, 1e-6, 3.0, 0.0]))
+        bn.bias.copy_(torch.tensor([0.0, 0.3, 0.2, -5.0, 1.1, 3.0]))
+        bn.running_mean.copy_(torch.tensor([0.5, -1.0, 0.0, 0.0, 2.0, 0.0]))
     phi = MultiStepActivation(1, 0.5)
     f = lambda v: phi(bn(v))
     umax, scale = 300, 1 / 64
-    flip, lo, hi = _step_thresholds(f, scale, umax, 5, conv=False)
+    flip, lo, hi = _step_thresholds(f, scale, umax, 6, conv=False)
     U = torch.arange(-umax, umax + 1, dtype=torch.float32)
     with torch.no_grad():
-        want = f(U[:, None].expand(-1, 5) * scale).round().numpy().astype(np.int8)
+        want = f(U[:, None].expand(-1, 6) * scale).round().numpy().astype(np.int8)
+    assert set(want[:, 5]) == {1} and set(want[:, 2]) == {0} and set(want[:, 3]) == {-1}
     u = U.numpy()[:, None] * flip
     got = (u >= hi).astype(np.int8) - (u <= lo).astype(np.int8)
     assert np.array_equal(got, want)
 
 
-def test_an_unknown_first_layer_is_refused():
+def test_an_unknown_first_layer_is_refused_and_a_forced_kernel_keeps_the_8bit_layer_off_onednn():
     cfg, model = randomized({"model": {"hidden": [16]}})
     with pytest.raises(ValueError, match="unknown first layer 'int4'; one of float, int8"):
         Engine(export_model(model, cfg, (1, 8, 8)), first_layer="int4")
+    cfg, model = randomized(smallest_config("mnist_cnn"), seed=4)
+    data = export_model(model, cfg, DATASETS[cfg.dataset.name].input_shape)
+    portable, auto = (Engine(data, kernel=k, first_layer="int8") for k in ("portable", None))
+    assert portable._eight_bit["packed"] is None  # no instruction-set assumption: a float32 conv of integers
+    x = torch.randint(0, 256, (3, *portable.input_shape), generator=torch.Generator().manual_seed(2)) * (2 / 255) - 1
+    assert torch.equal(portable(x.float()), auto(x.float()))  # the same integers either way
 
 
 def test_the_first_layers_pool_is_max_pool2d_nan_included():
