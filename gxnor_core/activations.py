@@ -212,13 +212,6 @@ class MultiStepActivation:
                 d.add_(self.g.tensor(u + s, self.a))
         return d.mul_(self.height)
 
-    def trits_channels_last(self, x: torch.Tensor) -> np.ndarray:
-        """φ(x) of a float32 N×C×H×W tensor as int8 N×H×W×C — for N ≤ 1, where φ's values are −1, 0, 1: the
-        engine's first layer (numpy moves int8 channels-last about 3× faster than PyTorch's permute here)."""
-        if self.N > 1:
-            raise ValueError("trits exist for N ≤ 1 only")
-        return np.ascontiguousarray(self(x).to(torch.int8).numpy().transpose(0, 2, 3, 1))
-
     def forward_and_derivative(self, x: torch.Tensor, want_d: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """φ(x) and, if asked, φ'(x): fused numba kernels on the CPU, torch ops elsewhere."""
         if x.device.type != "cpu" or x.dtype != torch.float32:

@@ -79,6 +79,7 @@ class _Layer:
     padding: int = 0
     stride: int = 1
     thresholds: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    float_thresholds: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # for float32 sums (``onednn``)
     bn: tuple[torch.Tensor, ...] | None = None
     bn_eps: float = 0.0
     out_shape: tuple[int, ...] = ()
@@ -214,7 +215,6 @@ class Engine:
         self.phi = MultiStepActivation(int(act["N"]), float(act["r"]))
         self.layers: list[_Layer] = []
         self._onednn: dict[str, torch.Tensor] = {}  # conv weights in oneDNN's layout, by layer
-        self._float: dict[str, tuple[np.ndarray, ...]] = {}  # float32 thresholds, by layer
         previous: dict | None = None
         for entry in meta["layers"]:
             self.layers.append(self._layer(entry, previous))
@@ -243,11 +243,13 @@ class Engine:
             rows = trits.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(trits.shape[0], -1)
         else:
             rows = trits
-        thresholds = None
+        thresholds = float_thresholds = None
         if entry["role"] == "xnor":
             thresholds = (arrays["flip"].astype(np.int32), arrays["lo"], arrays["hi"])
+            float_thresholds = tuple(a.astype(np.float32) for a in thresholds)  # exact: |values| < 2²⁴
         filters = torch.from_numpy(np.ascontiguousarray(trits, dtype=np.int8)) if conv else None
-        return _Layer(**common, weights=TernaryMatrix.of(rows), thresholds=thresholds, bn=bn, filters=filters)
+        return _Layer(**common, weights=TernaryMatrix.of(rows), thresholds=thresholds,
+                      float_thresholds=float_thresholds, bn=bn, filters=filters)
 
     def __call__(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         return self.run(x).logits
@@ -290,11 +292,11 @@ class Engine:
             if layer.role == "output":
                 s = (_max_pool2(s, 1) if conv and layer.pool else s).astype(np.int32, copy=False)
                 return EngineResult(self._output(layer, s), s, events, kernels, trits, sample_events)
-            flip, lo, hi = layer.thresholds if s.dtype != np.float32 else self._float_thresholds(layer)
+            flip, lo, hi = layer.float_thresholds if s.dtype == np.float32 else layer.thresholds
             pool = conv and layer.pool
             s4 = s if conv else s.reshape(n, 1, 1, -1)
             t = np.empty((n, ho // 2, wo // 2, s4.shape[3]) if pool else s4.shape, dtype=np.int8)
-            _pool_thresholds(s4, pool, flip.astype(s.dtype, copy=False), lo, hi, t)
+            _pool_thresholds(s4, pool, flip, lo, hi, t)
             if not conv:
                 t = t.reshape(n, -1)
             if trace:
@@ -309,12 +311,6 @@ class Engine:
     def _out_size(shape: tuple[int, ...], layer: _Layer) -> tuple[int, int]:
         h, w = shape[1] + 2 * layer.padding, shape[2] + 2 * layer.padding
         return (h - layer.kernel) // layer.stride + 1, (w - layer.kernel) // layer.stride + 1
-
-    def _float_thresholds(self, layer: _Layer) -> tuple[np.ndarray, ...]:
-        """The thresholds as float32, for sums that oneDNN returned as float32 (integers below 2²⁴: exact)."""
-        if layer.name not in self._float:
-            self._float[layer.name] = tuple(a.astype(np.float32) for a in layer.thresholds)
-        return self._float[layer.name]
 
     def _packed(self, layer: _Layer) -> torch.Tensor:
         """The conv's weights in oneDNN's layout, reordered on first use and kept."""
@@ -364,11 +360,8 @@ class Engine:
         p = torch.round((x + 1.0) * 127.5).clamp_(0, 255)
         if layer.kind == "conv":
             if e["packed"] is not None:
-                pixels = p.to(torch.uint8, memory_format=torch.channels_last)
-                scales, zeros = torch.ones(e["trits"].shape[0]), torch.zeros(e["trits"].shape[0], dtype=torch.int64)
-                S = torch.ops.onednn.qconv2d_pointwise(
-                    pixels, 1.0, 0, e["packed"], scales, zeros, None, [layer.stride] * 2, [layer.padding] * 2,
-                    [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
+                S = onednn_conv2d_tensor(p.to(torch.uint8), e["trits"], layer.padding, layer.stride, e["packed"],
+                                         zero_point=0)
             else:
                 S = F.conv2d(p, e["trits"].to(torch.float32), stride=layer.stride, padding=layer.padding)
             S = S.permute(0, 2, 3, 1).numpy()  # (N, Ho, Wo, out); a copy only where S is not channels-last
@@ -393,9 +386,9 @@ class Engine:
             y = F.linear(x.flatten(1), layer.weights)
         mean, var, weight, bias = layer.bn
         y = F.batch_norm(y, mean, var, weight, bias, False, 0.0, layer.bn_eps)
-        if layer.kind == "conv":
-            return self.phi.trits_channels_last(y)
-        return self.phi(y).to(torch.int8).contiguous().numpy()
+        t = self.phi(y).to(torch.int8).numpy()  # φ's values are −1, 0, 1 (activations N ≤ 1)
+        # channels-last for the XNOR layers: numpy moves int8 about 3× faster than PyTorch's permute here
+        return np.ascontiguousarray(t.transpose(0, 2, 3, 1)) if layer.kind == "conv" else np.ascontiguousarray(t)
 
     def _output(self, layer: _Layer, s: np.ndarray) -> torch.Tensor:
         """logits = BN(H·s): the output layer's BatchNorm on the float value of its pre-BN output."""

@@ -307,11 +307,7 @@ def onednn_int8() -> bool:
         # and 8-bit pixels with zero point 0 (the engine's 8-bit first layer), stride 2
         pixels = torch.randint(0, 256, (2, 3, 9, 9), generator=g).to(torch.uint8)
         kernel = torch.randint(-1, 2, (4, 3, 3, 3), generator=g, dtype=torch.int8)
-        scales, zeros = _unit_scales(4)
-        sums = torch.ops.onednn.qconv2d_pointwise(
-            pixels.contiguous(memory_format=torch.channels_last), 1.0, 0,
-            onednn_conv_packed(kernel, 1, 2, zero_point=0), scales, zeros, None, [2, 2], [1, 1], [1, 1], 1, 1.0,
-            0, torch.float32, "none", [], "")
+        sums = onednn_conv2d_tensor(pixels, kernel, 1, 2, zero_point=0)
         sums_want = torch.nn.functional.conv2d(pixels.double(), kernel.double(), stride=2, padding=1)
         return (torch.equal(got.long(), want) and np.array_equal(conv, conv_want.long().numpy())
                 and torch.equal(sums.double(), sums_want))
@@ -338,17 +334,18 @@ def onednn_conv_packed(w: torch.Tensor, padding: int, stride: int, zero_point: i
 
 
 def onednn_conv2d_tensor(x: torch.Tensor, w: torch.Tensor, padding: int, stride: int,
-                         packed: torch.Tensor | None = None) -> torch.Tensor:
+                         packed: torch.Tensor | None = None, zero_point: int = 1) -> torch.Tensor:
     """The convolution of trits x (N, C, H, W; any float or int dtype, values in {-1, 0, 1}, any memory
     format; or uint8 holding trit + 1 already) with int8 weights w (out, C, k, k) by oneDNN's int8 convolution,
     straight from the image (no im2col): exact integer sums as float32 (N, out, Ho, Wo), channels-last in
-    memory."""
+    memory.  ``zero_point=0``: x is uint8 8-bit pixels, convolved as they are (``packed`` made for that zero
+    point, ``onednn_conv_packed``)."""
     if packed is None:
-        packed = onednn_conv_packed(w, padding, stride)
+        packed = onednn_conv_packed(w, padding, stride, zero_point)
     scales, zeros = _unit_scales(w.shape[0])
     # −1, 0, 1 → 0, 1, 2 with zero point 1 (oneDNN's int8 convolution takes unsigned inputs)
     shifted = (x if x.dtype == torch.uint8 else x + 1).to(torch.uint8, memory_format=torch.channels_last)
-    return torch.ops.onednn.qconv2d_pointwise(shifted, 1.0, 1, packed, scales, zeros, None, [stride] * 2,
+    return torch.ops.onednn.qconv2d_pointwise(shifted, 1.0, zero_point, packed, scales, zeros, None, [stride] * 2,
                                               [padding] * 2, [1, 1], 1, 1.0, 0, torch.float32, "none", [], "")
 
 

@@ -168,4 +168,3 @@ def test_reference_preset_reproduces_the_reference_code_activation():
     assert torch.equal(x.grad, x_ref.grad)
     inside = (x.detach().abs() >= 0.5) & (x.detach().abs() <= 1.5)
     assert torch.all(x.grad[inside] == 1) and torch.all(x.grad[~inside] == 0)
-
