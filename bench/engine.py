@@ -6,8 +6,9 @@
    convolution as its im2col product, rows = batch × output pixels) at each batch size, timed as fp32
    ``F.linear``, ``popcount`` (packing the activations included), ``int8`` (``torch._int_mm``) and ``onednn``
    (oneDNN's int8 inner product, the weights reordered beforehand as the engine does once per model); the ratio
-   is fp32 time / kernel time, and which kernel ``kernels.choose`` picks for that shape.  Targets: ≥ 8× at
-   batch 64, ≥ 10× at batch 1.
+   is fp32 time / kernel time, and which kernel the engine measured fastest for that layer and batch on the
+   end-to-end input (``Engine(tune=True)``, the default; the fixed rule ``kernels.choose``'s pick is in
+   ``--json``).  Targets: ≥ 8× at batch 64, ≥ 10× at batch 1.
 2. End to end: the exported network on the engine against the same GXNOR model in eager PyTorch and against
    its full-precision twin (ReLU, float weights) in eager PyTorch, per batch — both with PyTorch's own
    ``nn.MaxPool2d`` (stock PyTorch; the product's networks pool with ``gxnor_core.pooling.MaxPool2x2``, whose
@@ -95,7 +96,7 @@ def product_shapes(model, input_shape, batch: int) -> list[tuple[str, int, int, 
     return [(n, min(rows * batch, MAX_ROWS), k, o) for n, rows, k, o in shapes]
 
 
-def kernel_table(model, input_shape, batch: int, repeats: int) -> list[dict]:
+def kernel_table(model, input_shape, batch: int, repeats: int, engine_choice: dict) -> list[dict]:
     rng = np.random.default_rng(0)
     rows_out = []
     for name, rows, k, outs in product_shapes(model, input_shape, batch):
@@ -110,12 +111,13 @@ def kernel_table(model, input_shape, batch: int, repeats: int) -> list[dict]:
         for kernel in FAST:
             t[kernel] = median_time(partial(KERNELS[kernel], x, matrix), repeats)
         best = min(FAST, key=t.get)
-        # as the engine chooses on this CPU (a convolution by its im2col shape; the engine runs oneDNN's on the
-        # image itself, timed end to end below)
-        chosen = choose(rows, k, outs, int8=fast_int8(), onednn=onednn_int8(), conv=name.startswith("conv"))
+        # the kernel the engine measured fastest for this layer and batch on the end-to-end input (a convolution's
+        # ``onednn`` there runs on the image itself, without the im2col timed here), and the fixed rule's
+        chosen = engine_choice[batch][name]
+        rule = choose(rows, k, outs, int8=fast_int8(), onednn=onednn_int8(), conv=name.startswith("conv"))
         rows_out.append({"layer": name, "batch": batch, "rows": rows, "inputs": k, "outputs": outs,
                          "fp32_ms": 1e3 * t["fp32"], **{f"{kernel}_x": t["fp32"] / t[kernel] for kernel in FAST},
-                         "best": best, "chosen": chosen, "chosen_x": t["fp32"] / t[chosen]})
+                         "best": best, "chosen": chosen, "chosen_x": t["fp32"] / t[chosen], "rule": rule})
     return rows_out
 
 
@@ -209,7 +211,8 @@ def main() -> None:
     for arch in args.archs.split(","):
         e2e, model = end_to_end(arch, batches, args.repeats, not args.no_compile)
         shape = DATASETS[CONFIGS[arch]["dataset"]["name"]].input_shape
-        e2e["kernels"] = [row for b in batches for row in kernel_table(model, shape, b, args.repeats)]
+        choice = {b["batch"]: b["kernels"] for b in e2e["batches"]}
+        e2e["kernels"] = [row for b in batches for row in kernel_table(model, shape, b, args.repeats, choice)]
         report["archs"].append(e2e)
         if not args.json:
             _print(e2e)
@@ -224,9 +227,9 @@ def _print(r: dict) -> None:
           f"= 1/{1 / r['size_ratio']:.1f}")
     print("  kernels (ratio = fp32 F.linear time / kernel time)")
     print(f"  {'layer':6} {'batch':>5} {'rows':>6} {'in':>5} {'out':>5} {'fp32 ms':>8} {'popcount':>9} "
-          f"{'int8':>6} {'onednn':>7}  chosen")
+          f"{'int8':>6} {'onednn':>7}  the engine's measured choice")
     for k in r["kernels"]:
-        mark = "" if k["chosen"] == k["best"] else f"  (best: {k['best']})"
+        mark = "" if k["chosen"] == k["best"] else f"  (best here: {k['best']})"
         print(f"  {k['layer']:6} {k['batch']:5} {k['rows']:6} {k['inputs']:5} {k['outputs']:5} {k['fp32_ms']:8.3f} "
               f"{k['popcount_x']:8.1f}× {k['int8_x']:5.1f}× {k['onednn_x']:6.1f}×  {k['chosen']} "
               f"{k['chosen_x']:.1f}×{mark}")

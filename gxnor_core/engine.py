@@ -21,6 +21,9 @@ of non-zero input and non-zero weight, padding excluded — per XNOR layer, as t
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +37,7 @@ from .export import ExportedModel, read_model
 from .kernels import (
     KERNELS,
     TernaryMatrix,
+    candidates,
     choose,
     conv_gate_events,
     fast_int8,
@@ -47,6 +51,8 @@ from .kernels import (
 )
 from .spaces import DiscreteSpace
 
+TUNE_REPEATS = 3  # timings per candidate kernel when the engine measures which is fastest (``Engine(tune=True)``)
+TUNE_BUDGET_S = 0.05  # … fewer once a candidate's timings add up to this
 FIRST_LAYERS = ("float", "int8")
 """How the engine runs the real-input first layer: ``float``, the model's own float ops (exact); ``int8``, on
 8-bit pixels in integers (judged by test error: docs/EXPORT.md, "The 8-bit first layer")."""
@@ -193,13 +199,17 @@ def _pool_float(y: torch.Tensor) -> torch.Tensor:
 class Engine:
     """An exported model, ready to run: ``engine(x)`` → logits, ``engine.run(x)`` → EngineResult.
 
-    ``kernel`` forces one kernel of gxnor_core.kernels for every XNOR layer (also ``GXNOR_ENGINE_KERNEL``);
-    by default each layer's is chosen from its shape at run time (``kernels.choose``).  Inputs are what the
-    model takes: float N×C×H×W (or N×F), preprocessed as docs/METHOD.md §5 says.
+    ``kernel`` forces one kernel of gxnor_core.kernels for every XNOR layer (also ``GXNOR_ENGINE_KERNEL``).
+    By default (``tune``) each layer's kernel is chosen by measurement on this machine: the first batch whose
+    size rounds up to a new power of two times every candidate kernel (``kernels.candidates``) on that layer's
+    actual input and keeps the fastest for that size (``measured`` holds the timings; every kernel gives the
+    same integers, so the choice changes only the time).  ``tune=False`` takes the fixed rule
+    ``kernels.choose`` instead.  Inputs are what the model takes: float N×C×H×W (or N×F), preprocessed as
+    docs/METHOD.md §5 says.
     """
 
     def __init__(self, model: ExportedModel | str | Path | bytes, kernel: str | None = None,
-                 first_layer: str = "float"):
+                 first_layer: str = "float", tune: bool = True):
         self.model = model if isinstance(model, ExportedModel) else read_model(model)
         if kernel is not None and kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; one of {', '.join(KERNELS)}")
@@ -207,6 +217,10 @@ class Engine:
             raise ValueError(f"unknown first layer {first_layer!r}; one of {', '.join(FIRST_LAYERS)}")
         self.first_layer = first_layer
         self.kernel = kernel or forced_kernel()
+        self.tune = tune
+        self._chosen: dict[tuple[str, int], str] = {}  # (layer, rows rounded up to a power of two) → kernel
+        self.measured: dict[tuple[str, int], dict[str, float]] = {}  # the seconds each candidate took there
+        self._lock = threading.Lock()  # engines are shared by the API's scoring threads
         meta = self.model.meta
         self.input_shape = tuple(meta["input_shape"])
         self.H = float(meta["weights"]["H"])
@@ -266,27 +280,23 @@ class Engine:
             trits[self.layers[0].name] = self._model_layout(t, self.layers[0])
         for layer in self.layers[1:]:
             n = t.shape[0]
-            if layer.kind == "conv":
+            conv = layer.kind == "conv"
+            if conv:
                 (ho, wo), fan_in = self._out_size(t.shape, layer), layer.weights.shape[1]
-                name = self._kernel(n * ho * wo, fan_in, layer, conv=True)
-                if name == "onednn" and onednn_int8():  # straight from the image, no im2col
-                    y = onednn_conv2d_tensor(shifted_channels_last(t), layer.filters, layer.padding, layer.stride,
-                                             self._packed(layer))
-                    s = y.permute(0, 2, 3, 1).numpy()  # exact integers in float32, (N, Ho, Wo, out) in memory
-                else:
-                    cols, _ = im2col(t, layer.kernel, layer.padding, layer.stride)
-                    s = KERNELS[name](cols, layer.weights)
+                rows = n * ho * wo
+            else:
+                t = t.reshape(n, -1)
+                rows, fan_in = n, t.shape[1]
+            name = self._kernel(rows, fan_in, layer, t)
+            s, cols = self._product(layer, t, name)
+            if conv:
                 per = conv_gate_events(t, layer.weights, layer.kernel, layer.padding, layer.stride, per_sample)
             else:
-                cols = t.reshape(n, -1)
-                name = self._kernel(n, cols.shape[1], layer)
-                s = KERNELS[name](cols, layer.weights)
                 per = (cols != 0).astype(np.int64) @ layer.weights.nonzero_per_input if per_sample else None
             kernels[layer.name] = name
             if per_sample:  # each sample's events (they add up to the batch's)
                 sample_events[layer.name] = per
             events[layer.name] = int(per.sum()) if per is not None else gate_events(cols, layer.weights)
-            conv = layer.kind == "conv"
             if conv:
                 s = s.reshape(n, ho, wo, -1)
             if layer.role == "output":
@@ -303,9 +313,52 @@ class Engine:
                 trits[layer.name] = self._model_layout(t, layer)
         raise AssertionError("an exported model ends with its output layer")
 
-    def _kernel(self, rows: int, inputs: int, layer: _Layer, conv: bool = False) -> str:
-        return self.kernel or choose(rows, inputs, layer.weights.shape[0], int8=fast_int8(), onednn=onednn_int8(),
-                                     conv=conv)
+    def _product(self, layer: _Layer, t: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The layer's integer sums s on kernel ``name`` — (N·Ho·Wo, out) or, for ``onednn`` straight from the
+        image, (N, Ho, Wo, out); int32, or float32 holding integers — and the im2col (or the input) it multiplied,
+        None where there was none."""
+        if layer.kind == "conv":
+            if name == "onednn" and onednn_int8():  # straight from the image, no im2col
+                y = onednn_conv2d_tensor(shifted_channels_last(t), layer.filters, layer.padding, layer.stride,
+                                         self._packed(layer))
+                return y.permute(0, 2, 3, 1).numpy(), None  # exact integers in float32, (N, Ho, Wo, out) in memory
+            cols, _ = im2col(t, layer.kernel, layer.padding, layer.stride)
+        else:
+            cols = t
+        return KERNELS[name](cols, layer.weights), cols
+
+    def _kernel(self, rows: int, inputs: int, layer: _Layer, t: np.ndarray) -> str:
+        """The forced kernel; else, with ``tune``, the fastest candidate measured on this machine for the layer
+        at this many rows (rounded up to a power of two), timed once on the input at hand; else ``choose``."""
+        if self.kernel:
+            return self.kernel
+        conv = layer.kind == "conv"
+        if not self.tune:
+            return choose(rows, inputs, layer.weights.shape[0], int8=fast_int8(), onednn=onednn_int8(), conv=conv)
+        key = (layer.name, 1 << max(rows - 1, 0).bit_length())
+        name = self._chosen.get(key)
+        if name is None:
+            timings = {kernel: self._seconds(layer, t, kernel) for kernel in candidates(inputs)}
+            name = min(timings, key=timings.get)
+            with self._lock:
+                self.measured[key] = timings
+                self._chosen[key] = name
+        return name
+
+    def _seconds(self, layer: _Layer, t: np.ndarray, name: str) -> float:
+        """The best time of the layer's product on kernel ``name`` after one untimed call (which compiles,
+        reorders weights, creates oneDNN's primitive): ``TUNE_REPEATS`` timings, fewer once they add up to
+        ``TUNE_BUDGET_S`` (a batch of ``cifar_vgg``'s largest convolutions)."""
+        self._product(layer, t, name)
+        best, spent = math.inf, 0.0
+        for _ in range(TUNE_REPEATS):
+            t0 = time.perf_counter()
+            self._product(layer, t, name)
+            took = time.perf_counter() - t0
+            best, spent = min(best, took), spent + took
+            if spent >= TUNE_BUDGET_S:
+                break
+        return best
 
     @staticmethod
     def _out_size(shape: tuple[int, ...], layer: _Layer) -> tuple[int, int]:

@@ -30,9 +30,10 @@ which ``gate_events`` computes from column counts in O(R·K + O·K).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
 
 import numba
 import numpy as np
@@ -44,6 +45,7 @@ from numpy.lib.stride_tricks import as_strided
 from ._threads import sync_threads
 
 WORD = 64
+ONEDNN_PROBE_LIMIT = 20.0  # oneDNN at most this many times fp32's time on a probe product (``onednn_int8``)
 OUTPUT_CHUNK = 128  # outputs per task of the popcount kernel: 128 × 16 bytes of weight planes per input word
 
 
@@ -281,19 +283,39 @@ def _unit_scales(outputs: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _onednn_linear(x: torch.Tensor, packed: torch.Tensor, outputs: int) -> torch.Tensor:
-    """float32 x·wᵀ of int8 x (zero point 0) against prepacked int8 weights: exact integers."""
+    """float32 x·wᵀ of int8 trits x against prepacked int8 weights: exact integers.  x goes in as uint8 trit + 1
+    with zero point 1, as the convolution does: oneDNN's int8 kernels take unsigned inputs, and for signed
+    ones it has no fast inner product on a CPU without AMX (its reference code, ~1000× slower, on an AMD EPYC
+    with AVX-512 VNNI; docs/EXPORT.md, "Kernels")."""
     scales, zeros = _unit_scales(outputs)
-    return torch.ops.onednn.qlinear_pointwise(x, 1.0, 0, packed, scales, zeros, None, 1.0, 0, torch.float32,
+    shifted = (x + 1).view(torch.uint8)  # −1, 0, 1 → 0, 1, 2
+    return torch.ops.onednn.qlinear_pointwise(shifted, 1.0, 1, packed, scales, zeros, None, 1.0, 0, torch.float32,
                                               "none", [], "")
+
+
+def _fast_enough(ours: Callable[[], object], fp32: Callable[[], object], limit: float = ONEDNN_PROBE_LIMIT) -> bool:
+    """Whether ``ours`` takes at most ``limit`` times as long as ``fp32`` (best of three; ours stops at its first
+    timing within the limit): oneDNN answers even where it has no kernel for the CPU, from reference code
+    hundreds of times slower than a float product."""
+    def seconds(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    fp32(), ours()  # the first call of each creates its primitive
+    budget = limit * min(seconds(fp32) for _ in range(3))
+    return any(seconds(ours) <= budget for _ in range(3))
 
 
 @cache
 def onednn_int8() -> bool:
-    """Whether oneDNN's int8 inner product and convolution are here and exact: PyTorch built with oneDNN and
-    its quantized ops, and probe products equal to the integer ones — an inner product and a padded convolution
-    of {-1, 0, 1} operands, and a strided convolution of 8-bit pixels (zero point 0) — (anything else — a
-    missing op, an ISA oneDNN refuses — and ``onednn`` falls back to ``int8``, the 8-bit first layer to a float
-    convolution of integers)."""
+    """Whether oneDNN's int8 inner product and convolution are here, exact and fast: PyTorch built with oneDNN
+    and its quantized ops, probe products equal to the integer ones — an inner product and a padded
+    convolution of {-1, 0, 1} operands, and a strided convolution of 8-bit pixels (zero point 0) — and each of
+    the three at most ``ONEDNN_PROBE_LIMIT`` times as slow as fp32 PyTorch on a small product (``_onednn_fast``:
+    oneDNN's reference code, which it runs where it has no kernel for the CPU, is hundreds of times slower).
+    Anything else — a missing op, an ISA oneDNN refuses or runs slowly — and ``onednn`` falls back to ``int8``,
+    the 8-bit first layer to a float convolution of integers."""
     try:
         g = torch.Generator().manual_seed(0)
         x = torch.randint(-1, 2, (37, 70), generator=g, dtype=torch.int8)
@@ -309,10 +331,34 @@ def onednn_int8() -> bool:
         kernel = torch.randint(-1, 2, (4, 3, 3, 3), generator=g, dtype=torch.int8)
         sums = onednn_conv2d_tensor(pixels, kernel, 1, 2, zero_point=0)
         sums_want = torch.nn.functional.conv2d(pixels.double(), kernel.double(), stride=2, padding=1)
-        return (torch.equal(got.long(), want) and np.array_equal(conv, conv_want.long().numpy())
-                and torch.equal(sums.double(), sums_want))
+        exact = (torch.equal(got.long(), want) and np.array_equal(conv, conv_want.long().numpy())
+                 and torch.equal(sums.double(), sums_want))
+        return exact and _onednn_fast()
     except Exception:  # noqa: BLE001 - no oneDNN, no quantized ops, an ISA it refuses: the int8 product instead
         return False
+
+
+def _onednn_fast() -> bool:
+    """The speed half of ``onednn_int8``: the three oneDNN products the engine runs, each against fp32 PyTorch of
+    the same shape (4–5 million multiply-accumulates: tens of microseconds when oneDNN has a kernel for this CPU,
+    its fixed cost per call included; about 0.1 s when it has not, once per process)."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(-1, 2, (128, 512), generator=g, dtype=torch.int8)
+    w = torch.randint(-1, 2, (64, 512), generator=g, dtype=torch.int8)
+    packed, xf, wf = torch.ops.onednn.qlinear_prepack(w, None), x.float(), w.float()
+    image = torch.randint(-1, 2, (8, 32, 8, 8), generator=g, dtype=torch.int8).contiguous(
+        memory_format=torch.channels_last)
+    filters = torch.randint(-1, 2, (32, 32, 3, 3), generator=g, dtype=torch.int8)
+    conv_packed, imagef, filtersf = onednn_conv_packed(filters, 1, 1), image.float(), filters.float()
+    pixels = torch.randint(0, 256, (8, 32, 8, 8), generator=g).to(torch.uint8).contiguous(
+        memory_format=torch.channels_last)
+    pixel_packed = onednn_conv_packed(filters, 1, 1, zero_point=0)
+    conv = partial(torch.nn.functional.conv2d, imagef, filtersf, padding=1)
+    with torch.no_grad():
+        return (_fast_enough(lambda: _onednn_linear(x, packed, 64), lambda: torch.nn.functional.linear(xf, wf))
+                and _fast_enough(lambda: onednn_conv2d_tensor(image, filters, 1, 1, conv_packed), conv)
+                and _fast_enough(lambda: onednn_conv2d_tensor(pixels, filters, 1, 1, pixel_packed, zero_point=0),
+                                 conv))
 
 
 def onednn_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
@@ -423,6 +469,19 @@ def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool
                  or (conv and rows >= INT8_MIN_CONV_ROWS)):
         return "int8"
     return "popcount"
+
+
+def candidates(inputs: int) -> list[str]:
+    """The kernels worth timing for a product of fan-in ``inputs`` on this CPU (the engine measures among them,
+    ``Engine(tune=True)``): ``popcount``; ``int8`` where the CPU has an int8 dot-product instruction
+    (``fast_int8``; elsewhere PyTorch's int8 product is tens of times slower); ``onednn`` where its ops are
+    here, exact and fast (``onednn_int8``) and its float32 sums stay exact (fan-in below 2²⁴)."""
+    names = ["popcount"]
+    if fast_int8():
+        names.append("int8")
+        if onednn_int8() and inputs < 1 << 24:
+            names.append("onednn")
+    return names
 
 
 INT8_FEATURES = ("avx512vnni", "avxvnni", "amx-int8")

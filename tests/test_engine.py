@@ -5,9 +5,11 @@ shapes, every kernel, and a CPU without AVX; and it counts exactly the gate even
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -219,6 +221,69 @@ def test_without_onednn_the_onednn_kernel_is_the_int8_product(monkeypatch):
     x = torch.rand(3, *engine.input_shape, generator=torch.Generator().manual_seed(1)) * 2 - 1
     assert_engine_equals_model(engine, model, x)
     assert not engine._onednn  # no conv weights were reordered for oneDNN
+
+
+def test_the_engine_measures_each_layers_kernel_once_per_batch_size_and_keeps_the_fastest(monkeypatch):
+    """``Engine(tune=True)`` (the default) times every candidate kernel on the layer's own input the first time a
+    batch size (rounded up to a power of two) comes, keeps the fastest, and never measures that size again;
+    a kernel made slow is never the one kept; ``tune=False`` takes the fixed rule."""
+    cfg, model = randomized(smallest_config("mnist_cnn"), seed=4)
+    data = export_model(model, cfg, DATASETS[cfg.dataset.name].input_shape)
+    x = torch.rand(6, *DATASETS[cfg.dataset.name].input_shape, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    engine = Engine(data)
+    got = assert_engine_equals_model(engine, model, x)
+    xnor = [layer.name for layer in engine.layers[1:]]
+    buckets = dict(engine.measured)  # rows rounded up to a power of two: 6 samples → 8 rows of a FC layer
+    assert sorted(name for name, _ in buckets) == sorted(xnor)
+    assert all(rows & (rows - 1) == 0 and rows >= 6 for _, rows in buckets)
+    for (name, _), timings in buckets.items():
+        fan_in = next(layer.weights.shape[1] for layer in engine.layers if layer.name == name)
+        assert list(timings) == kernels.candidates(fan_in) and all(t > 0 for t in timings.values())
+        assert got.kernels[name] == min(timings, key=timings.get)
+    before = {k: dict(v) for k, v in engine.measured.items()}
+    assert_engine_equals_model(engine, model, x[:5])  # 5 rows: the same bucket, not measured again
+    assert engine.measured == before
+    engine(x[:1])  # a new size for every layer
+    assert len(engine.measured) == 2 * len(xnor) and ("fc2", 1) in engine.measured
+
+    if len(kernels.candidates(800)) == 1:
+        pytest.skip("only popcount is a candidate on this CPU (no int8 dot-product instruction)")
+    popcount = KERNELS["popcount"]
+
+    def slow(cols, w):
+        time.sleep(0.02)
+        return popcount(cols, w)
+
+    monkeypatch.setitem(KERNELS, "popcount", slow)
+    slowed = Engine(data)
+    got = assert_engine_equals_model(slowed, model, x)
+    assert "popcount" not in got.kernels.values()
+    fixed = Engine(data, tune=False)
+    traced = fixed.run(x, trace=True)
+    assert not fixed.measured
+    for previous, layer in zip(fixed.layers, fixed.layers[1:]):
+        t = traced.trits[previous.name]  # the layer's input, in the model's layout
+        conv = layer.kind == "conv"
+        rows = t.shape[0] * math.prod(Engine._out_size(t.transpose(0, 2, 3, 1).shape, layer)) if conv else t.shape[0]
+        want = choose(rows, layer.weights.shape[1], layer.weights.shape[0], int8=kernels.fast_int8(),
+                      onednn=kernels.onednn_int8(), conv=conv)
+        assert traced.kernels[layer.name] == want
+
+
+def test_onednn_is_refused_where_it_would_run_slow_reference_code(monkeypatch):
+    """oneDNN answers even on a CPU it has no kernel for, from reference code ~1000× slower (its signed-input
+    inner product on an AMD EPYC without AMX): ``onednn_int8`` times each product it would run against fp32
+    PyTorch and refuses oneDNN when one is more than ``ONEDNN_PROBE_LIMIT`` times slower."""
+    work = torch.rand(64, 256)
+    assert kernels._fast_enough(lambda: work @ work.T, lambda: work @ work.T)
+    assert not kernels._fast_enough(lambda: time.sleep(0.01), lambda: work @ work.T)
+    kernels.onednn_int8.cache_clear()
+    try:
+        monkeypatch.setattr(kernels, "_onednn_fast", lambda: False)
+        assert not kernels.onednn_int8()
+        assert "onednn" not in kernels.candidates(800)
+    finally:
+        kernels.onednn_int8.cache_clear()
 
 
 def test_the_kernel_is_chosen_per_shape_or_forced(monkeypatch):
