@@ -53,6 +53,7 @@ from .spaces import DiscreteSpace
 
 TUNE_REPEATS = 3  # timings per candidate kernel when the engine measures which is fastest (``Engine(tune=True)``)
 TUNE_BUDGET_S = 0.05  # … fewer once a candidate's timings add up to this
+TUNE_MAX_SAMPLES = 64  # a larger batch is measured on its first 64 samples and shares their choice
 FIRST_LAYERS = ("float", "int8")
 """How the engine runs the real-input first layer: ``float``, the model's own float ops (exact); ``int8``, on
 8-bit pixels in integers (judged by test error: docs/EXPORT.md, "The 8-bit first layer")."""
@@ -329,16 +330,19 @@ class Engine:
 
     def _kernel(self, rows: int, inputs: int, layer: _Layer, t: np.ndarray) -> str:
         """The forced kernel; else, with ``tune``, the fastest candidate measured on this machine for the layer
-        at this many rows (rounded up to a power of two), timed once on the input at hand; else ``choose``."""
+        at this many rows (rounded up to a power of two; a batch of more than ``TUNE_MAX_SAMPLES`` samples
+        counts as that many), timed once on the input at hand (its first ``TUNE_MAX_SAMPLES`` samples); else
+        ``choose``."""
         if self.kernel:
             return self.kernel
         conv = layer.kind == "conv"
         if not self.tune:
             return choose(rows, inputs, layer.weights.shape[0], int8=fast_int8(), onednn=onednn_int8(), conv=conv)
-        key = (layer.name, 1 << max(rows - 1, 0).bit_length())
+        n = min(t.shape[0], TUNE_MAX_SAMPLES)  # larger batches take the choice measured on this many samples
+        key = (layer.name, 1 << max(rows * n // t.shape[0] - 1, 0).bit_length())
         name = self._chosen.get(key)
         if name is None:
-            timings = {kernel: self._seconds(layer, t, kernel) for kernel in candidates(inputs)}
+            timings = {kernel: self._seconds(layer, t[:n], kernel) for kernel in candidates(inputs)}
             name = min(timings, key=timings.get)
             with self._lock:
                 self.measured[key] = timings

@@ -245,6 +245,9 @@ def test_the_engine_measures_each_layers_kernel_once_per_batch_size_and_keeps_th
     assert engine.measured == before
     engine(x[:1])  # a new size for every layer
     assert len(engine.measured) == 2 * len(xnor) and ("fc2", 1) in engine.measured
+    big = torch.rand(200, *x.shape[1:], generator=torch.Generator().manual_seed(3)) * 2 - 1
+    assert_engine_equals_model(engine, model, big)  # 200 samples: measured on the first 64, keyed as 64
+    assert ("fc2", 64) in engine.measured and len(engine.measured) == 3 * len(xnor)
 
     if len(kernels.candidates(800)) == 1:
         pytest.skip("only popcount is a candidate on this CPU (no int8 dot-product instruction)")
