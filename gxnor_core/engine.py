@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numba
@@ -91,6 +91,7 @@ class _Layer:
     bn_eps: float = 0.0
     out_shape: tuple[int, ...] = ()
     filters: torch.Tensor | None = None  # a conv's int8 weights (out, C, k, k), for ``onednn_conv2d``
+    steps: tuple[np.ndarray, ...] | None = None  # the real-input layer's BN and φ as thresholds (``_float_steps``)
 
 
 def _max_pool2(x, h_axis: int):
@@ -160,6 +161,85 @@ def _affine_pool_thresholds(s, b, pool, flip, lo, hi, t):  # pragma: no cover - 
                         v = two * s[n_, i, j, ch] - b[i, j, ch]
                     u = v * flip[ch]
                     t[n_, i, j, ch] = np.int8(u >= hi[ch]) - np.int8(u <= lo[ch])
+
+
+@numba.njit(cache=True, nogil=True)
+def _float_pool_steps(y, pool, flip, lo, hi, special, t):  # pragma: no cover - compiled
+    """The first layer's trits t (N, H', W', C) from its float32 pre-activation y (N, C, H, W): the 2×2
+    max-pool where ``pool`` (NaN winning, as ``torch.maximum``), then φ(BN(·)) as float thresholds found on the
+    model's own BatchNorm and φ (``_float_steps``): with u = flip·v, [u ≥ hi] − [u ≤ lo] for finite v (a NaN
+    threshold is never met), and ``special`` (NaN, −∞, +∞ rows) where v is not finite — one pass over y instead
+    of pool, BatchNorm, φ and a transpose to channels-last."""
+    n, h, w, c = t.shape
+    for b in range(n):
+        for ch in range(c):
+            f, low, high = flip[ch], lo[ch], hi[ch]
+            for i in range(h):
+                for j in range(w):
+                    if pool:
+                        v = _nan_max(_nan_max(y[b, ch, 2 * i, 2 * j], y[b, ch, 2 * i, 2 * j + 1]),
+                                     _nan_max(y[b, ch, 2 * i + 1, 2 * j], y[b, ch, 2 * i + 1, 2 * j + 1]))
+                    else:
+                        v = y[b, ch, i, j]
+                    if np.isfinite(v):
+                        u = v * f
+                        t[b, i, j, ch] = np.int8(u >= high) - np.int8(u <= low)
+                    else:
+                        t[b, i, j, ch] = special[0 if v != v else (1 if v < 0 else 2), ch]
+
+
+def _ordered(key: np.ndarray) -> np.ndarray:
+    """float32 bit patterns (as int64) ↔ integers in the floats' order (its own inverse): negative floats have
+    their magnitude bits reversed, so −max … −0, +0 … +max become consecutive increasing integers."""
+    return np.where(key < 0, key ^ 0x7FFFFFFF, key)
+
+
+def _float_of(key: np.ndarray) -> np.ndarray:
+    return _ordered(key.astype(np.int64)).astype(np.int32).view(np.float32)
+
+
+def _float_steps(f, channels: int, map_shape: tuple[int, ...]) -> tuple[np.ndarray, ...] | None:
+    """(flip, lo, hi, special) such that for every float32 v per channel, f(v) — the model's BatchNorm then φ,
+    values −1, 0, 1 — is ``_float_pool_steps``'s [u ≥ hi] − [u ≤ lo] with u = flip·v where v is finite, and
+    ``special`` (rows: f(NaN), f(−∞), f(+∞); a NaN, which is no trit, as 0 — what the unfused path's cast to
+    int8 gives) where it is not (the engine refuses non-finite inputs; a finite one can still overflow).  By
+    bisection over the finite float32 values in their order (about 2 × 32 evaluations of f, all channels at
+    once), which is exact because f is monotone on them: each of BatchNorm's roundings is, and φ is a step
+    function (the caller refuses a BatchNorm state that is not finite).  Each evaluation fills a channel's whole
+    map (``map_shape``, the model's H×W there) with the candidate, as the model's tensors are laid out; None —
+    take the unfused path — where a map's positions disagree."""
+    shape = (1, channels, *map_shape)
+
+    def h(values: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            v = torch.from_numpy(values.astype(np.float32)).reshape(1, channels, *([1] * len(map_shape)))
+            out = f(v.expand(shape).contiguous()).reshape(channels, -1).nan_to_num(0.0)  # NaN: no trit, 0
+        if not bool((out == out[:, :1]).all()):
+            raise ArithmeticError("a map's positions disagree")
+        return out[:, 0].round().numpy().astype(np.int8)
+
+    top = int(np.float32(np.finfo(np.float32).max).view(np.int32))  # the key of the largest finite float
+    bottom = -top - 1  # …and of the most negative one
+    try:
+        ends = h(np.full(channels, -np.finfo(np.float32).max)), h(np.full(channels, np.finfo(np.float32).max))
+        flip = np.where(ends[0] <= ends[1], 1.0, -1.0).astype(np.float32)
+
+        def first(level: int) -> np.ndarray:  # the smallest key with f(flip·float) ≥ level; top + 1 where none
+            lo, hi = np.full(channels, bottom, dtype=np.int64), np.full(channels, top + 1, dtype=np.int64)
+            while (lo < hi).any():
+                mid = (lo + hi) // 2
+                up = h(flip * _float_of(np.minimum(mid, top))) >= level
+                hi, lo = np.where((lo < hi) & up, mid, hi), np.where((lo < hi) & ~up, mid + 1, lo)
+            return lo
+
+        zero, one = first(0), first(1)
+        special = np.stack([h(np.full(channels, v)) for v in (np.nan, -np.inf, np.inf)])
+    except ArithmeticError:
+        return None
+    nan = np.float32(np.nan)
+    hi = np.where(one > top, nan, _float_of(np.minimum(one, top)))  # never 1 where no finite value reaches it
+    lo = np.where(zero <= bottom, nan, _float_of(np.maximum(zero - 1, bottom)))  # never −1 where none is below 0
+    return flip, lo.astype(np.float32), hi.astype(np.float32), special
 
 
 def _step_thresholds(f, scale: float, umax: int, channels: int, conv: bool) -> tuple[np.ndarray, ...]:
@@ -250,7 +330,12 @@ class Engine:
         if entry["role"] == "real_input":
             # The model's own weight values: state n ↦ −H + n·Δz, as DiscreteSpace.value computes them.
             state = torch.from_numpy((trits.astype(np.int64) + 1) // (2 if self.space.N == 0 else 1))
-            return _Layer(**common, weights=self.space.value(state).contiguous(), bn=bn)
+            layer = _Layer(**common, weights=self.space.value(state).contiguous(), bn=bn)
+            steps = None
+            if all(bool(torch.isfinite(a).all()) for a in bn):  # else BN and φ as PyTorch's ops, unfused
+                bn_module = self._bn_module(layer)
+                steps = _float_steps(lambda v: self.phi(bn_module(v)), layer.out_shape[0], layer.out_shape[1:])
+            return replace(layer, steps=steps)
         if conv:  # rows ordered (kernel row, kernel column, channel), as im2col's patches
             rows = trits.transpose(0, 2, 3, 1).reshape(trits.shape[0], -1)
         elif previous is not None and previous["kind"] == "conv":  # the model flattens C×H×W, the engine H×W×C
@@ -275,6 +360,8 @@ class Engine:
         if tuple(x.shape[1:]) != self.input_shape and (x.dim() != 2 or x.shape[1] != np.prod(self.input_shape)):
             wanted = "×".join(map(str, self.input_shape))
             raise ValueError(f"input of shape {tuple(x.shape)}; this model takes N×{wanted}")
+        if not bool(torch.isfinite(x).all()):  # the model would carry NaN on; a trit cannot
+            raise ValueError("input holds NaN or infinite values")
         events, kernels, trits, sample_events = {}, {}, {}, {}
         t = self._real_input(self.layers[0], x)
         if trace:
@@ -392,14 +479,10 @@ class Engine:
         else:
             B = t.sum(1)
         out = trits.shape[0]
-        bn = torch.nn.BatchNorm2d(out, eps=layer.bn_eps) if layer.kind == "conv" else torch.nn.BatchNorm1d(
-            out, eps=layer.bn_eps)
-        mean, var, weight, bias = layer.bn
-        with torch.no_grad():
-            bn.running_mean.copy_(mean), bn.running_var.copy_(var), bn.weight.copy_(weight), bn.bias.copy_(bias)
+        bn = self._bn_module(layer)
         # the layer's real pre-activation is H·U/255, |U| = |Σ t·(2p − 255)| ≤ 255·fan: φ(BN(·)) of it as
         # thresholds on the integer U
-        thresholds = _step_thresholds(lambda v: self.phi(bn.eval()(v)), self.H / 255.0, 255 * fan, out,
+        thresholds = _step_thresholds(lambda v: self.phi(bn(v)), self.H / 255.0, 255 * fan, out,
                                       layer.kind == "conv")
         packed = None  # oneDNN unless a kernel is forced (``portable`` must assume no instruction set)
         if layer.kind == "conv" and self.kernel in (None, "onednn") and onednn_int8():
@@ -407,6 +490,17 @@ class Engine:
         B255 = (255 * B).to(torch.float32).numpy().reshape(1, 1, -1) if layer.kind != "conv" else (
             (255 * B).to(torch.float32).numpy())
         return {"trits": trits, "B255": np.ascontiguousarray(B255), "packed": packed, "thresholds": thresholds}
+
+    @staticmethod
+    def _bn_module(layer: _Layer) -> torch.nn.Module:
+        """The real-input layer's BatchNorm as the model's module, in eval mode."""
+        out = layer.bn[0].shape[0]
+        bn = torch.nn.BatchNorm2d(out, eps=layer.bn_eps) if layer.kind == "conv" else torch.nn.BatchNorm1d(
+            out, eps=layer.bn_eps)
+        mean, var, weight, bias = layer.bn
+        with torch.no_grad():
+            bn.running_mean.copy_(mean), bn.running_var.copy_(var), bn.weight.copy_(weight), bn.bias.copy_(bias)
+        return bn.eval()
 
     def _real_input_8bit(self, layer: _Layer, x: torch.Tensor) -> np.ndarray:
         """The first layer on 8-bit pixels: p = round((x + 1)·255/2) ∈ {0 … 255} (the datasets' inputs are
@@ -437,10 +531,18 @@ class Engine:
             return self._real_input_8bit(layer, x)
         if layer.kind == "conv":
             y = F.conv2d(x, layer.weights, stride=layer.stride, padding=layer.padding)
-            if layer.pool:
-                y = _pool_float(y)
         else:
             y = F.linear(x.flatten(1), layer.weights)
+        if layer.steps is not None:  # pool, BatchNorm, φ and channels-last in one pass
+            y4 = y.contiguous().numpy()
+            y4 = y4 if layer.kind == "conv" else y4[:, :, None, None]
+            pool = layer.kind == "conv" and layer.pool
+            n, c, h, w = y4.shape
+            t = np.empty((n, h // 2, w // 2, c) if pool else (n, h, w, c), dtype=np.int8)
+            _float_pool_steps(y4, pool, *layer.steps, t)
+            return t if layer.kind == "conv" else t.reshape(n, c)
+        if layer.kind == "conv" and layer.pool:
+            y = _pool_float(y)
         mean, var, weight, bias = layer.bn
         y = F.batch_norm(y, mean, var, weight, bias, False, 0.0, layer.bn_eps)
         t = self.phi(y).to(torch.int8).numpy()  # φ's values are −1, 0, 1 (activations N ≤ 1)

@@ -426,6 +426,82 @@ def test_an_unknown_first_layer_is_refused_and_a_forced_kernel_keeps_the_8bit_la
     assert torch.equal(portable(x.float()), auto(x.float()))  # the same integers either way
 
 
+def test_the_first_layers_float_thresholds_are_batchnorm_then_phi_on_every_float_tried():
+    """``_float_steps`` (bisection over all float32 values) and ``_float_pool_steps`` against the model's own
+    BatchNorm and φ, evaluated on the same floats laid out as the model's maps: random values at many scales,
+    each threshold and its neighbours up to 3 ulps away, ±0, subnormals, ±max, ±∞ and NaN; channels rising,
+    falling, constant, and with a tiny weight; pooled and not."""
+    from gxnor_core.engine import _float_pool_steps, _float_steps
+
+    bn = torch.nn.BatchNorm2d(6).eval()
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.0, -2.0, 0.0, 1e-6, 3.0, 0.0]))
+        bn.bias.copy_(torch.tensor([0.0, 0.3, 0.2, -5.0, 1.1, 3.0]))
+        bn.running_mean.copy_(torch.tensor([0.5, -1.0, 0.0, 0.0, 2.0, 0.0]))
+        bn.running_var.copy_(torch.tensor([1.0, 0.3, 2.0, 1e-3, 7.0, 1.0]))
+    phi = MultiStepActivation(1, 0.5)
+    f = lambda v: phi(bn(v))
+    steps = _float_steps(f, 6, (3, 5))
+    assert steps is not None
+    flip, lo, hi, _ = steps
+    g = np.random.default_rng(0)
+    values = [g.standard_normal(2000).astype(np.float32) * np.float32(scale) for scale in (1e-3, 0.3, 1, 3, 1e4)]
+    for edge in np.concatenate([lo, hi]):
+        if np.isfinite(edge):
+            near = [edge]
+            for direction in (-np.inf, np.inf):
+                v = edge
+                for _ in range(3):
+                    with np.errstate(over="ignore"):  # max's neighbour is ∞
+                        v = np.nextafter(v, np.float32(direction), dtype=np.float32)
+                    near.append(v)
+            values.append(np.array(near, dtype=np.float32))
+    special = [0.0, -0.0, 1e-45, -1e-45, 3.4028235e38, -3.4028235e38, np.inf, -np.inf, np.nan]
+    values.append(np.array(special, dtype=np.float32))
+    v = np.concatenate(values)
+    v = np.concatenate([v, -v])  # both signs of every value (the falling channels meet the thresholds negated)
+    v = np.resize(v, (-(-v.size // 15)) * 15)  # whole 3×5 maps
+    y = torch.from_numpy(v).reshape(-1, 1, 3, 5).expand(-1, 6, 3, 5).contiguous()  # every value in every channel
+    with torch.no_grad():
+        want = f(y).round().to(torch.int8).permute(0, 2, 3, 1).numpy()
+    t = np.empty((y.shape[0], 3, 5, 6), dtype=np.int8)
+    _float_pool_steps(y.numpy(), False, *steps, t)
+    assert np.array_equal(t, want)
+    finite = np.isfinite(y[:, 0].numpy())  # ±∞ meets a zero weight as NaN there: no trit, 0
+    assert set(want[..., 2][finite]) == {0} and set(want[..., 5][finite]) == {1}  # the constant channels
+    assert set(want[..., 1].ravel()) == {-1, 0, 1} and flip[1] == -1  # falling, every step met
+    pooled = np.empty((y.shape[0], 1, 2, 6), dtype=np.int8)
+    _float_pool_steps(y.numpy(), True, *steps, pooled)
+    with torch.no_grad():
+        want = f(torch.maximum(torch.maximum(y[:, :, 0:2:2, 0:4:2], y[:, :, 0:2:2, 1:4:2]),
+                               torch.maximum(y[:, :, 1:2:2, 0:4:2], y[:, :, 1:2:2, 1:4:2])))
+    assert np.array_equal(pooled, want.round().to(torch.int8).permute(0, 2, 3, 1).numpy())
+
+
+def test_the_engine_fuses_the_first_layer_where_it_can_and_refuses_non_finite_inputs():
+    """The real-input layer runs as one compiled pass (``steps``) for every architecture (so every equality test
+    here runs it); NaN or ±∞ inputs are refused (the model would carry NaN on, which no trit can); a BatchNorm
+    state that is not finite keeps PyTorch's ops, with the model's answer."""
+    for arch in ARCHITECTURES:
+        cfg, model = randomized(smallest_config(arch), seed=6)
+        shape = DATASETS[cfg.dataset.name].input_shape
+        engine = Engine(export_model(model, cfg, shape))
+        assert engine.layers[0].steps is not None, arch
+        assert_engine_equals_model(engine, model, torch.rand(2, *shape) * 2 - 1)
+        for bad in (float("nan"), float("inf"), -float("inf")):
+            x = torch.zeros(2, *shape)
+            x.view(2, -1)[1, 3] = bad
+            with pytest.raises(ValueError, match="input holds NaN or infinite values"):
+                engine(x)
+    cfg, model = randomized(smallest_config("mnist_cnn"), seed=6)
+    first_bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with torch.no_grad():
+        first_bn.running_var[0] = float("inf")  # that channel's BN output is its bias: finite, constant
+    engine = Engine(export_model(model, cfg, DATASETS[cfg.dataset.name].input_shape))
+    assert engine.layers[0].steps is None
+    assert_engine_equals_model(engine, model, torch.rand(3, *engine.input_shape) * 2 - 1)
+
+
 def test_the_first_layers_pool_is_max_pool2d_nan_included():
     """The engine's compiled 2×2 pool of the first layer's float output: ``F.max_pool2d``'s values, odd sizes
     floored, NaN propagating as in ``torch.maximum``."""
