@@ -65,7 +65,8 @@ class EngineResult:
     sums s, int32 — the logits before the last scale), ``events`` (gate events executed per XNOR layer, whole
     batch), ``kernels`` (the kernel each XNOR layer ran), with ``trace`` the trits each hidden layer
     produced (int8, in the model's layout: N×C×H×W or N×F), and with ``per_sample`` the gate events each sample
-    executed per XNOR layer (int64, N; they add up to ``events``)."""
+    executed per XNOR layer (int64, N; they add up to ``events``); ``tuning_seconds``, the part of the run spent
+    timing kernels (``Engine(tune=True)``, the first batch of a size), which a latency should leave out."""
 
     logits: torch.Tensor
     sums: np.ndarray
@@ -73,6 +74,7 @@ class EngineResult:
     kernels: dict[str, str]
     trits: dict[str, np.ndarray] = field(default_factory=dict)
     sample_events: dict[str, np.ndarray] = field(default_factory=dict)
+    tuning_seconds: float = 0.0  # of this run's time, spent measuring kernels (a batch size's first run)
 
 
 @dataclass(frozen=True)
@@ -363,6 +365,7 @@ class Engine:
         if not bool(torch.isfinite(x).all()):  # the model would carry NaN on; a trit cannot
             raise ValueError("input holds NaN or infinite values")
         events, kernels, trits, sample_events = {}, {}, {}, {}
+        tuning = [0.0]  # seconds this run spends measuring kernels
         t = self._real_input(self.layers[0], x)
         if trace:
             trits[self.layers[0].name] = self._model_layout(t, self.layers[0])
@@ -375,7 +378,7 @@ class Engine:
             else:
                 t = t.reshape(n, -1)
                 rows, fan_in = n, t.shape[1]
-            name = self._kernel(rows, fan_in, layer, t)
+            name = self._kernel(rows, fan_in, layer, t, tuning)
             s, cols = self._product(layer, t, name)
             if conv:
                 per = conv_gate_events(t, layer.weights, layer.kernel, layer.padding, layer.stride, per_sample)
@@ -389,7 +392,7 @@ class Engine:
                 s = s.reshape(n, ho, wo, -1)
             if layer.role == "output":
                 s = (_max_pool2(s, 1) if conv and layer.pool else s).astype(np.int32, copy=False)
-                return EngineResult(self._output(layer, s), s, events, kernels, trits, sample_events)
+                return EngineResult(self._output(layer, s), s, events, kernels, trits, sample_events, tuning[0])
             flip, lo, hi = layer.float_thresholds if s.dtype == np.float32 else layer.thresholds
             pool = conv and layer.pool
             s4 = s if conv else s.reshape(n, 1, 1, -1)
@@ -415,11 +418,11 @@ class Engine:
             cols = t
         return KERNELS[name](cols, layer.weights), cols
 
-    def _kernel(self, rows: int, inputs: int, layer: _Layer, t: np.ndarray) -> str:
+    def _kernel(self, rows: int, inputs: int, layer: _Layer, t: np.ndarray, tuning: list[float]) -> str:
         """The forced kernel; else, with ``tune``, the fastest candidate measured on this machine for the layer
         at this many rows (rounded up to a power of two; a batch of more than ``TUNE_MAX_SAMPLES`` samples
         counts as that many), measured the first time on the input at hand (its first ``TUNE_MAX_SAMPLES``
-        samples); else ``choose``."""
+        samples; the seconds that takes are added to ``tuning[0]``); else ``choose``."""
         if self.kernel:
             return self.kernel
         conv = layer.kind == "conv"
@@ -429,11 +432,14 @@ class Engine:
         key = (layer.name, 1 << max(rows * n // t.shape[0] - 1, 0).bit_length())
         name = self._chosen.get(key)
         if name is None:
+            t0 = time.perf_counter()
             timings = self._timings(layer, t[:n], candidates(inputs))
             name = min(timings, key=timings.get)
             with self._lock:
                 self.measured[key] = timings
                 self._chosen[key] = name
+            tuning[0] += time.perf_counter() - t0
+
         return name
 
     def _timings(self, layer: _Layer, t: np.ndarray, names: list[str]) -> dict[str, float]:

@@ -423,6 +423,7 @@ def test_infer_writes_the_models_logits_exactly(exported, tmp_path, gxnor_here):
     assert report["samples"] == 50 and report["predictions"] == expected.argmax(1).tolist()
     assert list(report["events_per_sample"]) == ["fc2"] and report["events_per_sample"]["fc2"] > 0
     assert report["logits"] == str(tmp_path / "logits.npy") and report["seconds"] > 0
+    assert report["kernel_tuning_seconds"] > 0  # a new process measures the kernels once, reported apart
     # Without -o the logits are in the JSON line; flat rows and a single sample are inputs too.
     np.save(tmp_path / "flat.npy", x.numpy().reshape(50, 64).astype(np.float64))
     flat = gxnor_here("infer", model_path, tmp_path / "flat.npy", "--kernel", "portable")

@@ -231,6 +231,8 @@ def test_the_engine_measures_each_layers_kernel_once_per_batch_size_and_keeps_th
     data = export_model(model, cfg, DATASETS[cfg.dataset.name].input_shape)
     x = torch.rand(6, *DATASETS[cfg.dataset.name].input_shape, generator=torch.Generator().manual_seed(2)) * 2 - 1
     engine = Engine(data)
+    first = engine.run(x)
+    assert first.tuning_seconds > 0 and engine.run(x).tuning_seconds == 0  # measured once, reported apart
     got = assert_engine_equals_model(engine, model, x)
     xnor = [layer.name for layer in engine.layers[1:]]
     buckets = dict(engine.measured)  # rows rounded up to a power of two: 6 samples → 8 rows of a FC layer
