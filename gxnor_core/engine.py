@@ -3,10 +3,13 @@
 Per layer:
 
 - the first layer sees real-valued inputs (pixels), so it is not an XNOR layer: it runs the model's own float
-  ops — conv/linear with the weights −H, 0, +H, max-pool, BatchNorm, φ — and hands on trits (or, with
-  ``first_layer="int8"``, runs on 8-bit pixels in integers: judged by test error, docs/EXPORT.md);
+  conv/linear with the weights −H, 0, +H, then max-pool, BatchNorm and φ in one compiled pass with float32
+  thresholds read off the model's own BatchNorm and φ (``_float_steps``; PyTorch's ops where they cannot be),
+  and hands on trits (or, with ``first_layer="int8"``, runs on 8-bit pixels in integers: judged by test error,
+  docs/EXPORT.md);
 - every other layer is a ternary × ternary product computed exactly in integers, s = Σ x·w, by one of
-  gxnor_core.kernels (chosen per shape, ``kernels.choose``): a convolution as an im2col over channels-last trits
+  gxnor_core.kernels (by default the one measured fastest for the layer and batch size on this machine, else
+  the fixed rule ``kernels.choose``): a convolution as an im2col over channels-last trits
   and a matrix product, or with ``onednn`` as oneDNN's int8 convolution on the trits themselves; then an
   integer max-pool, and the folded thresholds: with u = flip·s, φ(BN(H·s)) = [u ≥ hi] − [u ≤ lo];
 - the output layer's sums s are the logits before the last scale; logits = BN(H·s), the model's own
@@ -364,6 +367,8 @@ class Engine:
             raise ValueError(f"input of shape {tuple(x.shape)}; this model takes N×{wanted}")
         if not bool(torch.isfinite(x).all()):  # the model would carry NaN on; a trit cannot
             raise ValueError("input holds NaN or infinite values")
+        if x.shape[0] == 0:
+            raise ValueError("an empty batch: at least one sample")
         events, kernels, trits, sample_events = {}, {}, {}, {}
         tuning = [0.0]  # seconds this run spends measuring kernels
         t = self._real_input(self.layers[0], x)
@@ -432,14 +437,14 @@ class Engine:
         key = (layer.name, 1 << max(rows * n // t.shape[0] - 1, 0).bit_length())
         name = self._chosen.get(key)
         if name is None:
-            t0 = time.perf_counter()
-            timings = self._timings(layer, t[:n], candidates(inputs))
-            name = min(timings, key=timings.get)
-            with self._lock:
-                self.measured[key] = timings
-                self._chosen[key] = name
-            tuning[0] += time.perf_counter() - t0
-
+            with self._lock:  # one thread measures a size; the others wait for its choice, not time beside it
+                name = self._chosen.get(key)
+                if name is None:
+                    t0 = time.perf_counter()
+                    timings = self._timings(layer, t[:n], candidates(inputs))
+                    name = min(timings, key=timings.get)
+                    self.measured[key], self._chosen[key] = timings, name
+                    tuning[0] += time.perf_counter() - t0
         return name
 
     def _timings(self, layer: _Layer, t: np.ndarray, names: list[str]) -> dict[str, float]:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -275,13 +276,39 @@ def test_the_engine_measures_each_layers_kernel_once_per_batch_size_and_keeps_th
         assert traced.kernels[layer.name] == want
 
 
+def test_threads_meeting_a_new_batch_size_together_measure_it_once():
+    """The API's scoring threads share an engine: when several meet a new size at once, one measures each layer
+    and the others take its choice (every answer still the model's)."""
+    cfg, model = randomized(smallest_config("mnist_cnn"), seed=5)
+    engine = Engine(export_model(model, cfg, DATASETS[cfg.dataset.name].input_shape))
+    measured, real = [], engine._timings
+
+    def counting(layer, t, names):
+        measured.append(layer.name)
+        time.sleep(0.05)  # long enough for the other threads to arrive meanwhile
+        return real(layer, t, names)
+
+    engine._timings = counting
+    x = torch.rand(4, *engine.input_shape, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: engine.run(x), range(4)))
+    assert sorted(measured) == sorted(layer.name for layer in engine.layers[1:])  # each layer once
+    assert sum(r.tuning_seconds > 0 for r in results) >= 1
+    for r in results:
+        assert torch.equal(r.logits, results[0].logits)
+    assert_engine_equals_model(engine, model, x)
+
+
 def test_onednn_is_refused_where_it_would_run_slow_reference_code(monkeypatch):
     """oneDNN answers even on a CPU it has no kernel for, from reference code ~1000× slower (its signed-input
     inner product on an AMD EPYC without AMX): ``onednn_int8`` times each product it would run against fp32
     PyTorch and refuses oneDNN when one is more than ``ONEDNN_PROBE_LIMIT`` times slower."""
-    work = torch.rand(64, 256)
+    work = torch.rand(32, 64)
     assert kernels._fast_enough(lambda: work @ work.T, lambda: work @ work.T)
-    assert not kernels._fast_enough(lambda: time.sleep(0.01), lambda: work @ work.T)
+    calls = []
+    slow = lambda: (calls.append(1), time.sleep(0.05))  # 20× the small product would be 2.5 ms of it
+    assert not kernels._fast_enough(slow, lambda: work @ work.T)
+    assert len(calls) == 1 + 3 * kernels.ONEDNN_PROBE_ATTEMPTS  # refused only after every attempt
     kernels.onednn_int8.cache_clear()
     try:
         monkeypatch.setattr(kernels, "_onednn_fast", lambda: False)
@@ -322,6 +349,8 @@ def test_inputs_of_the_wrong_shape_are_refused():
     assert engine(torch.zeros(2, 64)).shape == (2, 10)  # flat rows are fine for an input of 1×8×8
     with pytest.raises(ValueError, match=r"input of shape \(2, 1, 9, 8\); this model takes N×1×8×8"):
         engine(torch.zeros(2, 1, 9, 8))
+    with pytest.raises(ValueError, match="an empty batch"):
+        engine(torch.zeros(0, 1, 8, 8))
 
 
 _GENERIC_CPU = """
