@@ -22,7 +22,8 @@
 3. Size at rest: the ``.gxn`` file against the full-precision twin's fp32 state dict (``torch.save``).
    Target ≤ 1/18.
 
-Medians of ``--repeats`` timings after a warm-up, engine and PyTorch alternating, in one process with
+Medians of ``--repeats`` timings after a warm-up, engine and PyTorch alternating — in an order that rotates
+every repeat, so the cold caches that the previous function leaves hit each in turn — in one process with
 PyTorch's thread count (``--threads``; numba's follows it).  On a machine shared with other work, one thread
 gives steadier ratios: two threads wait at every parallel region's barrier for a descheduled partner.  The
 networks have random weight states and BatchNorm statistics taken from their inputs (digits of mnist5k for
@@ -182,10 +183,11 @@ def end_to_end(arch: str, batches: list[int], repeats: int, compile_float: bool 
             times = {key: [] for key in runs}
             for fn in runs.values():
                 fn()
-            for _ in range(repeats):
-                for key, fn in runs.items():
+            keys = list(runs)
+            for r in range(repeats):  # the order rotates: whichever runs first meets caches the last one left
+                for key in keys[r % len(keys):] + keys[:r % len(keys)]:
                     t0 = time.perf_counter()
-                    fn()
+                    runs[key]()
                     times[key].append(time.perf_counter() - t0)
             med = {k: statistics.median(v) for k, v in times.items()}
             sparsity = float(np.mean([(t == 0).mean() for t in engine.run(x, trace=True).trits.values()]))
