@@ -22,8 +22,9 @@
 3. Size at rest: the ``.gxn`` file against the full-precision twin's fp32 state dict (``torch.save``).
    Target ≤ 1/18.
 
-Medians of ``--repeats`` timings after a warm-up, engine and PyTorch alternating — in an order that rotates
-every repeat, so the cold caches that the previous function leaves hit each in turn — in one process with
+Medians of ``--repeats`` timings after a warm-up, engine and PyTorch alternating — in a new random order every
+repeat: each function meets the caches the one before it left (one engine right after another finds its code
+warm), and a fixed or rotated order would favour the same function every time — in one process with
 PyTorch's thread count (``--threads``; numba's follows it).  On a machine shared with other work, one thread
 gives steadier ratios: two threads wait at every parallel region's barrier for a descheduled partner.  The
 networks have random weight states and BatchNorm statistics taken from their inputs (digits of mnist5k for
@@ -37,6 +38,7 @@ import argparse
 import copy
 import io
 import json
+import random
 import statistics
 import time
 from functools import partial
@@ -183,9 +185,10 @@ def end_to_end(arch: str, batches: list[int], repeats: int, compile_float: bool 
             times = {key: [] for key in runs}
             for fn in runs.values():
                 fn()
-            keys = list(runs)
-            for r in range(repeats):  # the order rotates: whichever runs first meets caches the last one left
-                for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            keys, order = list(runs), random.Random(batch)
+            for _ in range(repeats):  # a new order every repeat: the caches each function meets are whatever
+                order.shuffle(keys)  # the one before it left, and a fixed order would favour the same ones
+                for key in keys:
                     t0 = time.perf_counter()
                     runs[key]()
                     times[key].append(time.perf_counter() - t0)

@@ -35,8 +35,10 @@ def test_runs_table_cards_and_csv_come_from_the_catalog(page, server, api, tiny_
     page.click(f"#runs-table th[data-sort='{shown[-1]['name']}']")
     page.wait_for_function(f"() => location.hash.includes('sort={shown[-1]['name']}')")
     first = "asc" if shown[-1]["better"] != "higher" else "desc"
-    assert page.get_attribute(f"#runs-table th[data-sort='{shown[-1]['name']}']", "aria-sort") == (
-        "ascending" if first == "asc" else "descending")
+    # the table is drawn again once the API has answered the sorted list: wait for that header, then read it
+    header = f"#runs-table th[data-sort='{shown[-1]['name']}'][aria-sort]"
+    page.wait_for_selector(header)
+    assert page.get_attribute(header, "aria-sort") == ("ascending" if first == "asc" else "descending")
 
     # The CSV has the columns shown (views/runs/export.js): with every run metric of the catalog chosen in the
     # address, every one of them, raw numbers.
