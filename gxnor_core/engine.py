@@ -193,6 +193,17 @@ def _float_pool_steps(y, pool, flip, lo, hi, special, t):  # pragma: no cover - 
                         t[b, i, j, ch] = special[0 if v != v else (1 if v < 0 else 2), ch]
 
 
+def _smallest_key(g, low: int, high: int, level: float, channels: int) -> np.ndarray:
+    """Per channel, the smallest integer key in [low, high] with g(key) ≥ level, for g non-decreasing in the
+    key (one call of g per bisection step, all channels at once); high + 1 where there is none."""
+    lo, hi = np.full(channels, low, dtype=np.int64), np.full(channels, high + 1, dtype=np.int64)
+    while (lo < hi).any():
+        mid = (lo + hi) // 2
+        up = g(np.minimum(mid, high)) >= level
+        hi, lo = np.where((lo < hi) & up, mid, hi), np.where((lo < hi) & ~up, mid + 1, lo)
+    return lo
+
+
 def _ordered(key: np.ndarray) -> np.ndarray:
     """float32 bit patterns (as int64) ↔ integers in the floats' order (its own inverse): negative floats have
     their magnitude bits reversed, so −max … −0, +0 … +max become consecutive increasing integers."""
@@ -228,16 +239,8 @@ def _float_steps(f, channels: int, map_shape: tuple[int, ...]) -> tuple[np.ndarr
     try:
         ends = h(np.full(channels, -np.finfo(np.float32).max)), h(np.full(channels, np.finfo(np.float32).max))
         flip = np.where(ends[0] <= ends[1], 1.0, -1.0).astype(np.float32)
-
-        def first(level: int) -> np.ndarray:  # the smallest key with f(flip·float) ≥ level; top + 1 where none
-            lo, hi = np.full(channels, bottom, dtype=np.int64), np.full(channels, top + 1, dtype=np.int64)
-            while (lo < hi).any():
-                mid = (lo + hi) // 2
-                up = h(flip * _float_of(np.minimum(mid, top))) >= level
-                hi, lo = np.where((lo < hi) & up, mid, hi), np.where((lo < hi) & ~up, mid + 1, lo)
-            return lo
-
-        zero, one = first(0), first(1)
+        g = lambda key: h(flip * _float_of(key))  # f at v = flip·(the float of key): non-decreasing in key
+        zero, one = (_smallest_key(g, bottom, top, level, channels) for level in (0, 1))
         special = np.stack([h(np.full(channels, v)) for v in (np.nan, -np.inf, np.inf)])
     except ArithmeticError:
         return None
@@ -261,16 +264,8 @@ def _step_thresholds(f, scale: float, umax: int, channels: int, conv: bool) -> t
     flip = np.ones(channels, dtype=np.int64)
     ends = h(np.full(channels, -umax)), h(np.full(channels, umax))
     flip = np.where(ends[0] <= ends[1], 1, -1)
-
-    def first(level: float) -> np.ndarray:  # the smallest u with h(u) ≥ level, umax + 1 where none
-        lo, hi = np.full(channels, -umax), np.full(channels, umax + 1)
-        while (lo < hi).any():
-            mid = (lo + hi) // 2
-            up = h(np.minimum(mid, umax)) >= level
-            hi, lo = np.where((lo < hi) & up, mid, hi), np.where((lo < hi) & ~up, mid + 1, lo)
-        return lo
-
-    return tuple(a.astype(np.float32) for a in (flip, first(0.0) - 1, first(1.0)))
+    zero, one = (_smallest_key(h, -umax, umax, level, channels) for level in (0.0, 1.0))
+    return tuple(a.astype(np.float32) for a in (flip, zero - 1, one))
 
 
 def _pool_float(y: torch.Tensor) -> torch.Tensor:
@@ -370,7 +365,7 @@ class Engine:
         if x.shape[0] == 0:
             raise ValueError("an empty batch: at least one sample")
         events, kernels, trits, sample_events = {}, {}, {}, {}
-        tuning = [0.0]  # seconds this run spends measuring kernels
+        tuning = 0.0  # seconds this run spends measuring kernels
         t = self._real_input(self.layers[0], x)
         if trace:
             trits[self.layers[0].name] = self._model_layout(t, self.layers[0])
@@ -383,7 +378,8 @@ class Engine:
             else:
                 t = t.reshape(n, -1)
                 rows, fan_in = n, t.shape[1]
-            name = self._kernel(rows, fan_in, layer, t, tuning)
+            name, measuring = self._kernel(rows, fan_in, layer, t)
+            tuning += measuring
             s, cols = self._product(layer, t, name)
             if conv:
                 per = conv_gate_events(t, layer.weights, layer.kernel, layer.padding, layer.stride, per_sample)
@@ -397,7 +393,7 @@ class Engine:
                 s = s.reshape(n, ho, wo, -1)
             if layer.role == "output":
                 s = (_max_pool2(s, 1) if conv and layer.pool else s).astype(np.int32, copy=False)
-                return EngineResult(self._output(layer, s), s, events, kernels, trits, sample_events, tuning[0])
+                return EngineResult(self._output(layer, s), s, events, kernels, trits, sample_events, tuning)
             flip, lo, hi = layer.float_thresholds if s.dtype == np.float32 else layer.thresholds
             pool = conv and layer.pool
             s4 = s if conv else s.reshape(n, 1, 1, -1)
@@ -423,29 +419,30 @@ class Engine:
             cols = t
         return KERNELS[name](cols, layer.weights), cols
 
-    def _kernel(self, rows: int, inputs: int, layer: _Layer, t: np.ndarray, tuning: list[float]) -> str:
+    def _kernel(self, rows: int, inputs: int, layer: _Layer, t: np.ndarray) -> tuple[str, float]:
         """The forced kernel; else, with ``tune``, the fastest candidate measured on this machine for the layer
         at this many rows (rounded up to a power of two; a batch of more than ``TUNE_MAX_SAMPLES`` samples
         counts as that many), measured the first time on the input at hand (its first ``TUNE_MAX_SAMPLES``
-        samples; the seconds that takes are added to ``tuning[0]``); else ``choose``."""
+        samples); else ``choose``.  With the seconds this call spent measuring (0 but the first time)."""
         if self.kernel:
-            return self.kernel
-        conv = layer.kind == "conv"
+            return self.kernel, 0.0
         if not self.tune:
-            return choose(rows, inputs, layer.weights.shape[0], int8=fast_int8(), onednn=onednn_int8(), conv=conv)
+            return choose(rows, inputs, layer.weights.shape[0], int8=fast_int8(), onednn=onednn_int8(),
+                          conv=layer.kind == "conv"), 0.0
         n = min(t.shape[0], TUNE_MAX_SAMPLES)  # larger batches take the choice measured on this many samples
         key = (layer.name, 1 << max(rows * n // t.shape[0] - 1, 0).bit_length())
         name = self._chosen.get(key)
-        if name is None:
-            with self._lock:  # one thread measures a size; the others wait for its choice, not time beside it
-                name = self._chosen.get(key)
-                if name is None:
-                    t0 = time.perf_counter()
-                    timings = self._timings(layer, t[:n], candidates(inputs))
-                    name = min(timings, key=timings.get)
-                    self.measured[key], self._chosen[key] = timings, name
-                    tuning[0] += time.perf_counter() - t0
-        return name
+        if name is not None:
+            return name, 0.0
+        with self._lock:  # one thread measures a size; the others wait for its choice, not time beside it
+            name = self._chosen.get(key)
+            if name is not None:
+                return name, 0.0
+            t0 = time.perf_counter()
+            timings = self._timings(layer, t[:n], candidates(inputs))
+            name = min(timings, key=timings.get)
+            self.measured[key], self._chosen[key] = timings, name
+            return name, time.perf_counter() - t0
 
     def _timings(self, layer: _Layer, t: np.ndarray, names: list[str]) -> dict[str, float]:
         """Each kernel's best time for the layer's product on t, after one untimed call each (which compiles,
