@@ -34,6 +34,7 @@ from .kernels import (
     onednn_conv2d_tensor,
     onednn_int8,
     pack,
+    popcount_conv,
 )
 
 INTEGER_FORWARD_CHOICES = ("auto", "on", "off")
@@ -105,8 +106,11 @@ def conv2d_forward(x: torch.Tensor, layer) -> torch.Tensor:
         return y if layer.space.H == 1.0 else y.mul_(layer.space.H)
     w = TernaryMatrix.of(trits.permute(0, 2, 3, 1).reshape(trits.shape[0], -1).numpy(), pack)
     t = x.to(torch.int8).permute(0, 2, 3, 1).contiguous().numpy()
-    cols, _ = im2col(t, k, p, stride)
-    s = _sums(cols, w, name).view(n, ho, wo, -1).permute(0, 3, 1, 2)
+    if name == "popcount":  # the patches packed straight from the trits
+        s = torch.from_numpy(popcount_conv(t, w, k, p, stride))
+    else:
+        s = _sums(im2col(t, k, p, stride)[0], w, name)
+    s = s.view(n, ho, wo, -1).permute(0, 3, 1, 2)
     return _scaled(s, layer.space.H)
 
 

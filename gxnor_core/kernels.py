@@ -8,9 +8,12 @@ For operands in {-1, 0, +1}, each row is kept as two bit-planes, mask m = [v ≠
 (g is the set of open gates; among them the products whose signs differ are −1, the others +1).  Four kernels
 compute the same integers (docs/EXPORT.md, "Kernels"; as int32, or for ``onednn`` as float32, exactly):
 
-- ``popcount``: that formula in a numba loop, LLVM's ``ctpop`` compiled for the host CPU at run time (one
-  VPOPCNTQ per 8 words with AVX-512 VPOPCNTDQ, POPCNT elsewhere, a bit-twiddling sequence on a CPU with neither);
-  an activation word with no open gate is skipped.
+- ``popcount``: that formula in compiled tiles of 4 rows × 16 outputs (1 × 32 for a single row) whose
+  accumulators stay in vector registers (``_tile``: LLVM IR, ``llvm.ctpop`` on vectors of eight words — one
+  VPOPCNTQ per 8 words with AVX-512 VPOPCNTDQ, a byte-table shuffle with AVX2, bit arithmetic on a CPU with
+  neither); a word with no open gate in any row of the tile is skipped.  Activations are packed 64 trits per
+  vector compare (``pack``), a convolution's patches straight from the packed image (``patch_planes``), and a
+  small product runs on the calling thread (``serial``).
 - ``int8``: ``torch._int_mm`` on the unpacked {-1, 0, 1} int8 operands (int32 accumulation; PyTorch picks its
   own CPU code path at run time).
 - ``onednn``: oneDNN's int8 inner product (``torch.ops.onednn.qlinear_pointwise``, the op PyTorch's own x86
@@ -23,7 +26,7 @@ compute the same integers (docs/EXPORT.md, "Kernels"; as int32, or for ``onednn`
 - ``portable``: the bit-plane formula in numpy with a byte-table popcount: no JIT, no instruction-set
   assumption.  Slow; it exists so any machine can check the others (``GXNOR_ENGINE_KERNEL=portable``).
 
-All three are exact, so which one runs never changes an answer — only how long it takes.  Gate events are
+All four are exact, so which one runs never changes an answer — only how long it takes.  Gate events are
 not counted inside a kernel: Σ_rows Σ_outputs popcount(g) = Σ_k (rows with x_k ≠ 0)·(outputs with w_k ≠ 0),
 which ``gate_events`` computes from column counts in O(R·K + O·K).
 """
@@ -39,7 +42,9 @@ from functools import cache, cached_property, partial
 import numba
 import numpy as np
 import torch
+from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy.lib.stride_tricks import as_strided
 
@@ -86,62 +91,113 @@ def pack_numpy(x: np.ndarray) -> Planes:
     return Planes(planes[0], planes[1], k)
 
 
+@intrinsic
+def _word_bits(typingctx, x, r, start):
+    """(mask, sign) of the 64 int8 trits x[r, start : start + 64] (C-contiguous int8 x): one 64-byte vector
+    load and two comparisons whose 64 one-bit results are the word — on AVX-512BW a VPTESTMB and a VPMOVB2M,
+    with AVX2 byte compares and VPMOVMSKB, on any other CPU whatever LLVM lowers them to (exact everywhere)."""
+    if x != types.Array(types.int8, 2, "C") or not all(isinstance(t, types.Integer) for t in (r, start)):
+        return None
+    result = types.UniTuple(types.uint64, 2)
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        row, first = (context.cast(builder, args[i], signature.args[i], types.int64) for i in (1, 2))
+        at = builder.add(builder.mul(row, cgutils.unpack_tuple(builder, array.shape)[1]), first)
+        bytes64 = ir.VectorType(ir.IntType(8), 64)
+        v = builder.load(builder.bitcast(builder.gep(array.data, [at]), bytes64.as_pointer()), align=1)
+        zero = ir.Constant(bytes64, [0] * 64)
+        word = ir.IntType(64)
+        mask = builder.bitcast(builder.icmp_signed("!=", v, zero), word)
+        sign = builder.bitcast(builder.icmp_signed("<", v, zero), word)
+        return context.make_tuple(builder, result, [mask, sign])
+
+    return result(x, r, start), codegen
+
+
+@numba.njit(nogil=True, inline="always")
+def _pack_row(x, r, mask, sign):  # pragma: no cover - compiled
+    """Row r of x as planes: each full word of 64 trits by ``_word_bits``; a last, partial word from the 64
+    trits that end the row, shifted down (rows of fewer than 64 trits, one bit at a time)."""
+    k = x.shape[1]
+    full = k // WORD
+    for w in range(full):
+        mask[r, w], sign[r, w] = _word_bits(x, r, w * WORD)
+    tail = k - full * WORD
+    if tail == 0:
+        return
+    if full:
+        m, s = _word_bits(x, r, k - WORD)
+        shift = np.uint64(WORD - tail)
+        mask[r, full], sign[r, full] = m >> shift, s >> shift
+        return
+    m = np.uint64(0)
+    s = np.uint64(0)
+    for i in range(k):
+        v = x[r, i]
+        m |= np.uint64(v != 0) << np.uint64(i)
+        s |= np.uint64(v < 0) << np.uint64(i)
+    mask[r, 0], sign[r, 0] = m, s
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _pack_kernel(x, mask, sign):  # pragma: no cover - compiled
-    rows, k = x.shape
-    for r in numba.prange(rows):
-        for w in range(mask.shape[1]):
-            m = np.uint64(0)
-            s = np.uint64(0)
-            base = w * 64
-            for i in range(min(64, k - base)):
-                v = x[r, base + i]
-                m |= np.uint64(v != 0) << np.uint64(i)
-                s |= np.uint64(v < 0) << np.uint64(i)
-            mask[r, w] = m
-            sign[r, w] = s
+    for r in numba.prange(x.shape[0]):
+        _pack_row(x, r, mask, sign)
 
 
-_LOW_BITS = np.uint64(0x0101010101010101)
-_GATHER = np.uint64(0x0102040810204080)  # (v * _GATHER) >> 56 gathers bit 0 of byte i of v into bit i
+@numba.njit(cache=True, nogil=True)
+def _pack_serial(x, mask, sign):  # pragma: no cover - compiled
+    for r in range(x.shape[0]):
+        _pack_row(x, r, mask, sign)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _pack_bytes_kernel(x8, mask, sign):  # pragma: no cover - compiled
-    """The same planes from the rows as 64-bit groups of eight int8 values (row length a multiple of 8): an
-    int8 −1, 0, 1 is the byte 0xFF, 0x00, 0x01, so its bit 0 is [v ≠ 0] and its bit 7 is [v < 0], and one
-    multiplication gathers a bit of each of the eight bytes (no carries: the partial products never overlap)."""
-    rows, groups = x8.shape
-    s56 = np.uint64(56)
-    s7 = np.uint64(7)
-    for r in numba.prange(rows):
-        for w in range(mask.shape[1]):
-            m = np.uint64(0)
-            s = np.uint64(0)
-            g0 = w * 8
-            for j in range(min(8, groups - g0)):
-                v = x8[r, g0 + j]
-                shift = np.uint64(8 * j)
-                m |= (((v & _LOW_BITS) * _GATHER) >> s56) << shift
-                s |= ((((v >> s7) & _LOW_BITS) * _GATHER) >> s56) << shift
-            mask[r, w] = m
-            sign[r, w] = s
+SERIAL_WORK = 1 << 16  # rows × words × outputs below which a product runs on the calling thread
+
+
+def serial(work: int) -> bool:
+    """Whether a kernel of this much work runs on the calling thread: always with one thread, and for a small
+    product, where starting numba's parallel region (a few µs) would cost more than it shares out."""
+    sync_threads()
+    return numba.get_num_threads() == 1 or work < SERIAL_WORK
 
 
 def pack(x: np.ndarray) -> Planes:
-    """``pack_numpy``'s planes by a compiled loop (activations are packed on every call): eight values per
-    multiplication where the row length is a multiple of 8 (an im2col row of C·k² with C a multiple of 8,
-    most fully connected inputs), one bit at a time otherwise."""
-    x = np.ascontiguousarray(x)
-    words = max(1, -(-x.shape[1] // WORD))
-    mask = np.empty((x.shape[0], words), dtype=np.uint64)
+    """``pack_numpy``'s planes by a compiled loop (activations are packed on every call: ``_pack_row``), on the
+    calling thread where ``serial`` says so."""
+    x = np.ascontiguousarray(x, dtype=np.int8)
+    mask = np.empty((x.shape[0], max(1, -(-x.shape[1] // WORD))), dtype=np.uint64)
     sign = np.empty_like(mask)
-    sync_threads()
-    if x.shape[1] % 8 == 0 and x.shape[1]:
-        _pack_bytes_kernel(x.view(np.uint64), mask, sign)
+    if x.shape[1] == 0:
+        mask[:], sign[:] = 0, 0
+    elif serial(x.size // WORD):
+        _pack_serial(x, mask, sign)
     else:
         _pack_kernel(x, mask, sign)
     return Planes(mask, sign, x.shape[1])
+
+
+def patch_planes(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[Planes, tuple[int, int]]:
+    """``pack(im2col(x, k, padding, stride)[0])`` of channels-last trits x (N, H, W, C) without the int8 im2col:
+    where C is a multiple of 8, each image is packed once as one row (a pixel's C channels are then C/8 whole
+    bytes of its planes), and a patch row is k² of those byte runs side by side — bit k of the row is input k
+    of the patch, as in ``pack`` — so the image is packed once instead of k² times and the patches move an
+    eighth of the bytes.  Other C: the im2col, then ``pack``.  Returns the planes and (Ho, Wo)."""
+    n, h, w, c = x.shape
+    if c % 8:
+        cols, out_size = im2col(x, k, padding, stride)
+        return pack(cols), out_size
+    image = pack(np.ascontiguousarray(x).reshape(n, h * w * c))
+    words = max(1, -(-k * k * c // WORD))
+    # copied in the widest unit that divides a pixel's bytes (a 32-channel pixel is one uint32 per plane)
+    unit = next(np.dtype(f"u{size}") for size in (8, 4, 2, 1) if (c // 8) % size == 0)
+    width = words * WORD // 8 // unit.itemsize
+    planes = []
+    for plane in (image.mask, image.sign):
+        pixels = plane.view(np.uint8)[:, :h * w * c // 8].reshape(n, h, w, c // 8).view(unit)
+        patches, out_size = im2col(pixels, k, padding, stride, width)
+        planes.append(patches.view(np.uint64))
+    return Planes(*planes, k * k * c), out_size
 
 
 @numba.njit(nogil=True, inline="always")
@@ -151,11 +207,102 @@ def _dot_words(a, b, wm, ws):  # pragma: no cover - compiled
     return _popcount(g) - 2 * _popcount((b ^ ws) & g)
 
 
+LANES = 8  # 64-bit words per LLVM vector in a tile (one AVX-512 register; two AVX2 ones, four SSE ones)
+
+
+def _tile(rows: int, vectors: int):
+    """A compiled tile: ``tile(xm, xs, r0, wm_t, ws_t, o0, out)`` writes the sums of rows r0 … r0+rows-1 against
+    outputs o0 … o0 + 8·vectors − 1 into ``out`` (int32), all arrays C-contiguous (``xm``/``xs`` (rows, words),
+    ``wm_t``/``ws_t`` (words, outputs)).  Written in LLVM IR because numba's loops keep their accumulators in
+    memory: here they are vectors of eight 64-bit lanes that stay in registers over the whole loop on words (two
+    counts per lane, popcount(g) and popcount(q ∧ g), combined once at the end), each weight vector loaded once
+    serves every row of the tile, and a word with no open gate in any of the rows is skipped.  LLVM lowers
+    ``llvm.ctpop`` on vectors for the host CPU (VPOPCNTQ with AVX-512 VPOPCNTDQ, a byte-table shuffle with AVX2,
+    bit arithmetic on a CPU with neither), so the tile is exact on any CPU."""
+
+    @intrinsic
+    def tile(typingctx, xm, xs, r0, wm_t, ws_t, o0, out):
+        words = types.Array(types.uint64, 2, "C")
+        if (xm, xs, wm_t, ws_t, out) != (words, words, words, words, types.Array(types.int32, 2, "C")):
+            return None  # refused at compile time: contiguous uint64 planes and an int32 output only
+        if not (isinstance(r0, types.Integer) and isinstance(o0, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            vec, vec32 = ir.VectorType(i64, LANES), ir.VectorType(i32, LANES)
+            xm_a, xs_a, wm_a, ws_a, out_a = (context.make_array(signature.args[i])(context, builder, args[i])
+                                             for i in (0, 1, 3, 4, 6))
+            first = context.cast(builder, args[2], signature.args[2], types.int64)
+            col = context.cast(builder, args[5], signature.args[5], types.int64)
+            n_words = cgutils.unpack_tuple(builder, xm_a.shape)[1]
+            n_outs = cgutils.unpack_tuple(builder, wm_a.shape)[1]
+            out_cols = cgutils.unpack_tuple(builder, out_a.shape)[1]
+            ctpop_fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec]),
+                                                      f"llvm.ctpop.v{LANES}i64")
+            zero = ir.Constant(vec, [0] * LANES)
+            # allocas in the entry block: LLVM promotes them to registers
+            gates = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)] for _ in range(rows)]
+            differ = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)] for _ in range(rows)]
+            lane0 = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
+
+            def splat(value):
+                v = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(i32, 0))
+                return builder.shuffle_vector(v, ir.Constant(vec, ir.Undefined), lane0)
+
+            def add_to(slot, value):
+                builder.store(builder.add(builder.load(slot), builder.call(ctpop_fn, [value])), slot)
+
+            with cgutils.for_range(builder, n_words) as loop:
+                w = loop.index
+                at = [builder.add(builder.mul(builder.add(first, ir.Constant(i64, i)), n_words), w)
+                      for i in range(rows)]
+                a = [builder.load(builder.gep(xm_a.data, [k])) for k in at]
+                any_open = a[0]
+                for value in a[1:]:
+                    any_open = builder.or_(any_open, value)
+                with builder.if_then(builder.icmp_unsigned("!=", any_open, ir.Constant(i64, 0)), likely=True):
+                    mask = [splat(v) for v in a]
+                    sign = [splat(builder.load(builder.gep(xs_a.data, [k]))) for k in at]
+                    base = builder.add(builder.mul(w, n_outs), col)
+                    for v in range(vectors):
+                        k = builder.add(base, ir.Constant(i64, LANES * v))
+                        wm = builder.load(builder.bitcast(builder.gep(wm_a.data, [k]), vec.as_pointer()), align=8)
+                        ws = builder.load(builder.bitcast(builder.gep(ws_a.data, [k]), vec.as_pointer()), align=8)
+                        for i in range(rows):
+                            g = builder.and_(mask[i], wm)
+                            add_to(gates[i][v], g)
+                            add_to(differ[i][v], builder.and_(builder.xor(sign[i], ws), g))
+            one = ir.Constant(vec, [1] * LANES)
+            for i in range(rows):
+                row = builder.add(builder.mul(builder.add(first, ir.Constant(i64, i)), out_cols), col)
+                for v in range(vectors):
+                    sums = builder.sub(builder.load(gates[i][v]), builder.shl(builder.load(differ[i][v]), one))
+                    at = builder.gep(out_a.data, [builder.add(row, ir.Constant(i64, LANES * v))])
+                    builder.store(builder.trunc(sums, vec32), builder.bitcast(at, vec32.as_pointer()), align=4)
+            return context.get_dummy_value()
+
+        return types.void(xm, xs, r0, wm_t, ws_t, o0, out), codegen
+
+    return tile
+
+
+TILE4_OUTPUTS = 2 * LANES  # four rows × 16 outputs: 16 vector accumulators, 4 weight vectors
+TILE1_OUTPUTS = 4 * LANES  # one row × 32 outputs (batch-1 fully connected layers, a batch's last rows)
+_tile4 = _tile(4, TILE4_OUTPUTS // LANES)
+_tile1 = _tile(1, TILE1_OUTPUTS // LANES)
+
+
 @numba.njit(nogil=True, cache=True)
 def _rows4(xm, xs, r0, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
-    """Rows r0 … r0+3 against outputs o0 … o1-1: each weight word loaded once serves four rows, and the loop
-    over outputs (contiguous in the transposed planes) vectorizes."""
+    """Rows r0 … r0+3 against outputs o0 … o1-1: tiles of 16 outputs, then the outputs past the last tile with
+    the loop over outputs (contiguous in the transposed planes) vectorized, each weight word serving four rows."""
+    for o in range(o0, o1 - (o1 - o0) % TILE4_OUTPUTS, TILE4_OUTPUTS):
+        _tile4(xm, xs, r0, wm_t, ws_t, o, out)
+    o0 = o1 - (o1 - o0) % TILE4_OUTPUTS
     n = o1 - o0
+    if n == 0:
+        return
     acc = np.zeros((4, n), dtype=np.int64)
     for w in range(xm.shape[1]):
         a0, a1, a2, a3 = xm[r0, w], xm[r0 + 1, w], xm[r0 + 2, w], xm[r0 + 3, w]
@@ -177,8 +324,14 @@ def _rows4(xm, xs, r0, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
 
 @numba.njit(nogil=True, cache=True)
 def _row1(xm, xs, r, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
-    """One row against outputs o0 … o1-1 (the rows past the last multiple of 4, and batch-1 FC layers)."""
+    """One row against outputs o0 … o1-1 (the rows past the last multiple of 4, and batch-1 FC layers): tiles of
+    32 outputs, then the rest."""
+    for o in range(o0, o1 - (o1 - o0) % TILE1_OUTPUTS, TILE1_OUTPUTS):
+        _tile1(xm, xs, r, wm_t, ws_t, o, out)
+    o0 = o1 - (o1 - o0) % TILE1_OUTPUTS
     n = o1 - o0
+    if n == 0:
+        return
     acc = np.zeros(n, dtype=np.int64)
     for w in range(xm.shape[1]):
         a = xm[r, w]
@@ -193,23 +346,34 @@ def _row1(xm, xs, r, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
         out[r, o0 + o] = acc[o]
 
 
+@numba.njit(nogil=True, inline="always")
+def _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
+    rows = xm.shape[0]
+    blocks4 = rows // 4
+    o0 = (task // n_blocks) * chunk
+    o1 = min(wm_t.shape[1], o0 + chunk)
+    b = task % n_blocks
+    if b < blocks4:
+        _rows4(xm, xs, 4 * b, wm_t, ws_t, out, o0, o1)
+    else:
+        _row1(xm, xs, 4 * blocks4 + b - blocks4, wm_t, ws_t, out, o0, o1)
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _xnor_gemm(xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
     """Tasks are (output chunk, row block), output chunk outermost: a thread's consecutive tasks share one
     chunk of weight planes, which stays in cache."""
-    rows = xm.shape[0]
-    outs = wm_t.shape[1]
-    n_chunks = (outs + chunk - 1) // chunk
-    blocks4 = rows // 4
-    n_blocks = blocks4 + rows % 4
-    for task in numba.prange(n_chunks * n_blocks):
-        o0 = (task // n_blocks) * chunk
-        o1 = min(outs, o0 + chunk)
-        b = task % n_blocks
-        if b < blocks4:
-            _rows4(xm, xs, 4 * b, wm_t, ws_t, out, o0, o1)
-        else:
-            _row1(xm, xs, 4 * blocks4 + b - blocks4, wm_t, ws_t, out, o0, o1)
+    n_blocks = xm.shape[0] // 4 + xm.shape[0] % 4
+    for task in numba.prange(((wm_t.shape[1] + chunk - 1) // chunk) * n_blocks):
+        _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk)
+
+
+@numba.njit(cache=True, nogil=True)
+def _xnor_gemm_serial(xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
+    """``_xnor_gemm`` on the calling thread (a small product: starting the parallel region would cost more)."""
+    n_blocks = xm.shape[0] // 4 + xm.shape[0] % 4
+    for task in range(((wm_t.shape[1] + chunk - 1) // chunk) * n_blocks):
+        _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk)
 
 
 @dataclass(frozen=True)
@@ -259,14 +423,25 @@ class TernaryMatrix:
         return tuple(self.int8.shape)
 
 
+def planes_product(planes: Planes, w: TernaryMatrix) -> np.ndarray:
+    """The rows of ``planes`` times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
+    rows, outs = planes.mask.shape[0], w.shape[0]
+    out = np.empty((rows, outs), dtype=np.int32)
+    gemm = _xnor_gemm_serial if serial(rows * planes.mask.shape[1] * outs) else _xnor_gemm
+    gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
+    return out
+
+
 def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     """x (rows, in) int8 times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
-    planes = pack(x)
-    rows, outs = x.shape[0], w.shape[0]
-    out = np.empty((rows, outs), dtype=np.int32)
-    sync_threads()
-    _xnor_gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
-    return out
+    return planes_product(pack(x), w)
+
+
+def popcount_conv(x: np.ndarray, w: TernaryMatrix, k: int, padding: int, stride: int) -> np.ndarray:
+    """The convolution of channels-last trits x (N, H, W, C) with w (rows ordered as ``im2col``'s patches):
+    (N·Ho·Wo, out) int32, ``popcount_matmul`` of the im2col, with the patches packed straight from the image
+    (``patch_planes``)."""
+    return planes_product(patch_planes(x, k, padding, stride)[0], w)
 
 
 def int8_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
@@ -503,16 +678,24 @@ def fast_int8() -> bool:
     return any(features[name] for name in INT8_FEATURES)
 
 
-def im2col(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
+def im2col(x: np.ndarray, k: int, padding: int, stride: int, width: int | None = None
+           ) -> tuple[np.ndarray, tuple[int, int]]:
     """Channels-last trits (N, H, W, C) → patches (N·Ho·Wo, k·k·C), ordered (kernel row, kernel column,
-    channel); padding is zeros (no gate opens on it).  Returns the patches and (Ho, Wo)."""
+    channel); padding is zeros (no gate opens on it).  With ``width`` ≥ k·k·C, rows of that many values, the
+    ones past k·k·C zero.  Returns the patches and (Ho, Wo)."""
     if padding:
         x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     n, h, w, c = x.shape
     ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
     sn, sh, sw, sc = x.strides
     view = as_strided(x, (n, ho, wo, k, k, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
-    return np.ascontiguousarray(view).reshape(n * ho * wo, k * k * c), (ho, wo)
+    length = k * k * c
+    if width is None or width == length:
+        return np.ascontiguousarray(view).reshape(n * ho * wo, length), (ho, wo)
+    out = np.empty((n * ho * wo, width), dtype=x.dtype)
+    np.copyto(out[:, :length].reshape(n, ho, wo, k, k, c), view)
+    out[:, length:] = 0
+    return out, (ho, wo)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -33,6 +34,10 @@ from gxnor_core.kernels import (
     gate_events,
     im2col,
     onednn_conv2d,
+    pack,
+    pack_numpy,
+    patch_planes,
+    popcount_conv,
 )
 from gxnor_core.layers import DiscreteConv2d, DiscreteLinear, StepActivation
 from gxnor_core.models import GXNORNet, _block
@@ -171,7 +176,9 @@ def test_odd_shapes_padding_stride_and_batch_1_equal_the_model_exactly(case, ker
 
 
 @pytest.mark.parametrize("rows,inputs,outputs", [(1, 1, 1), (1, 64, 3), (3, 65, 130), (4, 127, 129),
-                                                 (9, 800, 64), (2, 1024, 512), (130, 27, 10)])
+                                                 (9, 800, 64), (2, 1024, 512), (130, 27, 10),
+                                                 # whole tiles (4 × 16, 1 × 32) and what is left past them
+                                                 (8, 64, 16), (5, 130, 33), (6, 200, 48), (1, 100, 65)])
 @pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.97])
 def test_every_kernel_computes_the_exact_ternary_product_and_its_events(rows, inputs, outputs, sparsity):
     rng = np.random.default_rng(rows * inputs + outputs)
@@ -185,6 +192,56 @@ def test_every_kernel_computes_the_exact_ternary_product_and_its_events(rows, in
         assert got.dtype == (np.float32 if name == "onednn" else np.int32) and np.array_equal(got, ref), name
     events = ((x != 0).astype(np.int64) @ (w != 0).astype(np.int64).T).sum()
     assert gate_events(x, matrix) == events
+
+
+@pytest.mark.parametrize("length", [0, 1, 7, 63, 64, 65, 127, 128, 200, 800])
+def test_packing_gives_the_reference_planes_for_every_row_length(length):
+    """``pack`` (64 trits per vector compare, a partial last word read from the row's last 64 trits and
+    shifted down) against ``pack_numpy`` (numpy's packbits): every bit, the bits past the row's length zero."""
+    rng = np.random.default_rng(length)
+    x = rng.integers(-1, 2, (7, length)).astype(np.int8)
+    got, want = pack(x), pack_numpy(x)
+    assert np.array_equal(got.mask, want.mask) and np.array_equal(got.sign, want.sign)
+    assert got.length == want.length == length
+
+
+@pytest.mark.parametrize("n,h,w,c,k,padding,stride", [(2, 12, 12, 32, 5, 0, 1), (3, 9, 7, 16, 3, 1, 2),
+                                                       (1, 8, 8, 8, 3, 1, 1), (2, 5, 5, 24, 3, 1, 1),
+                                                       (2, 6, 6, 64, 3, 2, 1), (1, 4, 4, 128, 3, 1, 1),
+                                                       (2, 8, 8, 17, 3, 2, 3)])
+def test_patches_packed_from_the_image_are_the_packed_im2col(n, h, w, c, k, padding, stride):
+    """``patch_planes`` (each image packed once, patches copied in whole bytes of its planes; an im2col then
+    ``pack`` where C is not a multiple of 8) gives the planes of the im2col, and ``popcount_conv`` its product."""
+    rng = np.random.default_rng(c * h + k)
+    x = rng.integers(-1, 2, (n, h, w, c)).astype(np.int8)
+    x[rng.random(x.shape) < 0.4] = 0
+    cols, size = im2col(x, k, padding, stride)
+    planes, got_size = patch_planes(x, k, padding, stride)
+    want = pack_numpy(cols)
+    assert got_size == size and planes.length == cols.shape[1]
+    assert np.array_equal(planes.mask, want.mask) and np.array_equal(planes.sign, want.sign)
+    w8 = rng.integers(-1, 2, (20, cols.shape[1])).astype(np.int8)
+    assert np.array_equal(popcount_conv(x, TernaryMatrix.of(w8), k, padding, stride),
+                          cols.astype(np.int64) @ w8.astype(np.int64).T)
+
+
+def test_the_product_on_one_thread_and_on_many_is_the_same(monkeypatch):
+    """Small products run on the calling thread (``kernels.serial``), large ones in numba's parallel region:
+    both give the exact product, whichever the size."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(-1, 2, (37, 300)).astype(np.int8)
+    w = rng.integers(-1, 2, (70, 300)).astype(np.int8)
+    want = x.astype(np.int64) @ w.astype(np.int64).T
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for work, one in ((1 << 62, True), (0, numba.config.NUMBA_NUM_THREADS == 1)):
+            monkeypatch.setattr(kernels, "SERIAL_WORK", work)
+            assert kernels.serial(1) is one
+            assert np.array_equal(kernels.popcount_matmul(x, TernaryMatrix.of(w)), want)
+            assert np.array_equal(pack(x).mask, pack_numpy(x).mask)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("n,h,w,c,out,k,padding,stride", [(1, 5, 5, 1, 1, 1, 0, 1), (3, 9, 7, 6, 5, 3, 1, 2),
