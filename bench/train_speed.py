@@ -6,7 +6,8 @@ Three variants: GXNOR with the XNOR layers' forward on the integer kernels (``tr
 the CPU default), the same GXNOR network with the float forward (``off``), and the full-precision baseline.
 Runs alternate (GXNOR, GXNOR float, baseline, GXNOR, …) so machine noise hits all alike; the figure is the
 median training-loop time per epoch (evaluation and probes excluded, they are reported separately), and
-the ratios GXNOR / baseline (target ≤ 0.9) and integer / float forward.  ``--threads`` sets PyTorch's (and
+the ratios GXNOR / baseline (target ≤ 0.9) and integer / float forward, and the kernel the integer forward
+measured fastest for each XNOR layer's shape (``integer_forward.measured``).  ``--threads`` sets PyTorch's (and
 numba's) thread count; the load average before and after is printed, as the figures mean little without it.
 """
 
@@ -19,7 +20,7 @@ import statistics
 
 import torch
 
-from gxnor_core import Reporter, train
+from gxnor_core import Reporter, integer_forward, train
 
 
 class _Times(Reporter):
@@ -79,6 +80,10 @@ def main() -> None:
         "ratio_train_float_forward": med["gxnor_float_forward"] / med["full_precision"],
         "ratio_train_integer_vs_float_forward": med["gxnor"] / med["gxnor_float_forward"],
         "target_ratio": 0.9,
+        # the kernel each XNOR layer's training forward measured fastest, per shape (ms of each candidate)
+        "integer_forward_kernels": {" ".join(map(str, key)): {"chosen": min(t, key=t.get),
+                                                              **{k: round(1e3 * v, 3) for k, v in t.items()}}
+                                    for key, t in integer_forward.measured.items()},
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     }

@@ -20,6 +20,9 @@ time changes.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -27,8 +30,7 @@ import torch
 from .kernels import (
     KERNELS,
     TernaryMatrix,
-    choose,
-    fast_int8,
+    candidates,
     forced_kernel,
     im2col,
     onednn_conv2d_tensor,
@@ -65,13 +67,38 @@ def ternary_weights(layer) -> torch.Tensor:
     return layer.state.to(torch.int8) * (2 >> layer.space.N) - 1
 
 
-def _kernel(rows: int, inputs: int, outputs: int, conv: bool) -> str:
-    """The forced kernel (``GXNOR_ENGINE_KERNEL``) or the faster one for the shape on this CPU.  ``onednn``
-    reorders the weights into its own layout first, which training pays on every step: worth it for a
-    convolution (the reorder is small beside the product it saves), not for a fully connected layer, whose
-    reorder took longer than its whole float product on this project's AMX machine (docs/METHOD.md)."""
-    return forced_kernel() or choose(rows, inputs, outputs, int8=fast_int8(), onednn=conv and onednn_int8(),
-                                     conv=conv)
+TUNE_ROUNDS = 3  # rounds timing every candidate kernel the first time a layer's shape comes
+_chosen: dict[tuple, str] = {}  # (kind, input shape, weight shape, …) → kernel
+measured: dict[tuple, dict[str, float]] = {}
+"""The choice written down: per product shape met in this process, the best seconds of each candidate kernel's
+whole forward (weights' layout included: they change every step); the fastest is the one that runs."""
+_lock = threading.Lock()
+
+
+def _kernel(key: tuple, inputs: int, forward: Callable[[str], torch.Tensor]) -> str:
+    """The forced kernel (``GXNOR_ENGINE_KERNEL``), else the fastest of ``kernels.candidates`` for this shape,
+    measured on this machine the first time the shape comes: ``forward(name)`` — the layer's whole forward on
+    kernel ``name``, its weights' layout included, since in training the weights change every step — once each
+    untimed (compiling, creating oneDNN's primitives), then ``TUNE_ROUNDS`` rounds timing each in turn, best
+    time kept.  Every kernel gives the same values, so the choice changes only the time (docs/METHOD.md, "The
+    training forward")."""
+    name = forced_kernel() or _chosen.get(key)
+    if name is not None:
+        return name
+    with _lock:
+        if key in _chosen:
+            return _chosen[key]
+        names = candidates(inputs)
+        for name in names:
+            forward(name)
+        best = dict.fromkeys(names, math.inf)
+        for _ in range(TUNE_ROUNDS):
+            for name in names:
+                t0 = time.perf_counter()
+                forward(name)
+                best[name] = min(best[name], time.perf_counter() - t0)
+        measured[key], _chosen[key] = best, min(best, key=best.get)
+        return _chosen[key]
 
 
 def _sums(x: np.ndarray, w: TernaryMatrix, name: str) -> torch.Tensor:
@@ -88,30 +115,39 @@ def _scaled(s: torch.Tensor, H: float) -> torch.Tensor:
 
 def linear_forward(x: torch.Tensor, layer) -> torch.Tensor:
     """``F.linear(x, W)`` of an XNOR layer, from the integer sums."""
-    w = TernaryMatrix.of(ternary_weights(layer).numpy(), pack)
-    name = _kernel(x.shape[0], x.shape[1], w.shape[0], conv=False)
-    return _scaled(_sums(x.to(torch.int8).numpy(), w, name), layer.space.H)
+    trits, t = ternary_weights(layer).numpy(), x.to(torch.int8).numpy()
+
+    def forward(name: str) -> torch.Tensor:
+        return _scaled(_sums(t, TernaryMatrix.of(trits, pack), name), layer.space.H)
+
+    return forward(_kernel(("linear", tuple(x.shape), trits.shape), trits.shape[1], forward))
 
 
 def conv2d_forward(x: torch.Tensor, layer) -> torch.Tensor:
     """``F.conv2d(x, W, stride, padding)`` of an XNOR layer, from the integer sums of an im2col over
-    channels-last trits (rows ordered kernel row, kernel column, channel; the weight rows permuted to match)."""
+    channels-last trits (rows ordered kernel row, kernel column, channel; the weight rows permuted to match), or
+    of oneDNN's int8 convolution on the image."""
     trits = ternary_weights(layer)
     n, _, h, wd = x.shape
     k, p, stride = layer.kernel_size, layer.padding, layer.stride
     ho, wo = (h + 2 * p - k) // stride + 1, (wd + 2 * p - k) // stride + 1
-    name = _kernel(n * ho * wo, trits[0].numel(), trits.shape[0], conv=True)
-    if name == "onednn" and onednn_int8():  # oneDNN's int8 convolution on the image: no im2col
-        y = onednn_conv2d_tensor(x, trits, p, stride).contiguous()  # the float op's layout (and so its BN sums)
-        return y if layer.space.H == 1.0 else y.mul_(layer.space.H)
-    w = TernaryMatrix.of(trits.permute(0, 2, 3, 1).reshape(trits.shape[0], -1).numpy(), pack)
-    t = x.to(torch.int8).permute(0, 2, 3, 1).contiguous().numpy()
-    if name == "popcount":  # the patches packed straight from the trits
-        s = torch.from_numpy(popcount_conv(t, w, k, p, stride))
-    else:
-        s = _sums(im2col(t, k, p, stride)[0], w, name)
-    s = s.view(n, ho, wo, -1).permute(0, 3, 1, 2)
-    return _scaled(s, layer.space.H)
+    t = None
+
+    def forward(name: str) -> torch.Tensor:
+        nonlocal t
+        if name == "onednn" and onednn_int8():  # oneDNN's int8 convolution on the image: no im2col
+            y = onednn_conv2d_tensor(x, trits, p, stride).contiguous()  # the float op's layout (and BN's sums)
+            return y if layer.space.H == 1.0 else y.mul_(layer.space.H)
+        w = TernaryMatrix.of(trits.permute(0, 2, 3, 1).reshape(trits.shape[0], -1).numpy(), pack)
+        if t is None:
+            t = x.to(torch.int8).permute(0, 2, 3, 1).contiguous().numpy()
+        if name == "popcount":  # the patches packed straight from the trits
+            s = torch.from_numpy(popcount_conv(t, w, k, p, stride))
+        else:
+            s = _sums(im2col(t, k, p, stride)[0], w, name)
+        return _scaled(s.view(n, ho, wo, -1).permute(0, 3, 1, 2), layer.space.H)
+
+    return forward(_kernel(("conv", tuple(x.shape), tuple(trits.shape), p, stride), trits[0].numel(), forward))
 
 
 class _IntegerLinear(torch.autograd.Function):

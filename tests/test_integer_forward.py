@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from gxnor_core import DiscreteConv2d, DiscreteLinear, DiscreteSpace, Reporter, 
 from gxnor_core.config import validate_config
 from gxnor_core.errors import ConfigError
 from gxnor_core.integer_forward import integer_forward_applies, integer_forward_on
-from gxnor_core.kernels import KERNEL_ENV, KERNELS, choose
+from gxnor_core.kernels import KERNEL_ENV, KERNELS, candidates
 from gxnor_core.models import build_model
 from gxnor_core.probes import probe
 from gxnor_core.train import loss_fn
@@ -96,10 +97,43 @@ def test_every_kernel_gives_the_same_forward(kernel, monkeypatch):
     _assert_same(*_layer_pair(DiscreteLinear(130, 17, space)), _trits((5, 130)))
 
 
-def test_without_a_fast_int8_product_popcount_is_chosen():
-    assert choose(6400, 800, 64, int8=False) == "popcount"
-    assert choose(100, 512, 10, int8=False) == "popcount"
-    assert choose(6400, 800, 64) == "int8"  # the engine's measured rule where int8 is fast
+def test_each_shapes_kernel_is_measured_once_and_the_fastest_kept(monkeypatch):
+    """Without a forced kernel, the first forward of a shape times every candidate kernel's whole forward
+    (``integer_forward.measured``) and keeps the fastest; the next forward of that shape measures nothing; a
+    deliberately slowed kernel is never kept where there is another; the values stay the float forward's."""
+    monkeypatch.delenv(KERNEL_ENV, raising=False)
+    monkeypatch.setattr(integer_forward, "_chosen", {})
+    monkeypatch.setattr(integer_forward, "measured", {})
+    calls = []
+    real_conv, real_popcount = integer_forward.popcount_conv, KERNELS["popcount"]
+
+    def slow(real):
+        def run(*args):
+            calls.append(real.__name__)
+            time.sleep(0.02)
+            return real(*args)
+        return run
+
+    monkeypatch.setattr(integer_forward, "popcount_conv", slow(real_conv))
+    monkeypatch.setitem(KERNELS, "popcount", slow(real_popcount))
+    torch.manual_seed(6)
+    space = DiscreteSpace(1, 1.0)
+    conv, linear = _layer_pair(DiscreteConv2d(16, 24, 3, space, padding=1)), _layer_pair(DiscreteLinear(96, 40, space))
+    for (float_layer, int_layer), x in ((conv, _trits((4, 16, 7, 7))), (linear, _trits((6, 96)))):
+        _assert_same(float_layer, int_layer, x)
+    assert len(integer_forward.measured) == 2
+    for key, timings in integer_forward.measured.items():
+        fan_in = 16 * 9 if key[0] == "conv" else 96
+        assert list(timings) == candidates(fan_in)
+        chosen = integer_forward._chosen[key]
+        assert timings[chosen] == min(timings.values())
+        if len(timings) > 1:  # another kernel here: the slowed one is never kept
+            assert chosen != "popcount"
+    before = len(calls)
+    _assert_same(*conv, _trits((4, 16, 7, 7)))  # the same shape again: one forward, no measuring
+    conv_key = next(key for key in integer_forward.measured if key[0] == "conv")
+    assert len(calls) - before == (integer_forward._chosen[conv_key] == "popcount")
+    assert len(integer_forward.measured) == 2
 
 
 def test_eval_forward_without_grad_equals_the_float_one():
