@@ -158,8 +158,10 @@ SERIAL_WORK = 1 << 16  # rows × words × outputs below which a product runs on 
 def serial(work: int) -> bool:
     """Whether a kernel of this much work runs on the calling thread: always with one thread, and for a small
     product, where starting numba's parallel region (a few µs) would cost more than it shares out."""
+    if work < SERIAL_WORK:
+        return True  # (no thread count to read: asking numba for it costs ~1.5 µs, a batch-1 layer's third)
     sync_threads()
-    return numba.get_num_threads() == 1 or work < SERIAL_WORK
+    return numba.get_num_threads() == 1
 
 
 def pack(x: np.ndarray) -> Planes:
@@ -376,6 +378,17 @@ def _xnor_gemm_serial(xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - com
         _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk)
 
 
+@numba.njit(cache=True, nogil=True)
+def _pack_product_serial(x, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
+    """``pack`` and ``_xnor_gemm_serial`` in one compiled call (a batch-1 layer: each call from Python costs
+    about a microsecond, a third of the product itself)."""
+    mask = np.empty((x.shape[0], wm_t.shape[0]), dtype=np.uint64)
+    sign = np.empty_like(mask)
+    for r in range(x.shape[0]):
+        _pack_row(x, r, mask, sign)
+    _xnor_gemm_serial(mask, sign, wm_t, ws_t, out, chunk)
+
+
 @dataclass(frozen=True)
 class TernaryMatrix:
     """A layer's weights, out × in with values in {-1, 0, 1}, in every layout a kernel reads: ``int8``
@@ -434,6 +447,12 @@ def planes_product(planes: Planes, w: TernaryMatrix) -> np.ndarray:
 
 def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     """x (rows, in) int8 times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
+    x = np.ascontiguousarray(x, dtype=np.int8)
+    rows, outs = x.shape[0], w.shape[0]
+    if x.shape[1] and rows * w.mask_t.shape[0] * outs < SERIAL_WORK:  # small: packing and product in one call
+        out = np.empty((rows, outs), dtype=np.int32)
+        _pack_product_serial(x, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
+        return out
     return planes_product(pack(x), w)
 
 
