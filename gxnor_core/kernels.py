@@ -458,9 +458,13 @@ def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
 
 def popcount_conv(x: np.ndarray, w: TernaryMatrix, k: int, padding: int, stride: int) -> np.ndarray:
     """The convolution of channels-last trits x (N, H, W, C) with w (rows ordered as ``im2col``'s patches):
-    (N·Ho·Wo, out) int32, ``popcount_matmul`` of the im2col, with the patches packed straight from the image
-    (``patch_planes``)."""
-    return planes_product(patch_planes(x, k, padding, stride)[0], w)
+    (N·Ho·Wo, out) int32, ``popcount_matmul`` of the im2col — with the patches packed straight from the image
+    (``patch_planes``) unless the product is small (one compiled call then costs less)."""
+    n, h, wd, c = x.shape
+    rows = n * ((h + 2 * padding - k) // stride + 1) * ((wd + 2 * padding - k) // stride + 1)
+    if c % 8 == 0 and rows * w.mask_t.shape[0] * w.shape[0] >= SERIAL_WORK:
+        return planes_product(patch_planes(x, k, padding, stride)[0], w)
+    return popcount_matmul(im2col(x, k, padding, stride)[0], w)
 
 
 def int8_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
