@@ -56,17 +56,6 @@ ONEDNN_PROBE_ATTEMPTS = 3  # … in one of this many attempts
 OUTPUT_CHUNK = 128  # outputs per task of the popcount kernel: 128 × 16 bytes of weight planes per input word
 
 
-@intrinsic
-def _popcount(typingctx, x):
-    """LLVM's ctpop on a 64-bit word (numba has no popcount of its own)."""
-    sig = types.int64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
-
-
 @dataclass(frozen=True)
 class Planes:
     """Rows of a {-1, 0, 1} matrix as bit-planes: ``mask`` [v ≠ 0] and ``sign`` [v < 0], (rows, words) uint64,
@@ -202,13 +191,6 @@ def patch_planes(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[Plan
     return Planes(*planes, k * k * c), out_size
 
 
-@numba.njit(nogil=True, inline="always")
-def _dot_words(a, b, wm, ws):  # pragma: no cover - compiled
-    """x·w over the 64 inputs of one word pair: popcount(g) − 2·popcount((q_x ⊕ q_w) ∧ g), g = m_x ∧ m_w."""
-    g = a & wm
-    return _popcount(g) - 2 * _popcount((b ^ ws) & g)
-
-
 LANES = 8  # 64-bit words per LLVM vector in a tile (one AVX-512 register; two AVX2 ones, four SSE ones)
 
 
@@ -293,59 +275,24 @@ TILE4_OUTPUTS = 2 * LANES  # four rows × 16 outputs: 16 vector accumulators, 4 
 TILE1_OUTPUTS = 4 * LANES  # one row × 32 outputs (batch-1 fully connected layers, a batch's last rows)
 _tile4 = _tile(4, TILE4_OUTPUTS // LANES)
 _tile1 = _tile(1, TILE1_OUTPUTS // LANES)
+_tile1_half = _tile(1, TILE4_OUTPUTS // LANES)
 
 
 @numba.njit(nogil=True, cache=True)
 def _rows4(xm, xs, r0, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
-    """Rows r0 … r0+3 against outputs o0 … o1-1: tiles of 16 outputs, then the outputs past the last tile with
-    the loop over outputs (contiguous in the transposed planes) vectorized, each weight word serving four rows."""
-    for o in range(o0, o1 - (o1 - o0) % TILE4_OUTPUTS, TILE4_OUTPUTS):
+    """Rows r0 … r0+3 against outputs o0 … o1-1 (o1 − o0 a multiple of 16: the weights' planes are padded)."""
+    for o in range(o0, o1, TILE4_OUTPUTS):
         _tile4(xm, xs, r0, wm_t, ws_t, o, out)
-    o0 = o1 - (o1 - o0) % TILE4_OUTPUTS
-    n = o1 - o0
-    if n == 0:
-        return
-    acc = np.zeros((4, n), dtype=np.int64)
-    for w in range(xm.shape[1]):
-        a0, a1, a2, a3 = xm[r0, w], xm[r0 + 1, w], xm[r0 + 2, w], xm[r0 + 3, w]
-        if (a0 | a1 | a2 | a3) == 0:  # no open gate among these 4 × 64 inputs
-            continue
-        b0, b1, b2, b3 = xs[r0, w], xs[r0 + 1, w], xs[r0 + 2, w], xs[r0 + 3, w]
-        wm = wm_t[w, o0:o1]
-        ws = ws_t[w, o0:o1]
-        for o in range(n):
-            m, s = wm[o], ws[o]
-            acc[0, o] += _dot_words(a0, b0, m, s)
-            acc[1, o] += _dot_words(a1, b1, m, s)
-            acc[2, o] += _dot_words(a2, b2, m, s)
-            acc[3, o] += _dot_words(a3, b3, m, s)
-    for i in range(4):
-        for o in range(n):
-            out[r0 + i, o0 + o] = acc[i, o]
 
 
 @numba.njit(nogil=True, cache=True)
 def _row1(xm, xs, r, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
-    """One row against outputs o0 … o1-1 (the rows past the last multiple of 4, and batch-1 FC layers): tiles of
-    32 outputs, then the rest."""
+    """One row against outputs o0 … o1-1 (the rows past the last multiple of 4, and batch-1 layers): tiles of
+    32 outputs, then one of 16 if that is left."""
     for o in range(o0, o1 - (o1 - o0) % TILE1_OUTPUTS, TILE1_OUTPUTS):
         _tile1(xm, xs, r, wm_t, ws_t, o, out)
-    o0 = o1 - (o1 - o0) % TILE1_OUTPUTS
-    n = o1 - o0
-    if n == 0:
-        return
-    acc = np.zeros(n, dtype=np.int64)
-    for w in range(xm.shape[1]):
-        a = xm[r, w]
-        if a == 0:
-            continue
-        b = xs[r, w]
-        wm = wm_t[w, o0:o1]
-        ws = ws_t[w, o0:o1]
-        for o in range(n):
-            acc[o] += _dot_words(a, b, wm[o], ws[o])
-    for o in range(n):
-        out[r, o0 + o] = acc[o]
+    if (o1 - o0) % TILE1_OUTPUTS:
+        _tile1_half(xm, xs, r, wm_t, ws_t, o1 - TILE4_OUTPUTS, out)
 
 
 @numba.njit(nogil=True, inline="always")
@@ -393,8 +340,9 @@ def _pack_product_serial(x, wm_t, ws_t, out, chunk):  # pragma: no cover - compi
 class TernaryMatrix:
     """A layer's weights, out × in with values in {-1, 0, 1}, in every layout a kernel reads: ``int8``
     (out, in), its transpose ``int8_t`` (in, out) and the transposed bit-planes ``mask_t``/``sign_t`` (words,
-    out) of ``popcount``.  Every layout but ``int8`` is computed when first read: training makes its weights'
-    matrix on every step and reads only the layouts of the kernel chosen for the shape."""
+    out rounded up to a multiple of 16 with zero columns: whole tiles) of ``popcount``.  Every layout but
+    ``int8`` is computed when first read: training makes its weights' matrix on every step and reads only the
+    layouts of the kernel chosen for the shape."""
 
     int8: torch.Tensor
     packer: Callable[[np.ndarray], Planes] = pack_numpy
@@ -409,13 +357,19 @@ class TernaryMatrix:
     def _planes(self) -> Planes:
         return self.packer(self.int8.numpy())
 
+    def _padded_t(self, plane: np.ndarray) -> np.ndarray:
+        """(words, outputs rounded up to a multiple of 16): the tiles' layout, the extra outputs all zero."""
+        out = np.zeros((plane.shape[1], -(-plane.shape[0] // TILE4_OUTPUTS) * TILE4_OUTPUTS), dtype=np.uint64)
+        out[:, :plane.shape[0]] = plane.T
+        return out
+
     @cached_property
     def mask_t(self) -> np.ndarray:
-        return np.ascontiguousarray(self._planes.mask.T)
+        return self._padded_t(self._planes.mask)
 
     @cached_property
     def sign_t(self) -> np.ndarray:
-        return np.ascontiguousarray(self._planes.sign.T)
+        return self._padded_t(self._planes.sign)
 
     @cached_property
     def int8_t(self) -> torch.Tensor:
@@ -438,21 +392,26 @@ class TernaryMatrix:
 
 def planes_product(planes: Planes, w: TernaryMatrix) -> np.ndarray:
     """The rows of ``planes`` times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
-    rows, outs = planes.mask.shape[0], w.shape[0]
+    rows, outs = planes.mask.shape[0], w.mask_t.shape[1]
     out = np.empty((rows, outs), dtype=np.int32)
     gemm = _xnor_gemm_serial if serial(rows * planes.mask.shape[1] * outs) else _xnor_gemm
     gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
-    return out
+    return _unpadded(out, w)
+
+
+def _unpadded(out: np.ndarray, w: TernaryMatrix) -> np.ndarray:
+    """The product without the padded outputs' columns (a copy only where the weights were padded)."""
+    return out if out.shape[1] == w.shape[0] else np.ascontiguousarray(out[:, :w.shape[0]])
 
 
 def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     """x (rows, in) int8 times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
     x = np.ascontiguousarray(x, dtype=np.int8)
-    rows, outs = x.shape[0], w.shape[0]
+    rows, outs = x.shape[0], w.mask_t.shape[1]
     if x.shape[1] and rows * w.mask_t.shape[0] * outs < SERIAL_WORK:  # small: packing and product in one call
         out = np.empty((rows, outs), dtype=np.int32)
         _pack_product_serial(x, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
-        return out
+        return _unpadded(out, w)
     return planes_product(pack(x), w)
 
 
@@ -619,7 +578,7 @@ _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int3
 def portable_matmul(x: np.ndarray, w: TernaryMatrix, block: int = 64) -> np.ndarray:
     """The bit-plane formula in numpy (a byte table for popcount): no JIT and no instruction-set assumption."""
     planes = pack_numpy(x)
-    wm, ws = np.ascontiguousarray(w.mask_t.T), np.ascontiguousarray(w.sign_t.T)
+    wm, ws = w._planes.mask, w._planes.sign
     out = np.empty((x.shape[0], w.shape[0]), dtype=np.int32)
     for r0 in range(0, x.shape[0], block):
         xm = planes.mask[r0:r0 + block, None, :]
