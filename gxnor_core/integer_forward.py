@@ -3,7 +3,8 @@
 An XNOR layer — ternary or binary weights (N ≤ 1) whose input is a ternary or binary activation — computes
 sums of products of {−1, 0, 1} operands.  Today's float forward materialises the weights ±H, 0 and runs
 ``F.linear``/``F.conv2d``; here the same sums are computed exactly in integers by ``gxnor_core.kernels`` (the
-engine's kernels; a convolution is an im2col of channels-last trits), then scaled by H into float32.
+engine's kernels, the fastest measured once per shape on this machine: ``_kernel``; a convolution's patches
+are taken from channels-last trits), then scaled by H into float32.
 
 Why the result is the float forward's, bit for bit: every product is 0 or ±H, every partial sum an integer
 multiple of H of magnitude ≤ fan_in·H, and with H a power of two (the default 1) such sums are exact in float32
