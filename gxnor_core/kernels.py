@@ -392,11 +392,18 @@ class TernaryMatrix:
 
 def planes_product(planes: Planes, w: TernaryMatrix) -> np.ndarray:
     """The rows of ``planes`` times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
+    _same_inputs(planes.length, w)
     rows, outs = planes.mask.shape[0], w.mask_t.shape[1]
     out = np.empty((rows, outs), dtype=np.int32)
     gemm = _xnor_gemm_serial if serial(rows * planes.mask.shape[1] * outs) else _xnor_gemm
     gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
     return _unpadded(out, w)
+
+
+def _same_inputs(inputs: int, w: TernaryMatrix) -> None:
+    """The compiled loops do not check bounds: a product of mismatched shapes is refused before them."""
+    if inputs != w.shape[1]:
+        raise ValueError(f"the product of {inputs} inputs per row with weights of {w.shape[1]} inputs")
 
 
 def _unpadded(out: np.ndarray, w: TernaryMatrix) -> np.ndarray:
@@ -407,6 +414,7 @@ def _unpadded(out: np.ndarray, w: TernaryMatrix) -> np.ndarray:
 def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     """x (rows, in) int8 times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
     x = np.ascontiguousarray(x, dtype=np.int8)
+    _same_inputs(x.shape[1], w)
     rows, outs = x.shape[0], w.mask_t.shape[1]
     if x.shape[1] and rows * w.mask_t.shape[0] * outs < SERIAL_WORK:  # small: packing and product in one call
         out = np.empty((rows, outs), dtype=np.int32)

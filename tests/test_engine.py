@@ -225,6 +225,15 @@ def test_patches_packed_from_the_image_are_the_packed_im2col(n, h, w, c, k, padd
                           cols.astype(np.int64) @ w8.astype(np.int64).T)
 
 
+def test_a_product_of_mismatched_shapes_is_refused_before_the_compiled_loops():
+    w = TernaryMatrix.of(np.ones((16, 100), dtype=np.int8))
+    for rows in (1, 300):  # the one-call small path and the packed one
+        with pytest.raises(ValueError, match="100 inputs"):
+            kernels.popcount_matmul(np.ones((rows, 164), dtype=np.int8), w)
+    with pytest.raises(ValueError, match="100 inputs"):
+        kernels.planes_product(pack(np.ones((4, 99), dtype=np.int8)), w)
+
+
 def test_the_product_on_one_thread_and_on_many_is_the_same(monkeypatch):
     """Small products run on the calling thread (``kernels.serial``), large ones in numba's parallel region:
     both give the exact product, whichever the size."""
