@@ -9,8 +9,9 @@ Per layer:
   docs/EXPORT.md);
 - every other layer is a ternary × ternary product computed exactly in integers, s = Σ x·w, by one of
   gxnor_core.kernels (by default the one measured fastest for the layer and batch size on this machine, else
-  the fixed rule ``kernels.choose``): a convolution as an im2col over channels-last trits
-  and a matrix product, or with ``onednn`` as oneDNN's int8 convolution on the trits themselves; then an
+  the fixed rule ``kernels.choose``): a convolution as the product of its patches over channels-last trits
+  (``kernels.conv_product``: ``popcount`` packs them from the image, ``int8`` multiplies the im2col), or with
+  ``onednn`` as oneDNN's int8 convolution on the trits themselves; then an
   integer max-pool, and the folded thresholds: with u = flip·s, φ(BN(H·s)) = [u ≥ hi] − [u ≤ lo];
 - the output layer's sums s are the logits before the last scale; logits = BN(H·s), the model's own
   BatchNorm in float32.
@@ -24,9 +25,6 @@ of non-zero input and non-zero weight, padding excluded — per XNOR layer, as t
 
 from __future__ import annotations
 
-import math
-import threading
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,19 +37,20 @@ from .activations import MultiStepActivation
 from .export import ExportedModel, read_model
 from .kernels import (
     KERNELS,
+    MeasuredChoices,
     TernaryMatrix,
     candidates,
     choose,
     conv_gate_events,
+    conv_product,
     fast_int8,
     forced_kernel,
     gate_events,
-    im2col,
     onednn_conv2d_tensor,
     onednn_conv_packed,
     onednn_int8,
-    popcount_conv,
     shifted_channels_last,
+    time_candidates,
 )
 from .spaces import DiscreteSpace
 
@@ -300,9 +299,9 @@ class Engine:
         self.first_layer = first_layer
         self.kernel = kernel or forced_kernel()
         self.tune = tune
-        self._chosen: dict[tuple[str, int], str] = {}  # (layer, rows rounded up to a power of two) → kernel
-        self.measured: dict[tuple[str, int], dict[str, float]] = {}  # the seconds each candidate took there
-        self._lock = threading.Lock()  # engines are shared by the API's scoring threads
+        # (layer, rows rounded up to a power of two) → kernel; thread-safe (the API's scoring threads share engines)
+        self._choices = MeasuredChoices()
+        self.measured = self._choices.timings  # the seconds each candidate took there
         meta = self.model.meta
         self.input_shape = tuple(meta["input_shape"])
         self.H = float(meta["weights"]["H"])
@@ -408,19 +407,15 @@ class Engine:
 
     def _product(self, layer: _Layer, t: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray | None]:
         """The layer's integer sums s on kernel ``name`` — (N·Ho·Wo, out) or, for ``onednn`` straight from the
-        image, (N, Ho, Wo, out); int32, or float32 holding integers — and the im2col (or the input) it multiplied,
-        None where there was none."""
+        image, (N, Ho, Wo, out); int32, or float32 holding integers — and, for a fully connected layer, the input
+        it multiplied (None for a convolution)."""
         if layer.kind == "conv":
             if name == "onednn" and onednn_int8():  # straight from the image, no im2col
                 y = onednn_conv2d_tensor(shifted_channels_last(t), layer.filters, layer.padding, layer.stride,
                                          self._packed(layer))
                 return y.permute(0, 2, 3, 1).numpy(), None  # exact integers in float32, (N, Ho, Wo, out) in memory
-            if name == "popcount":  # the patches packed straight from the image
-                return popcount_conv(t, layer.weights, layer.kernel, layer.padding, layer.stride), None
-            cols, _ = im2col(t, layer.kernel, layer.padding, layer.stride)
-        else:
-            cols = t
-        return KERNELS[name](cols, layer.weights), cols
+            return conv_product(t, layer.weights, layer.kernel, layer.padding, layer.stride, name), None
+        return KERNELS[name](t, layer.weights), t
 
     def _kernel(self, rows: int, inputs: int, layer: _Layer, t: np.ndarray) -> tuple[str, float]:
         """The forced kernel; else, with ``tune``, the fastest candidate measured on this machine for the layer
@@ -434,35 +429,12 @@ class Engine:
                           conv=layer.kind == "conv"), 0.0
         n = min(t.shape[0], TUNE_MAX_SAMPLES)  # larger batches take the choice measured on this many samples
         key = (layer.name, 1 << max(rows * n // t.shape[0] - 1, 0).bit_length())
-        name = self._chosen.get(key)
-        if name is not None:
-            return name, 0.0
-        with self._lock:  # one thread measures a size; the others wait for its choice, not time beside it
-            name = self._chosen.get(key)
-            if name is not None:
-                return name, 0.0
-            t0 = time.perf_counter()
-            timings = self._timings(layer, t[:n], candidates(inputs))
-            name = min(timings, key=timings.get)
-            self.measured[key], self._chosen[key] = timings, name
-            return name, time.perf_counter() - t0
+        return self._choices.choose(key, lambda: self._timings(layer, t[:n], candidates(inputs)))
 
     def _timings(self, layer: _Layer, t: np.ndarray, names: list[str]) -> dict[str, float]:
-        """Each kernel's best time for the layer's product on t, after one untimed call each (which compiles,
-        reorders weights, creates oneDNN's primitive): rounds that time every kernel in turn (so a slower spell
-        of the machine hits them alike), two, or ``TUNE_REPEATS`` while they take under ``TUNE_BUDGET_S``."""
-        for name in names:
-            self._product(layer, t, name)
-        best, spent = dict.fromkeys(names, math.inf), 0.0
-        for round_ in range(TUNE_REPEATS):
-            if round_ >= 2 and spent >= TUNE_BUDGET_S:
-                break
-            for name in names:
-                t0 = time.perf_counter()
-                self._product(layer, t, name)
-                took = time.perf_counter() - t0
-                best[name], spent = min(best[name], took), spent + took
-        return best
+        """Each kernel's best time for the layer's product on t (``kernels.time_candidates``: two rounds, or
+        ``TUNE_REPEATS`` while they take under ``TUNE_BUDGET_S``)."""
+        return time_candidates(names, lambda name: self._product(layer, t, name), TUNE_REPEATS, TUNE_BUDGET_S)
 
     @staticmethod
     def _out_size(shape: tuple[int, ...], layer: _Layer) -> tuple[int, int]:

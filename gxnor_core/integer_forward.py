@@ -21,23 +21,21 @@ time changes.
 from __future__ import annotations
 
 import math
-import threading
-import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from .kernels import (
     KERNELS,
+    MeasuredChoices,
     TernaryMatrix,
     candidates,
+    conv_product,
     forced_kernel,
-    im2col,
     onednn_conv2d_tensor,
     onednn_int8,
     pack,
-    popcount_conv,
+    time_candidates,
 )
 
 INTEGER_FORWARD_CHOICES = ("auto", "on", "off")
@@ -68,43 +66,19 @@ def ternary_weights(layer) -> torch.Tensor:
     return layer.state.to(torch.int8) * (2 >> layer.space.N) - 1
 
 
-TUNE_ROUNDS = 3  # rounds timing every candidate kernel the first time a layer's shape comes
-_chosen: dict[tuple, str] = {}  # (kind, input shape, weight shape, …) → kernel
-measured: dict[tuple, dict[str, float]] = {}
+_choices = MeasuredChoices()  # (kind, input shape, weight shape, …, threads) → kernel, measured once per process
+measured = _choices.timings
 """The choice written down: per product shape met in this process, the best seconds of each candidate kernel's
-whole forward (weights' layout included: they change every step); the fastest is the one that runs."""
-_lock = threading.Lock()
+forward (weights' layout included: they change every step); the fastest is the one that runs."""
 
 
 def _kernel(key: tuple, inputs: int, forward: Callable[[str], torch.Tensor]) -> str:
     """The forced kernel (``GXNOR_ENGINE_KERNEL``), else the fastest of ``kernels.candidates`` for this shape,
-    measured on this machine the first time the shape comes: ``forward(name)`` — the layer's whole forward on
-    kernel ``name``, its weights' layout included, since in training the weights change every step — once each
-    untimed (compiling, creating oneDNN's primitives), then ``TUNE_ROUNDS`` rounds timing each in turn, best
-    time kept.  Every kernel gives the same values, so the choice changes only the time (docs/METHOD.md, "The
-    training forward")."""
-    name = forced_kernel() or _chosen.get(key)
-    if name is not None:
-        return name
-    with _lock:
-        if key in _chosen:
-            return _chosen[key]
-        names = candidates(inputs)
-        for name in names:
-            forward(name)
-        best = dict.fromkeys(names, math.inf)
-        for _ in range(TUNE_ROUNDS):
-            for name in names:
-                t0 = time.perf_counter()
-                forward(name)
-                best[name] = min(best[name], time.perf_counter() - t0)
-        measured[key], _chosen[key] = best, min(best, key=best.get)
-        return _chosen[key]
-
-
-def _sums(x: np.ndarray, w: TernaryMatrix, name: str) -> torch.Tensor:
-    """x (rows, in) int8 times wᵀ by kernel ``name``: int32 (float32 for ``onednn``, the same integers)."""
-    return torch.from_numpy(KERNELS[name](x, w))
+    measured on this machine the first time the shape comes (``kernels.time_candidates``): ``forward(name)`` —
+    the layer's forward on kernel ``name`` from its float input, weights' layout included, since in training
+    the weights change every step.  Every kernel gives the same values, so the choice changes only the time
+    (docs/METHOD.md, "The training forward")."""
+    return forced_kernel() or _choices.choose(key, lambda: time_candidates(candidates(inputs), forward))[0]
 
 
 def _scaled(s: torch.Tensor, H: float) -> torch.Tensor:
@@ -116,39 +90,35 @@ def _scaled(s: torch.Tensor, H: float) -> torch.Tensor:
 
 def linear_forward(x: torch.Tensor, layer) -> torch.Tensor:
     """``F.linear(x, W)`` of an XNOR layer, from the integer sums."""
-    trits, t = ternary_weights(layer).numpy(), x.to(torch.int8).numpy()
+    trits = ternary_weights(layer).numpy()
 
     def forward(name: str) -> torch.Tensor:
-        return _scaled(_sums(t, TernaryMatrix.of(trits, pack), name), layer.space.H)
+        sums = KERNELS[name](x.to(torch.int8).numpy(), TernaryMatrix.of(trits, pack))
+        return _scaled(torch.from_numpy(sums), layer.space.H)
 
-    return forward(_kernel(("linear", tuple(x.shape), trits.shape), trits.shape[1], forward))
+    return forward(_kernel(("linear", tuple(x.shape), trits.shape, torch.get_num_threads()), trits.shape[1], forward))
 
 
 def conv2d_forward(x: torch.Tensor, layer) -> torch.Tensor:
-    """``F.conv2d(x, W, stride, padding)`` of an XNOR layer, from the integer sums of an im2col over
-    channels-last trits (rows ordered kernel row, kernel column, channel; the weight rows permuted to match), or
-    of oneDNN's int8 convolution on the image."""
+    """``F.conv2d(x, W, stride, padding)`` of an XNOR layer, from the integer sums of its patches over
+    channels-last trits (``kernels.conv_product``: rows ordered kernel row, kernel column, channel, the weight
+    rows permuted to match), or of oneDNN's int8 convolution on the image."""
     trits = ternary_weights(layer)
     n, _, h, wd = x.shape
     k, p, stride = layer.kernel_size, layer.padding, layer.stride
     ho, wo = (h + 2 * p - k) // stride + 1, (wd + 2 * p - k) // stride + 1
-    t = None
 
     def forward(name: str) -> torch.Tensor:
-        nonlocal t
         if name == "onednn" and onednn_int8():  # oneDNN's int8 convolution on the image: no im2col
             y = onednn_conv2d_tensor(x, trits, p, stride).contiguous()  # the float op's layout (and BN's sums)
             return y if layer.space.H == 1.0 else y.mul_(layer.space.H)
         w = TernaryMatrix.of(trits.permute(0, 2, 3, 1).reshape(trits.shape[0], -1).numpy(), pack)
-        if t is None:
-            t = x.to(torch.int8).permute(0, 2, 3, 1).contiguous().numpy()
-        if name == "popcount":  # the patches packed straight from the trits
-            s = torch.from_numpy(popcount_conv(t, w, k, p, stride))
-        else:
-            s = _sums(im2col(t, k, p, stride)[0], w, name)
+        t = x.to(torch.int8).permute(0, 2, 3, 1).contiguous().numpy()
+        s = torch.from_numpy(conv_product(t, w, k, p, stride, name))
         return _scaled(s.view(n, ho, wo, -1).permute(0, 3, 1, 2), layer.space.H)
 
-    return forward(_kernel(("conv", tuple(x.shape), tuple(trits.shape), p, stride), trits[0].numel(), forward))
+    key = ("conv", tuple(x.shape), tuple(trits.shape), p, stride, torch.get_num_threads())
+    return forward(_kernel(key, trits[0].numel(), forward))
 
 
 class _IntegerLinear(torch.autograd.Function):

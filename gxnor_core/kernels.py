@@ -33,7 +33,9 @@ which ``gate_events`` computes from column counts in O(R·K + O·K).
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,11 +68,16 @@ class Planes:
     length: int
 
 
+def _words(length: int) -> int:
+    """64-bit words per bit-plane row of ``length`` values (at least one)."""
+    return max(1, -(-length // WORD))
+
+
 def pack_numpy(x: np.ndarray) -> Planes:
     """Bit-planes of the rows of a 2-D int8 array with values in {-1, 0, 1}, with numpy's ``packbits`` (no JIT:
     the portable kernel's, and the weights' once per model)."""
     rows, k = x.shape
-    words = max(1, -(-k // WORD))
+    words = _words(k)
     planes = []
     for bits in (x != 0, x < 0):
         packed = np.packbits(bits, axis=1, bitorder="little")
@@ -80,12 +87,19 @@ def pack_numpy(x: np.ndarray) -> Planes:
     return Planes(planes[0], planes[1], k)
 
 
+def _matrix(t, dtype, writable: bool = False) -> bool:
+    """Whether numba type t is a 2-D C-contiguous array of ``dtype`` (read-only allowed unless ``writable``:
+    an im2col that needed no copy is a read-only view)."""
+    return (isinstance(t, types.Array) and t.dtype == dtype and t.ndim == 2 and t.layout == "C"
+            and (t.mutable or not writable))
+
+
 @intrinsic
 def _word_bits(typingctx, x, r, start):
     """(mask, sign) of the 64 int8 trits x[r, start : start + 64] (C-contiguous int8 x): one 64-byte vector
     load and two comparisons whose 64 one-bit results are the word — on AVX-512BW a VPTESTMB and a VPMOVB2M,
     with AVX2 byte compares and VPMOVMSKB, on any other CPU whatever LLVM lowers them to (exact everywhere)."""
-    if x != types.Array(types.int8, 2, "C") or not all(isinstance(t, types.Integer) for t in (r, start)):
+    if not _matrix(x, types.int8) or not all(isinstance(t, types.Integer) for t in (r, start)):
         return None
     result = types.UniTuple(types.uint64, 2)
 
@@ -144,6 +158,12 @@ def _pack_serial(x, mask, sign):  # pragma: no cover - compiled
 SERIAL_WORK = 1 << 16  # rows × words × outputs below which a product runs on the calling thread
 
 
+def _small(rows: int, inputs: int, w: TernaryMatrix) -> bool:
+    """Whether a product of ``rows`` rows with w is small: below ``SERIAL_WORK`` row × word × output triples
+    (outputs as the padded planes have them, as the compiled loops run them)."""
+    return rows * _words(inputs) * w.mask_t.shape[1] < SERIAL_WORK
+
+
 def serial(work: int) -> bool:
     """Whether a kernel of this much work runs on the calling thread: always with one thread, and for a small
     product, where starting numba's parallel region (a few µs) would cost more than it shares out."""
@@ -157,7 +177,7 @@ def pack(x: np.ndarray) -> Planes:
     """``pack_numpy``'s planes by a compiled loop (activations are packed on every call: ``_pack_row``), on the
     calling thread where ``serial`` says so."""
     x = np.ascontiguousarray(x, dtype=np.int8)
-    mask = np.empty((x.shape[0], max(1, -(-x.shape[1] // WORD))), dtype=np.uint64)
+    mask = np.empty((x.shape[0], _words(x.shape[1])), dtype=np.uint64)
     sign = np.empty_like(mask)
     if x.shape[1] == 0:
         mask[:], sign[:] = 0, 0
@@ -179,7 +199,7 @@ def patch_planes(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[Plan
         cols, out_size = im2col(x, k, padding, stride)
         return pack(cols), out_size
     image = pack(np.ascontiguousarray(x).reshape(n, h * w * c))
-    words = max(1, -(-k * k * c // WORD))
+    words = _words(k * k * c)
     # copied in the widest unit that divides a pixel's bytes (a 32-channel pixel is one uint32 per plane)
     unit = next(np.dtype(f"u{size}") for size in (8, 4, 2, 1) if (c // 8) % size == 0)
     width = words * WORD // 8 // unit.itemsize
@@ -196,8 +216,9 @@ LANES = 8  # 64-bit words per LLVM vector in a tile (one AVX-512 register; two A
 
 def _tile(rows: int, vectors: int):
     """A compiled tile: ``tile(xm, xs, r0, wm_t, ws_t, o0, out)`` writes the sums of rows r0 … r0+rows-1 against
-    outputs o0 … o0 + 8·vectors − 1 into ``out`` (int32), all arrays C-contiguous (``xm``/``xs`` (rows, words),
-    ``wm_t``/``ws_t`` (words, outputs)).  Written in LLVM IR because numba's loops keep their accumulators in
+    outputs o0 … o0 + 8·vectors − 1 into ``out`` (int32, writable), all arrays C-contiguous (``xm``/``xs`` (rows,
+    words), ``wm_t``/``ws_t`` (words, outputs)); it checks no bounds: the callers keep r0 + rows ≤ rows of ``xm``
+    and o0 + 8·vectors ≤ the padded outputs.  Written in LLVM IR because numba's loops keep their accumulators in
     memory: here they are vectors of eight 64-bit lanes that stay in registers over the whole loop on words (two
     counts per lane, popcount(g) and popcount(q ∧ g), combined once at the end), each weight vector loaded once
     serves every row of the tile, and a word with no open gate in any of the rows is skipped.  LLVM lowers
@@ -206,9 +227,8 @@ def _tile(rows: int, vectors: int):
 
     @intrinsic
     def tile(typingctx, xm, xs, r0, wm_t, ws_t, o0, out):
-        words = types.Array(types.uint64, 2, "C")
-        if (xm, xs, wm_t, ws_t, out) != (words, words, words, words, types.Array(types.int32, 2, "C")):
-            return None  # refused at compile time: contiguous uint64 planes and an int32 output only
+        if not (all(_matrix(a, types.uint64) for a in (xm, xs, wm_t, ws_t)) and _matrix(out, types.int32, True)):
+            return None  # refused at compile time: contiguous uint64 planes and a writable int32 output only
         if not (isinstance(r0, types.Integer) and isinstance(o0, types.Integer)):
             return None
 
@@ -394,8 +414,9 @@ def planes_product(planes: Planes, w: TernaryMatrix) -> np.ndarray:
     """The rows of ``planes`` times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
     _same_inputs(planes.length, w)
     rows, outs = planes.mask.shape[0], w.mask_t.shape[1]
+    assert outs % TILE4_OUTPUTS == 0 and OUTPUT_CHUNK % TILE4_OUTPUTS == 0  # whole tiles: the loops check no bounds
     out = np.empty((rows, outs), dtype=np.int32)
-    gemm = _xnor_gemm_serial if serial(rows * planes.mask.shape[1] * outs) else _xnor_gemm
+    gemm = _xnor_gemm_serial if serial(rows * planes.mask.shape[1] * outs) else _xnor_gemm  # as ``_small``
     gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
     return _unpadded(out, w)
 
@@ -416,7 +437,7 @@ def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.int8)
     _same_inputs(x.shape[1], w)
     rows, outs = x.shape[0], w.mask_t.shape[1]
-    if x.shape[1] and rows * w.mask_t.shape[0] * outs < SERIAL_WORK:  # small: packing and product in one call
+    if x.shape[1] and _small(rows, x.shape[1], w):  # packing and product in one call
         out = np.empty((rows, outs), dtype=np.int32)
         _pack_product_serial(x, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
         return _unpadded(out, w)
@@ -429,9 +450,64 @@ def popcount_conv(x: np.ndarray, w: TernaryMatrix, k: int, padding: int, stride:
     (``patch_planes``) unless the product is small (one compiled call then costs less)."""
     n, h, wd, c = x.shape
     rows = n * ((h + 2 * padding - k) // stride + 1) * ((wd + 2 * padding - k) // stride + 1)
-    if c % 8 == 0 and rows * w.mask_t.shape[0] * w.shape[0] >= SERIAL_WORK:
+    if c % 8 == 0 and not _small(rows, w.shape[1], w):
         return planes_product(patch_planes(x, k, padding, stride)[0], w)
     return popcount_matmul(im2col(x, k, padding, stride)[0], w)
+
+
+def conv_product(x: np.ndarray, w: TernaryMatrix, k: int, padding: int, stride: int, name: str) -> np.ndarray:
+    """The convolution of channels-last trits x (N, H, W, C) as the product of its patches with w on kernel
+    ``name`` (any but a convolution's own ``onednn`` path, which starts from the image): (N·Ho·Wo, out), int32
+    (float32 for ``onednn``'s inner product) — ``popcount`` packing the patches from the image, the others
+    multiplying the im2col."""
+    if name == "popcount":
+        return popcount_conv(x, w, k, padding, stride)
+    return KERNELS[name](im2col(x, k, padding, stride)[0], w)
+
+
+def time_candidates(names: list[str], run: Callable[[str], object], rounds: int = 3,
+                    budget_s: float = math.inf) -> dict[str, float]:
+    """Each kernel's best time of ``run(name)``, after one untimed call each (which compiles, reorders weights,
+    creates oneDNN's primitive): rounds that time every kernel in turn (so a slower spell of the machine hits
+    them alike) — two, or ``rounds`` while they take under ``budget_s`` in all."""
+    for name in names:
+        run(name)
+    best, spent = dict.fromkeys(names, math.inf), 0.0
+    for round_ in range(rounds):
+        if round_ >= 2 and spent >= budget_s:
+            break
+        for name in names:
+            t0 = time.perf_counter()
+            run(name)
+            took = time.perf_counter() - t0
+            best[name], spent = min(best[name], took), spent + took
+    return best
+
+
+class MeasuredChoices:
+    """Kernel choices measured once per key (a layer and a size) and kept: ``timings[key]`` the best seconds of
+    each candidate, ``chosen[key]`` the fastest.  Thread-safe: one thread measures a key, others that meet it
+    at the same time wait for its choice rather than time kernels beside it."""
+
+    def __init__(self) -> None:
+        self.chosen: dict[tuple, str] = {}
+        self.timings: dict[tuple, dict[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def choose(self, key: tuple, measure: Callable[[], dict[str, float]]) -> tuple[str, float]:
+        """The kernel for ``key`` — on its first call, the fastest of ``measure()``'s timings (a candidate's
+        best seconds, ``time_candidates``) — and the seconds this call spent measuring (0 once it is known)."""
+        name = self.chosen.get(key)
+        if name is not None:
+            return name, 0.0
+        with self._lock:
+            name = self.chosen.get(key)
+            if name is not None:
+                return name, 0.0
+            t0 = time.perf_counter()
+            timings = measure()
+            self.timings[key], self.chosen[key] = timings, min(timings, key=timings.get)
+            return self.chosen[key], time.perf_counter() - t0
 
 
 def int8_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
@@ -601,7 +677,8 @@ def portable_matmul(x: np.ndarray, w: TernaryMatrix, block: int = 64) -> np.ndar
 Matmul = Callable[[np.ndarray, TernaryMatrix], np.ndarray]
 KERNELS: dict[str, Matmul] = {"popcount": popcount_matmul, "int8": int8_matmul, "onednn": onednn_matmul,
                               "portable": portable_matmul}
-"""The exact ternary matrix products by name (module docstring); ``choose`` picks one per layer shape."""
+"""The exact ternary matrix products by name (module docstring).  The engine and the training forward measure
+which is fastest per layer shape (``MeasuredChoices``); ``choose`` is the fixed rule of ``Engine(tune=False)``."""
 
 KERNEL_ENV = "GXNOR_ENGINE_KERNEL"
 INT8_MIN_ROWS = 2048
@@ -614,9 +691,10 @@ ONEDNN_CONV_MIN_MACS = 1 << 24
 
 
 def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool = False, conv: bool = False) -> str:
-    """The faster kernel for a (rows × inputs)·(inputs × outputs) product — a convolution's im2col product with
-    ``conv`` — by measurement on this project's machines (``python -m bench.engine``; docs/EXPORT.md,
-    "Kernels"):
+    """The fixed rule of ``Engine(tune=False)``: a kernel for a (rows × inputs)·(inputs × outputs) product — a
+    convolution's im2col product with ``conv`` — as measured on session 10's AMX host *before* ``popcount`` had
+    its register tiles (docs/EXPORT.md, "Kernels"); on the znver4 host ``popcount`` now wins every hidden and
+    output layer, and the engine and the training forward measure instead (``MeasuredChoices``).  The rule:
 
     - ``onednn`` (where ``onednn_int8``: oneDNN's int8 ops, exact, on a CPU with ``fast_int8``): a convolution
       of at least 2²⁴ multiply-accumulates (run on the image, it skips the im2col: every ``cifar_vgg``
@@ -625,9 +703,8 @@ def choose(rows: int, inputs: int, outputs: int, int8: bool = True, onednn: bool
       there; smaller products pay oneDNN's fixed cost per call, ~0.05 ms);
     - ``int8``: the im2col of a batch — many rows and a fan-in up to 2 304 (3×3×256) — any convolution of at
       least 64 output positions (``mnist_cnn``'s conv2 at batch 1: 3–4× fp32 on the VNNI and AMX hosts, where
-      ``popcount`` is 1.8×), and fewer than 32 outputs (the output layer: popcount vectorizes over outputs);
-    - ``popcount`` otherwise: few rows (batch 1, fully connected layers), where it skips inactive words and
-      splits the outputs between threads, and large fan-ins.
+      the old ``popcount`` loop was 1.8×), and fewer than 32 outputs (the output layer);
+    - ``popcount`` otherwise: few rows (batch 1, fully connected layers) and large fan-ins.
 
     ``int8=False`` (a CPU without a fast int8 product, ``fast_int8``): always ``popcount``."""
     if onednn and int8 and inputs < 1 << 24:  # float32 sums: exact below 2²⁴

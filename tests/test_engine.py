@@ -180,7 +180,7 @@ def test_odd_shapes_padding_stride_and_batch_1_equal_the_model_exactly(case, ker
                                                  # whole tiles (4 × 16, 1 × 32) and what is left past them
                                                  (8, 64, 16), (5, 130, 33), (6, 200, 48), (1, 100, 65)])
 @pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.97])
-def test_every_kernel_computes_the_exact_ternary_product_and_its_events(rows, inputs, outputs, sparsity):
+def test_every_kernel_computes_the_exact_ternary_product_and_its_events(rows, inputs, outputs, sparsity, monkeypatch):
     rng = np.random.default_rng(rows * inputs + outputs)
     x = rng.integers(-1, 2, (rows, inputs)).astype(np.int8)
     x[rng.random(x.shape) < sparsity] = 0
@@ -190,6 +190,9 @@ def test_every_kernel_computes_the_exact_ternary_product_and_its_events(rows, in
     for name, kernel in KERNELS.items():
         got = kernel(x, matrix)
         assert got.dtype == (np.float32 if name == "onednn" else np.int32) and np.array_equal(got, ref), name
+    with monkeypatch.context() as patch:  # popcount's other route: packed, then the (parallel) tiled product
+        patch.setattr(kernels, "SERIAL_WORK", 0)
+        assert np.array_equal(KERNELS["popcount"](x, matrix), ref)
     events = ((x != 0).astype(np.int64) @ (w != 0).astype(np.int64).T).sum()
     assert gate_events(x, matrix) == events
 
@@ -208,10 +211,16 @@ def test_packing_gives_the_reference_planes_for_every_row_length(length):
 @pytest.mark.parametrize("n,h,w,c,k,padding,stride", [(2, 12, 12, 32, 5, 0, 1), (3, 9, 7, 16, 3, 1, 2),
                                                        (1, 8, 8, 8, 3, 1, 1), (2, 5, 5, 24, 3, 1, 1),
                                                        (2, 6, 6, 64, 3, 2, 1), (1, 4, 4, 128, 3, 1, 1),
-                                                       (2, 8, 8, 17, 3, 2, 3)])
-def test_patches_packed_from_the_image_are_the_packed_im2col(n, h, w, c, k, padding, stride):
+                                                       (2, 8, 8, 17, 3, 2, 3),
+                                                       # 1×1 (the im2col is a read-only view of the input) and a
+                                                       # kernel covering the whole image (one output position)
+                                                       (2, 5, 5, 3, 1, 0, 1), (3, 8, 8, 64, 1, 0, 1),
+                                                       (2, 3, 3, 16, 3, 0, 1), (2, 3, 3, 4, 3, 0, 1)])
+def test_patches_packed_from_the_image_are_the_packed_im2col(n, h, w, c, k, padding, stride, monkeypatch):
     """``patch_planes`` (each image packed once, patches copied in whole bytes of its planes; an im2col then
-    ``pack`` where C is not a multiple of 8) gives the planes of the im2col, and ``popcount_conv`` its product."""
+    ``pack`` where C is not a multiple of 8) gives the planes of the im2col, and ``popcount_conv`` its product
+    by either route (small: the im2col and one compiled call; else the planes from the image), on a writable
+    or a read-only image."""
     rng = np.random.default_rng(c * h + k)
     x = rng.integers(-1, 2, (n, h, w, c)).astype(np.int8)
     x[rng.random(x.shape) < 0.4] = 0
@@ -220,9 +229,12 @@ def test_patches_packed_from_the_image_are_the_packed_im2col(n, h, w, c, k, padd
     want = pack_numpy(cols)
     assert got_size == size and planes.length == cols.shape[1]
     assert np.array_equal(planes.mask, want.mask) and np.array_equal(planes.sign, want.sign)
-    w8 = rng.integers(-1, 2, (20, cols.shape[1])).astype(np.int8)
-    assert np.array_equal(popcount_conv(x, TernaryMatrix.of(w8), k, padding, stride),
-                          cols.astype(np.int64) @ w8.astype(np.int64).T)
+    w8 = TernaryMatrix.of(rng.integers(-1, 2, (20, cols.shape[1])).astype(np.int8))
+    want = cols.astype(np.int64) @ w8.int8.numpy().astype(np.int64).T
+    x.flags.writeable = False
+    for work in (kernels.SERIAL_WORK, 0):
+        monkeypatch.setattr(kernels, "SERIAL_WORK", work)
+        assert np.array_equal(popcount_conv(x, w8, k, padding, stride), want)
 
 
 def test_a_product_of_mismatched_shapes_is_refused_before_the_compiled_loops():
@@ -248,7 +260,8 @@ def test_the_product_on_one_thread_and_on_many_is_the_same(monkeypatch):
             monkeypatch.setattr(kernels, "SERIAL_WORK", work)
             assert kernels.serial(1) is one
             assert np.array_equal(kernels.popcount_matmul(x, TernaryMatrix.of(w)), want)
-            assert np.array_equal(pack(x).mask, pack_numpy(x).mask)
+            got, ref = pack(x), pack_numpy(x)
+            assert np.array_equal(got.mask, ref.mask) and np.array_equal(got.sign, ref.sign)
     finally:
         torch.set_num_threads(threads)
 
@@ -327,6 +340,13 @@ def test_the_engine_measures_each_layers_kernel_once_per_batch_size_and_keeps_th
         return popcount(cols, w)
 
     monkeypatch.setitem(KERNELS, "popcount", slow)
+    conv = kernels.popcount_conv  # a convolution's popcount packs its patches from the image
+
+    def slow_conv(*args):
+        time.sleep(0.02)
+        return conv(*args)
+
+    monkeypatch.setattr(kernels, "popcount_conv", slow_conv)
     slowed = Engine(data)
     got = assert_engine_equals_model(slowed, model, x)
     assert "popcount" not in got.kernels.values()

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from gxnor_core import DiscreteConv2d, DiscreteLinear, DiscreteSpace, Reporter, integer_forward, train
+from gxnor_core import DiscreteConv2d, DiscreteLinear, DiscreteSpace, Reporter, integer_forward, kernels, train
 from gxnor_core.config import validate_config
 from gxnor_core.errors import ConfigError
 from gxnor_core.integer_forward import integer_forward_applies, integer_forward_on
@@ -58,6 +58,9 @@ CONV_SHAPES = [
     (2, 256, 8, 512, 3, 1, 1),  # cifar_vgg conv5's fan-in and width
     (5, 7, 9, 13, 3, 1, 2),  # odd everything, stride 2
     (1, 3, 7, 5, 5, 2, 1),  # odd channels, padding 2
+    (4, 16, 6, 24, 1, 0, 1),  # 1×1: the im2col is the input itself, a read-only view
+    (4, 64, 5, 32, 1, 0, 1),  # 1×1, channels a multiple of 8 (patches packed from the image)
+    (3, 16, 3, 8, 3, 0, 1),  # the kernel covers the whole image: one output position
 ]
 
 
@@ -98,14 +101,14 @@ def test_every_kernel_gives_the_same_forward(kernel, monkeypatch):
 
 
 def test_each_shapes_kernel_is_measured_once_and_the_fastest_kept(monkeypatch):
-    """Without a forced kernel, the first forward of a shape times every candidate kernel's whole forward
+    """Without a forced kernel, the first forward of a shape times every candidate kernel's forward
     (``integer_forward.measured``) and keeps the fastest; the next forward of that shape measures nothing; a
     deliberately slowed kernel is never kept where there is another; the values stay the float forward's."""
     monkeypatch.delenv(KERNEL_ENV, raising=False)
-    monkeypatch.setattr(integer_forward, "_chosen", {})
-    monkeypatch.setattr(integer_forward, "measured", {})
+    choices = kernels.MeasuredChoices()
+    monkeypatch.setattr(integer_forward, "_choices", choices)
     calls = []
-    real_conv, real_popcount = integer_forward.popcount_conv, KERNELS["popcount"]
+    real_conv, real_popcount = kernels.popcount_conv, KERNELS["popcount"]
 
     def slow(real):
         def run(*args):
@@ -114,26 +117,26 @@ def test_each_shapes_kernel_is_measured_once_and_the_fastest_kept(monkeypatch):
             return real(*args)
         return run
 
-    monkeypatch.setattr(integer_forward, "popcount_conv", slow(real_conv))
+    monkeypatch.setattr(kernels, "popcount_conv", slow(real_conv))
     monkeypatch.setitem(KERNELS, "popcount", slow(real_popcount))
     torch.manual_seed(6)
     space = DiscreteSpace(1, 1.0)
     conv, linear = _layer_pair(DiscreteConv2d(16, 24, 3, space, padding=1)), _layer_pair(DiscreteLinear(96, 40, space))
     for (float_layer, int_layer), x in ((conv, _trits((4, 16, 7, 7))), (linear, _trits((6, 96)))):
         _assert_same(float_layer, int_layer, x)
-    assert len(integer_forward.measured) == 2
-    for key, timings in integer_forward.measured.items():
+    assert len(choices.timings) == 2
+    for key, timings in choices.timings.items():
         fan_in = 16 * 9 if key[0] == "conv" else 96
         assert list(timings) == candidates(fan_in)
-        chosen = integer_forward._chosen[key]
+        chosen = choices.chosen[key]
         assert timings[chosen] == min(timings.values())
         if len(timings) > 1:  # another kernel here: the slowed one is never kept
             assert chosen != "popcount"
     before = len(calls)
     _assert_same(*conv, _trits((4, 16, 7, 7)))  # the same shape again: one forward, no measuring
-    conv_key = next(key for key in integer_forward.measured if key[0] == "conv")
-    assert len(calls) - before == (integer_forward._chosen[conv_key] == "popcount")
-    assert len(integer_forward.measured) == 2
+    conv_key = next(key for key in choices.timings if key[0] == "conv")
+    assert len(calls) - before == (choices.chosen[conv_key] == "popcount")
+    assert len(choices.timings) == 2
 
 
 def test_eval_forward_without_grad_equals_the_float_one():
@@ -245,13 +248,13 @@ def test_training_on_and_off_gives_identical_runs(model, monkeypatch):
     """A few epochs on digits: the same weight states, BatchNorm state, metrics and probe records (gate events
     included) with the integer forward as without — and "on" did run the integer sums, "off" never."""
     runs, sums = {}, {"off": 0, "on": 0}
-    real_sums = integer_forward._sums
+    real_kernel = integer_forward._kernel  # every integer forward asks it which kernel runs
 
     def counted(*args):
         sums[setting] += 1
-        return real_sums(*args)
+        return real_kernel(*args)
 
-    monkeypatch.setattr(integer_forward, "_sums", counted)
+    monkeypatch.setattr(integer_forward, "_kernel", counted)
     for setting in ("off", "on"):
         rep = _Collect()
         cfg = {"dataset": {"name": "digits", "limit": 400}, "model": model,
