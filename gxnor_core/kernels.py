@@ -405,7 +405,7 @@ class TernaryMatrix:
         """Outputs with w ≠ 0, per input (int64): the weights' side of ``gate_events``."""
         return (self.int8.numpy() != 0).sum(0, dtype=np.int64)
 
-    @property
+    @cached_property
     def shape(self) -> tuple[int, int]:
         return tuple(self.int8.shape)
 
@@ -428,8 +428,9 @@ def _same_inputs(inputs: int, w: TernaryMatrix) -> None:
 
 
 def _unpadded(out: np.ndarray, w: TernaryMatrix) -> np.ndarray:
-    """The product without the padded outputs' columns (a copy only where the weights were padded)."""
-    return out if out.shape[1] == w.shape[0] else np.ascontiguousarray(out[:, :w.shape[0]])
+    """The product without the padded outputs' columns: a view, rows strided, where the weights were padded."""
+    outputs = w.shape[0]
+    return out if out.shape[1] == outputs else out[:, :outputs]
 
 
 def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
