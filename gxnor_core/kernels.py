@@ -511,9 +511,15 @@ class MeasuredChoices:
             return self.chosen[key], time.perf_counter() - t0
 
 
+def _tensor(x: np.ndarray) -> torch.Tensor:
+    """x as a contiguous tensor sharing its memory — copied where x is read-only (an im2col that needed no copy
+    is a read-only view of its input), which PyTorch does not take without a warning."""
+    return torch.from_numpy(np.require(x, requirements=("C", "W")))
+
+
 def int8_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     """x (rows, in) int8 times wᵀ with ``torch._int_mm`` (int8 × int8 → int32)."""
-    return torch._int_mm(torch.from_numpy(np.ascontiguousarray(x)), w.int8_t).numpy()
+    return torch._int_mm(_tensor(x), w.int8_t).numpy()
 
 
 _ONES: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -615,7 +621,7 @@ def onednn_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     the product) — ``int8_matmul``'s sums, as float32, where oneDNN's ops are not available."""
     if not onednn_int8() or x.shape[1] >= 1 << 24:
         return int8_matmul(x, w).astype(np.float32)
-    return _onednn_linear(torch.from_numpy(np.ascontiguousarray(x)), w.onednn_packed, w.shape[0]).numpy()
+    return _onednn_linear(_tensor(x), w.onednn_packed, w.shape[0]).numpy()
 
 
 def onednn_conv_packed(w: torch.Tensor, padding: int, stride: int, zero_point: int = 1) -> torch.Tensor:
