@@ -115,7 +115,7 @@ def conv2d_forward(x: torch.Tensor, layer) -> torch.Tensor:
         w = TernaryMatrix.of(trits.permute(0, 2, 3, 1).reshape(trits.shape[0], -1).numpy(), pack)
         t = x.to(torch.int8).permute(0, 2, 3, 1).contiguous().numpy()
         s = torch.from_numpy(conv_product(t, w, k, p, stride, name))
-        return _scaled(s.view(n, ho, wo, -1).permute(0, 3, 1, 2), layer.space.H)
+        return _scaled(s.view(n, ho, wo, trits.shape[0]).permute(0, 3, 1, 2), layer.space.H)
 
     key = ("conv", tuple(x.shape), tuple(trits.shape), p, stride, torch.get_num_threads())
     return forward(_kernel(key, trits[0].numel(), forward))

@@ -139,6 +139,19 @@ def test_each_shapes_kernel_is_measured_once_and_the_fastest_kept(monkeypatch):
     assert len(choices.timings) == 2
 
 
+@pytest.mark.parametrize("kernel", [None, *KERNELS])
+def test_an_empty_batch_gives_the_float_forwards_empty_output(kernel, monkeypatch):
+    """A batch of 0 samples: the float forward returns an empty N×C×H×W (or N×F) tensor, and so does the
+    integer one, with every kernel and when measuring (its sums have no rows to infer a width from)."""
+    if kernel is None:
+        monkeypatch.delenv(KERNEL_ENV, raising=False)
+    else:
+        monkeypatch.setenv(KERNEL_ENV, kernel)
+    space = DiscreteSpace(1, 1.0)
+    _assert_same(*_layer_pair(DiscreteConv2d(32, 64, 5, space)), torch.zeros(0, 32, 12, 12))
+    _assert_same(*_layer_pair(DiscreteLinear(96, 40, space)), torch.zeros(0, 96))
+
+
 def test_eval_forward_without_grad_equals_the_float_one():
     torch.manual_seed(5)
     float_layer, int_layer = _layer_pair(DiscreteConv2d(8, 16, 5, DiscreteSpace(1, 1.0)))
