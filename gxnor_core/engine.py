@@ -42,6 +42,7 @@ from .kernels import (
     candidates,
     choose,
     conv_gate_events,
+    conv_out_size,
     conv_product,
     fast_int8,
     forced_kernel,
@@ -438,8 +439,7 @@ class Engine:
 
     @staticmethod
     def _out_size(shape: tuple[int, ...], layer: _Layer) -> tuple[int, int]:
-        h, w = shape[1] + 2 * layer.padding, shape[2] + 2 * layer.padding
-        return (h - layer.kernel) // layer.stride + 1, (w - layer.kernel) // layer.stride + 1
+        return conv_out_size(shape[1], shape[2], layer.kernel, layer.padding, layer.stride)
 
     def _packed(self, layer: _Layer) -> torch.Tensor:
         """The conv's weights in oneDNN's layout, reordered on first use and kept."""

@@ -30,6 +30,7 @@ from .kernels import (
     MeasuredChoices,
     TernaryMatrix,
     candidates,
+    conv_out_size,
     conv_product,
     forced_kernel,
     onednn_conv2d_tensor,
@@ -106,7 +107,7 @@ def conv2d_forward(x: torch.Tensor, layer) -> torch.Tensor:
     trits = ternary_weights(layer)
     n, _, h, wd = x.shape
     k, p, stride = layer.kernel_size, layer.padding, layer.stride
-    ho, wo = (h + 2 * p - k) // stride + 1, (wd + 2 * p - k) // stride + 1
+    ho, wo = conv_out_size(h, wd, k, p, stride)
 
     def forward(name: str) -> torch.Tensor:
         if name == "onednn" and onednn_int8():  # oneDNN's int8 convolution on the image: no im2col

@@ -68,6 +68,11 @@ class Planes:
     length: int
 
 
+def conv_out_size(h: int, w: int, k: int, padding: int, stride: int) -> tuple[int, int]:
+    """(Ho, Wo) of a k×k convolution of an H×W image with ``padding`` and ``stride``."""
+    return (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+
+
 def _words(length: int) -> int:
     """64-bit words per bit-plane row of ``length`` values (at least one)."""
     return max(1, -(-length // WORD))
@@ -158,10 +163,10 @@ def _pack_serial(x, mask, sign):  # pragma: no cover - compiled
 SERIAL_WORK = 1 << 16  # rows × words × outputs below which a product runs on the calling thread
 
 
-def _small(rows: int, inputs: int, w: TernaryMatrix) -> bool:
-    """Whether a product of ``rows`` rows with w is small: below ``SERIAL_WORK`` row × word × output triples
-    (outputs as the padded planes have them, as the compiled loops run them)."""
-    return rows * _words(inputs) * w.mask_t.shape[1] < SERIAL_WORK
+def _work(rows: int, inputs: int, w: TernaryMatrix) -> int:
+    """A product's row × word × output triples (outputs as the padded planes have them, as the loops run them);
+    below ``SERIAL_WORK`` it is small."""
+    return rows * _words(inputs) * w.mask_t.shape[1]
 
 
 def serial(work: int) -> bool:
@@ -416,7 +421,7 @@ def planes_product(planes: Planes, w: TernaryMatrix) -> np.ndarray:
     rows, outs = planes.mask.shape[0], w.mask_t.shape[1]
     assert outs % TILE4_OUTPUTS == 0 and OUTPUT_CHUNK % TILE4_OUTPUTS == 0  # whole tiles: the loops check no bounds
     out = np.empty((rows, outs), dtype=np.int32)
-    gemm = _xnor_gemm_serial if serial(rows * planes.mask.shape[1] * outs) else _xnor_gemm  # as ``_small``
+    gemm = _xnor_gemm_serial if serial(_work(rows, planes.length, w)) else _xnor_gemm
     gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
     return _unpadded(out, w)
 
@@ -438,7 +443,7 @@ def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.int8)
     _same_inputs(x.shape[1], w)
     rows, outs = x.shape[0], w.mask_t.shape[1]
-    if x.shape[1] and _small(rows, x.shape[1], w):  # packing and product in one call
+    if x.shape[1] and _work(rows, x.shape[1], w) < SERIAL_WORK:  # packing and product in one call
         out = np.empty((rows, outs), dtype=np.int32)
         _pack_product_serial(x, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
         return _unpadded(out, w)
@@ -450,8 +455,8 @@ def popcount_conv(x: np.ndarray, w: TernaryMatrix, k: int, padding: int, stride:
     (N·Ho·Wo, out) int32, ``popcount_matmul`` of the im2col — with the patches packed straight from the image
     (``patch_planes``) unless the product is small (one compiled call then costs less)."""
     n, h, wd, c = x.shape
-    rows = n * ((h + 2 * padding - k) // stride + 1) * ((wd + 2 * padding - k) // stride + 1)
-    if c % 8 == 0 and not _small(rows, w.shape[1], w):
+    rows = n * math.prod(conv_out_size(h, wd, k, padding, stride))
+    if c % 8 == 0 and _work(rows, w.shape[1], w) >= SERIAL_WORK:
         return planes_product(patch_planes(x, k, padding, stride)[0], w)
     return popcount_matmul(im2col(x, k, padding, stride)[0], w)
 
@@ -760,7 +765,7 @@ def im2col(x: np.ndarray, k: int, padding: int, stride: int, width: int | None =
     if padding:
         x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     n, h, w, c = x.shape
-    ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
+    ho, wo = conv_out_size(h, w, k, 0, stride)
     sn, sh, sw, sc = x.strides
     view = as_strided(x, (n, ho, wo, k, k, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
     length = k * k * c
@@ -835,7 +840,7 @@ def conv_gate_events(x: np.ndarray, w: TernaryMatrix, kernel: int, padding: int,
     with w_k ≠ 0), without building the im2col.  For the total, the masks are summed over the batch first
     (one image of counts)."""
     n, h, wd, _ = x.shape
-    ho, wo = (h + 2 * padding - kernel) // stride + 1, (wd + 2 * padding - kernel) // stride + 1
+    ho, wo = conv_out_size(h, wd, kernel, padding, stride)
     mask = np.asarray(x) != 0
     mask = mask.view(np.uint8) if per_sample else mask.sum(0, dtype=np.int32)[None]
     counts = _window_nonzeros(np.ascontiguousarray(mask), kernel, padding, stride, ho, wo)
