@@ -51,7 +51,7 @@ from gxnor_core import build_model, load_dataset, validate_config
 from gxnor_core.data import DATASETS
 from gxnor_core.engine import Engine
 from gxnor_core.export import export_model
-from gxnor_core.kernels import KERNELS, TernaryMatrix, choose, cpu_features, fast_int8, onednn_int8
+from gxnor_core.kernels import KERNELS, TernaryMatrix, choose, cpu_features, fast_int8, onednn_int8, tiles
 from gxnor_core.pooling import MaxPool2x2
 
 CONFIGS = {"mnist_cnn": {"dataset": {"name": "mnist5k"}, "model": {"arch": "mnist_cnn"}},
@@ -221,7 +221,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
-    report = {"threads": torch.get_num_threads(), "cpu": cpu_features(), "archs": []}
+    report = {"threads": torch.get_num_threads(), "cpu": cpu_features(), "popcount_tiles": tiles(), "archs": []}
     for arch in args.archs.split(","):
         e2e, model = end_to_end(arch, batches, args.repeats, not args.no_compile)
         shape = DATASETS[CONFIGS[arch]["dataset"]["name"]].input_shape
@@ -233,7 +233,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        print(f"threads {report['threads']}, CPU {report['cpu']}")
+        print(f"threads {report['threads']}, popcount tiles {report['popcount_tiles']}, CPU {report['cpu']}")
 
 
 def _print(r: dict) -> None:

@@ -20,7 +20,7 @@ import statistics
 
 import torch
 
-from gxnor_core import Reporter, integer_forward, train
+from gxnor_core import Reporter, integer_forward, kernels, train
 
 
 class _Times(Reporter):
@@ -80,6 +80,7 @@ def main() -> None:
         "ratio_train_float_forward": med["gxnor_float_forward"] / med["full_precision"],
         "ratio_train_integer_vs_float_forward": med["gxnor"] / med["gxnor_float_forward"],
         "target_ratio": 0.9,
+        "popcount_tiles": kernels.tiles(),
         # the kernel each XNOR layer's training forward measured fastest, per shape (ms of each candidate)
         "integer_forward_kernels": {" ".join(map(str, key)): {"chosen": min(t, key=t.get),
                                                               **{k: round(1e3 * v, 3) for k, v in t.items()}}

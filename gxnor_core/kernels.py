@@ -8,10 +8,11 @@ For operands in {-1, 0, +1}, each row is kept as two bit-planes, mask m = [v ≠
 (g is the set of open gates; among them the products whose signs differ are −1, the others +1).  Four kernels
 compute the same integers (docs/EXPORT.md, "Kernels"; as int32, or for ``onednn`` as float32, exactly):
 
-- ``popcount``: that formula in compiled tiles of 4 rows × 16 outputs (1 × 32 for a single row) whose
-  accumulators stay in vector registers (``_tile``: LLVM IR, ``llvm.ctpop`` on vectors of eight words — one
-  VPOPCNTQ per 8 words with AVX-512 VPOPCNTDQ, a byte-table shuffle with AVX2, bit arithmetic on a CPU with
-  neither); a word with no open gate in any row of the tile is skipped.  Activations are packed 64 trits per
+- ``popcount``: that formula in compiled tiles whose accumulators stay in vector registers (``_tile``: LLVM
+  IR).  Where the CPU has AVX-512 VPOPCNTDQ, tiles of 4 rows × 16 outputs (1 × 32 for a single row) count
+  64-bit words, one VPOPCNTQ per 8 words; elsewhere tiles of 1 row × 16 outputs count bytes (AVX2: a table
+  shuffle per nibble) and widen the byte counts every 31 words (``tiles``); bit arithmetic on a CPU without
+  vector shuffles.  A word with no open gate in any row of the tile is skipped.  Activations are packed 64 trits per
   vector compare (``pack``), a convolution's patches straight from the packed image (``patch_planes``), and a
   small product runs on the calling thread (``serial``).
 - ``int8``: ``torch._int_mm`` on the unpacked {-1, 0, 1} int8 operands (int32 accumulation; PyTorch picks its
@@ -216,19 +217,32 @@ def patch_planes(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[Plan
     return Planes(*planes, k * k * c), out_size
 
 
-LANES = 8  # 64-bit words per LLVM vector in a tile (one AVX-512 register; two AVX2 ones, four SSE ones)
+LANES = 8  # 64-bit words per LLVM vector in a word-counting tile (one AVX-512 register)
+BYTE_LANES = 4  # … in a byte-counting tile (one AVX2 register: 32 bytes)
+BYTE_BLOCK = 31  # words a byte-counting tile sums in bytes before widening: 31 × 8 bits ≤ 255
+TILES_ENV = "GXNOR_POPCOUNT_TILES"
+TILE_KINDS = ("words", "bytes")
 
 
-def _tile(rows: int, vectors: int):
+def _tile(rows: int, vectors: int, counting: str = "words"):
     """A compiled tile: ``tile(xm, xs, r0, wm_t, ws_t, o0, out)`` writes the sums of rows r0 … r0+rows-1 against
-    outputs o0 … o0 + 8·vectors − 1 into ``out`` (int32, writable), all arrays C-contiguous (``xm``/``xs`` (rows,
-    words), ``wm_t``/``ws_t`` (words, outputs)); it checks no bounds: the callers keep r0 + rows ≤ rows of ``xm``
-    and o0 + 8·vectors ≤ the padded outputs.  Written in LLVM IR because numba's loops keep their accumulators in
-    memory: here they are vectors of eight 64-bit lanes that stay in registers over the whole loop on words (two
-    counts per lane, popcount(g) and popcount(q ∧ g), combined once at the end), each weight vector loaded once
-    serves every row of the tile, and a word with no open gate in any of the rows is skipped.  LLVM lowers
-    ``llvm.ctpop`` on vectors for the host CPU (VPOPCNTQ with AVX-512 VPOPCNTDQ, a byte-table shuffle with AVX2,
-    bit arithmetic on a CPU with neither), so the tile is exact on any CPU."""
+    outputs o0 … o0 + lanes·vectors − 1 into ``out`` (int32, writable), all arrays C-contiguous (``xm``/``xs``
+    (rows, words), ``wm_t``/``ws_t`` (words, outputs)); it checks no bounds: the callers keep r0 + rows ≤ rows of
+    ``xm`` and o0 + lanes·vectors ≤ the padded outputs.  Written in LLVM IR because numba's loops keep their
+    accumulators in memory: here they are vectors that stay in registers over the whole loop on words (two
+    counts, popcount(g) and popcount(q ∧ g), combined at the end), each weight vector loaded once serves every
+    row of the tile, and a word with no open gate in any of the rows is skipped.  Two ways to count
+    (``tiles()`` picks one per CPU, docs/EXPORT.md "Kernels"):
+
+    - ``words``: ``llvm.ctpop`` on vectors of eight 64-bit words, added to 64-bit lanes — one VPOPCNTQ per eight
+      words with AVX-512 VPOPCNTDQ;
+    - ``bytes``: ``llvm.ctpop`` on vectors of 32 bytes, added to byte lanes for up to 31 words (each adds at
+      most 8), then widened to 64-bit lanes once — on a CPU without VPOPCNTQ the byte count is the primitive
+      (AVX2: a table shuffle per nibble) and the widening per word that ``words`` would pay is saved.
+
+    LLVM lowers either for the compiling CPU (bit arithmetic where it lacks vector shuffles too), so a tile is
+    exact on any CPU."""
+    lanes = LANES if counting == "words" else BYTE_LANES
 
     @intrinsic
     def tile(typingctx, xm, xs, r0, wm_t, ws_t, o0, out):
@@ -238,8 +252,10 @@ def _tile(rows: int, vectors: int):
             return None
 
         def codegen(context, builder, signature, args):
-            i32, i64 = ir.IntType(32), ir.IntType(64)
-            vec, vec32 = ir.VectorType(i64, LANES), ir.VectorType(i32, LANES)
+            i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+            vec, vec32 = ir.VectorType(i64, lanes), ir.VectorType(i32, lanes)
+            # what llvm.ctpop counts in: 64-bit words, or the same bits as bytes
+            unit = vec if counting == "words" else ir.VectorType(i8, 8 * lanes)
             xm_a, xs_a, wm_a, ws_a, out_a = (context.make_array(signature.args[i])(context, builder, args[i])
                                              for i in (0, 1, 3, 4, 6))
             first = context.cast(builder, args[2], signature.args[2], types.int64)
@@ -247,48 +263,80 @@ def _tile(rows: int, vectors: int):
             n_words = cgutils.unpack_tuple(builder, xm_a.shape)[1]
             n_outs = cgutils.unpack_tuple(builder, wm_a.shape)[1]
             out_cols = cgutils.unpack_tuple(builder, out_a.shape)[1]
-            ctpop_fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec]),
-                                                      f"llvm.ctpop.v{LANES}i64")
-            zero = ir.Constant(vec, [0] * LANES)
+            ctpop_fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(unit, [unit]),
+                                                      f"llvm.ctpop.v{unit.count}i{unit.element.width}")
+            const = lambda value: ir.Constant(vec, [value] * lanes)  # noqa: E731
+            one, zero, zero_unit = const(1), const(0), ir.Constant(unit, [0] * unit.count)
             # allocas in the entry block: LLVM promotes them to registers
-            gates = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)] for _ in range(rows)]
-            differ = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)] for _ in range(rows)]
-            lane0 = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
+            slots = lambda init: [[cgutils.alloca_once_value(builder, init) for _ in range(vectors)]  # noqa: E731
+                                  for _ in range(rows)]
+            gates, differ, sums = slots(zero_unit), slots(zero_unit), slots(zero)
+            lane0 = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
 
             def splat(value):
                 v = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(i32, 0))
                 return builder.shuffle_vector(v, ir.Constant(vec, ir.Undefined), lane0)
 
             def add_to(slot, value):
-                builder.store(builder.add(builder.load(slot), builder.call(ctpop_fn, [value])), slot)
+                counts = builder.call(ctpop_fn, [builder.bitcast(value, unit)])
+                builder.store(builder.add(builder.load(slot), counts), slot)
 
-            with cgutils.for_range(builder, n_words) as loop:
-                w = loop.index
-                at = [builder.add(builder.mul(builder.add(first, ir.Constant(i64, i)), n_words), w)
-                      for i in range(rows)]
-                a = [builder.load(builder.gep(xm_a.data, [k])) for k in at]
-                any_open = a[0]
-                for value in a[1:]:
-                    any_open = builder.or_(any_open, value)
-                with builder.if_then(builder.icmp_unsigned("!=", any_open, ir.Constant(i64, 0)), likely=True):
-                    mask = [splat(v) for v in a]
-                    sign = [splat(builder.load(builder.gep(xs_a.data, [k]))) for k in at]
-                    base = builder.add(builder.mul(w, n_outs), col)
+            def widened(slot):
+                """The byte counts of a slot summed per 64-bit lane (in 16-, 32-, then 64-bit steps)."""
+                x = builder.bitcast(builder.load(slot), vec)
+                if counting == "bytes":
+                    for bits, keep in ((8, 0x00FF00FF00FF00FF), (16, 0x0000FFFF0000FFFF), (32, 0xFFFFFFFF)):
+                        low = builder.and_(x, const(keep))
+                        x = builder.add(low, builder.and_(builder.lshr(x, const(bits)), const(keep)))
+                return x
+
+            def words(start, stop):
+                with cgutils.for_range_slice(builder, start, stop, ir.Constant(i64, 1)) as (w, _):
+                    at = [builder.add(builder.mul(builder.add(first, ir.Constant(i64, i)), n_words), w)
+                          for i in range(rows)]
+                    a = [builder.load(builder.gep(xm_a.data, [k])) for k in at]
+                    any_open = a[0]
+                    for value in a[1:]:
+                        any_open = builder.or_(any_open, value)
+                    with builder.if_then(builder.icmp_unsigned("!=", any_open, ir.Constant(i64, 0)), likely=True):
+                        mask = [splat(v) for v in a]
+                        sign = [splat(builder.load(builder.gep(xs_a.data, [k]))) for k in at]
+                        base = builder.add(builder.mul(w, n_outs), col)
+                        for v in range(vectors):
+                            k = builder.add(base, ir.Constant(i64, lanes * v))
+                            wm = builder.load(builder.bitcast(builder.gep(wm_a.data, [k]), vec.as_pointer()), align=8)
+                            ws = builder.load(builder.bitcast(builder.gep(ws_a.data, [k]), vec.as_pointer()), align=8)
+                            for i in range(rows):
+                                g = builder.and_(mask[i], wm)
+                                add_to(gates[i][v], g)
+                                add_to(differ[i][v], builder.and_(builder.xor(sign[i], ws), g))
+
+            def settle():
+                """sums += popcount(g) − 2·popcount(q ∧ g) so far, the byte counts restarted."""
+                for i in range(rows):
                     for v in range(vectors):
-                        k = builder.add(base, ir.Constant(i64, LANES * v))
-                        wm = builder.load(builder.bitcast(builder.gep(wm_a.data, [k]), vec.as_pointer()), align=8)
-                        ws = builder.load(builder.bitcast(builder.gep(ws_a.data, [k]), vec.as_pointer()), align=8)
-                        for i in range(rows):
-                            g = builder.and_(mask[i], wm)
-                            add_to(gates[i][v], g)
-                            add_to(differ[i][v], builder.and_(builder.xor(sign[i], ws), g))
-            one = ir.Constant(vec, [1] * LANES)
+                        s = builder.sub(widened(gates[i][v]), builder.shl(widened(differ[i][v]), one))
+                        builder.store(builder.add(builder.load(sums[i][v]), s), sums[i][v])
+                        builder.store(zero_unit, gates[i][v])
+                        builder.store(zero_unit, differ[i][v])
+
+            if counting == "words":  # 64-bit lanes hold any count: one pass
+                words(ir.Constant(i64, 0), n_words)
+                settle()
+            else:  # blocks of BYTE_BLOCK words: no byte overflows
+                block = ir.Constant(i64, BYTE_BLOCK)
+                n_blocks = builder.udiv(builder.add(n_words, ir.Constant(i64, BYTE_BLOCK - 1)), block)
+                with cgutils.for_range(builder, n_blocks) as loop:
+                    start = builder.mul(loop.index, block)
+                    stop = builder.add(start, block)
+                    words(start, builder.select(builder.icmp_unsigned("<", stop, n_words), stop, n_words))
+                    settle()
             for i in range(rows):
                 row = builder.add(builder.mul(builder.add(first, ir.Constant(i64, i)), out_cols), col)
                 for v in range(vectors):
-                    sums = builder.sub(builder.load(gates[i][v]), builder.shl(builder.load(differ[i][v]), one))
-                    at = builder.gep(out_a.data, [builder.add(row, ir.Constant(i64, LANES * v))])
-                    builder.store(builder.trunc(sums, vec32), builder.bitcast(at, vec32.as_pointer()), align=4)
+                    at = builder.gep(out_a.data, [builder.add(row, ir.Constant(i64, lanes * v))])
+                    builder.store(builder.trunc(builder.load(sums[i][v]), vec32),
+                                  builder.bitcast(at, vec32.as_pointer()), align=4)
             return context.get_dummy_value()
 
         return types.void(xm, xs, r0, wm_t, ws_t, o0, out), codegen
@@ -298,22 +346,58 @@ def _tile(rows: int, vectors: int):
 
 TILE4_OUTPUTS = 2 * LANES  # four rows × 16 outputs: 16 vector accumulators, 4 weight vectors
 TILE1_OUTPUTS = 4 * LANES  # one row × 32 outputs (batch-1 fully connected layers, a batch's last rows)
+BYTE_TILE_OUTPUTS = 4 * BYTE_LANES  # one row × 16 outputs: 8 byte accumulators (the 16 registers of AVX2)
+assert TILE1_OUTPUTS % TILE4_OUTPUTS == 0 and TILE4_OUTPUTS == BYTE_TILE_OUTPUTS  # one padding serves both kinds
 _tile4 = _tile(4, TILE4_OUTPUTS // LANES)
 _tile1 = _tile(1, TILE1_OUTPUTS // LANES)
 _tile1_half = _tile(1, TILE4_OUTPUTS // LANES)
+_tile_bytes = _tile(1, BYTE_TILE_OUTPUTS // BYTE_LANES, "bytes")
+
+
+@cache
+def _target_counts_words() -> bool:
+    """Whether numba compiles for a CPU with AVX-512 VPOPCNTDQ (numba's own rule: ``NUMBA_CPU_FEATURES``, else
+    the host's features)."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    features = config.CPU_FEATURES
+    if features is None:
+        features = llvm.get_host_cpu_features().flatten()
+    return "+avx512vpopcntdq" in features.split(",")
+
+
+@cache
+def tiles() -> str:
+    """The tiles ``popcount`` runs: ``words`` where the CPU counts 64-bit words in vectors (AVX-512 VPOPCNTDQ),
+    ``bytes`` elsewhere — measured on an AVX2-only CPU (Zen 2), the byte tile takes 0.78–0.87× the word tile's
+    time (docs/BENCHMARKS.md, session 13).  ``GXNOR_POPCOUNT_TILES`` forces one (both are exact everywhere: a
+    test compares them), read once per process."""
+    forced = os.environ.get(TILES_ENV) or None
+    if forced is not None and forced not in TILE_KINDS:
+        raise ValueError(f"{TILES_ENV}={forced!r}: one of {', '.join(TILE_KINDS)}")
+    return forced or ("words" if _target_counts_words() else "bytes")
 
 
 @numba.njit(nogil=True, cache=True)
-def _rows4(xm, xs, r0, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
+def _rows4(xm, xs, r0, wm_t, ws_t, out, o0, o1, words):  # pragma: no cover - compiled
     """Rows r0 … r0+3 against outputs o0 … o1-1 (o1 − o0 a multiple of 16: the weights' planes are padded)."""
     for o in range(o0, o1, TILE4_OUTPUTS):
-        _tile4(xm, xs, r0, wm_t, ws_t, o, out)
+        if words:
+            _tile4(xm, xs, r0, wm_t, ws_t, o, out)
+        else:
+            for r in range(r0, r0 + 4):
+                _tile_bytes(xm, xs, r, wm_t, ws_t, o, out)
 
 
 @numba.njit(nogil=True, cache=True)
-def _row1(xm, xs, r, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
-    """One row against outputs o0 … o1-1 (the rows past the last multiple of 4, and batch-1 layers): tiles of
-    32 outputs, then one of 16 if that is left."""
+def _row1(xm, xs, r, wm_t, ws_t, out, o0, o1, words):  # pragma: no cover - compiled
+    """One row against outputs o0 … o1-1 (the rows past the last multiple of 4, and batch-1 layers): word tiles
+    of 32 outputs, then one of 16 if that is left; byte tiles of 16."""
+    if not words:
+        for o in range(o0, o1, BYTE_TILE_OUTPUTS):
+            _tile_bytes(xm, xs, r, wm_t, ws_t, o, out)
+        return
     for o in range(o0, o1 - (o1 - o0) % TILE1_OUTPUTS, TILE1_OUTPUTS):
         _tile1(xm, xs, r, wm_t, ws_t, o, out)
     if (o1 - o0) % TILE1_OUTPUTS:
@@ -321,44 +405,44 @@ def _row1(xm, xs, r, wm_t, ws_t, out, o0, o1):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, inline="always")
-def _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
+def _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk, words):  # pragma: no cover - compiled
     rows = xm.shape[0]
     blocks4 = rows // 4
     o0 = (task // n_blocks) * chunk
     o1 = min(wm_t.shape[1], o0 + chunk)
     b = task % n_blocks
     if b < blocks4:
-        _rows4(xm, xs, 4 * b, wm_t, ws_t, out, o0, o1)
+        _rows4(xm, xs, 4 * b, wm_t, ws_t, out, o0, o1, words)
     else:
-        _row1(xm, xs, 4 * blocks4 + b - blocks4, wm_t, ws_t, out, o0, o1)
+        _row1(xm, xs, 4 * blocks4 + b - blocks4, wm_t, ws_t, out, o0, o1, words)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _xnor_gemm(xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
+def _xnor_gemm(xm, xs, wm_t, ws_t, out, chunk, words):  # pragma: no cover - compiled
     """Tasks are (output chunk, row block), output chunk outermost: a thread's consecutive tasks share one
     chunk of weight planes, which stays in cache."""
     n_blocks = xm.shape[0] // 4 + xm.shape[0] % 4
     for task in numba.prange(((wm_t.shape[1] + chunk - 1) // chunk) * n_blocks):
-        _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk)
+        _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk, words)
 
 
 @numba.njit(cache=True, nogil=True)
-def _xnor_gemm_serial(xm, xs, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
+def _xnor_gemm_serial(xm, xs, wm_t, ws_t, out, chunk, words):  # pragma: no cover - compiled
     """``_xnor_gemm`` on the calling thread (a small product: starting the parallel region would cost more)."""
     n_blocks = xm.shape[0] // 4 + xm.shape[0] % 4
     for task in range(((wm_t.shape[1] + chunk - 1) // chunk) * n_blocks):
-        _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk)
+        _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk, words)
 
 
 @numba.njit(cache=True, nogil=True)
-def _pack_product_serial(x, wm_t, ws_t, out, chunk):  # pragma: no cover - compiled
+def _pack_product_serial(x, wm_t, ws_t, out, chunk, words):  # pragma: no cover - compiled
     """``pack`` and ``_xnor_gemm_serial`` in one compiled call (a batch-1 layer: each call from Python costs
     about a microsecond, a third of the product itself)."""
     mask = np.empty((x.shape[0], wm_t.shape[0]), dtype=np.uint64)
     sign = np.empty_like(mask)
     for r in range(x.shape[0]):
         _pack_row(x, r, mask, sign)
-    _xnor_gemm_serial(mask, sign, wm_t, ws_t, out, chunk)
+    _xnor_gemm_serial(mask, sign, wm_t, ws_t, out, chunk, words)
 
 
 @dataclass(frozen=True)
@@ -422,7 +506,7 @@ def planes_product(planes: Planes, w: TernaryMatrix) -> np.ndarray:
     assert outs % TILE4_OUTPUTS == 0 and OUTPUT_CHUNK % TILE4_OUTPUTS == 0  # whole tiles: the loops check no bounds
     out = np.empty((rows, outs), dtype=np.int32)
     gemm = _xnor_gemm_serial if serial(_work(rows, planes.length, w)) else _xnor_gemm
-    gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
+    gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK, tiles() == "words")
     return _unpadded(out, w)
 
 
@@ -445,7 +529,7 @@ def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     rows, outs = x.shape[0], w.mask_t.shape[1]
     if x.shape[1] and _work(rows, x.shape[1], w) < SERIAL_WORK:  # packing and product in one call
         out = np.empty((rows, outs), dtype=np.int32)
-        _pack_product_serial(x, w.mask_t, w.sign_t, out, OUTPUT_CHUNK)
+        _pack_product_serial(x, w.mask_t, w.sign_t, out, OUTPUT_CHUNK, tiles() == "words")
         return _unpadded(out, w)
     return planes_product(pack(x), w)
 

@@ -12,6 +12,7 @@ import sys
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -190,11 +191,63 @@ def test_every_kernel_computes_the_exact_ternary_product_and_its_events(rows, in
     for name, kernel in KERNELS.items():
         got = kernel(x, matrix)
         assert got.dtype == (np.float32 if name == "onednn" else np.int32) and np.array_equal(got, ref), name
-    with monkeypatch.context() as patch:  # popcount's other route: packed, then the (parallel) tiled product
-        patch.setattr(kernels, "SERIAL_WORK", 0)
-        assert np.array_equal(KERNELS["popcount"](x, matrix), ref)
+    for kind in kernels.TILE_KINDS:  # both kinds of tile, by both of popcount's routes
+        with tiles_of_kind(monkeypatch, kind) as patch:
+            assert np.array_equal(KERNELS["popcount"](x, matrix), ref), kind
+            patch.setattr(kernels, "SERIAL_WORK", 0)  # the other route: packed, then the (parallel) tiled product
+            assert np.array_equal(KERNELS["popcount"](x, matrix), ref), kind
     events = ((x != 0).astype(np.int64) @ (w != 0).astype(np.int64).T).sum()
     assert gate_events(x, matrix) == events
+
+
+@contextmanager
+def tiles_of_kind(monkeypatch, kind: str):
+    """``popcount`` on tiles of ``kind`` inside the block (``GXNOR_POPCOUNT_TILES``; ``tiles()`` reads it once)."""
+    with monkeypatch.context() as patch:
+        patch.setenv(kernels.TILES_ENV, kind)
+        kernels.tiles.cache_clear()
+        assert kernels.tiles() == kind
+        try:
+            yield patch
+        finally:
+            kernels.tiles.cache_clear()
+
+
+@pytest.mark.parametrize("words", [1, 30, 31, 32, 62, 63, 64, 100])
+def test_byte_tiles_never_overflow_with_every_gate_open_and_every_sign_different(words, monkeypatch):
+    """The byte tile's worst case: each byte of popcount(g) and popcount(q ∧ g) gains 8 per word, which 31
+    words bring to 248 and a 32nd would wrap — the tile widens its byte counts every 31 words.  Rows all +1
+    against weights all −1 (−64·words), and against alternating ones (the sums 0 and ±64·words by row)."""
+    inputs = 64 * words
+    x = np.ones((5, inputs), dtype=np.int8)
+    x[1] = -1
+    x[3, ::2] = -1
+    w = -np.ones((33, inputs), dtype=np.int8)
+    w[::3] = 1
+    ref = x.astype(np.int64) @ w.astype(np.int64).T
+    assert np.abs(ref).max() == inputs
+    matrix = TernaryMatrix.of(w)
+    for kind in kernels.TILE_KINDS:
+        with tiles_of_kind(monkeypatch, kind) as patch:
+            assert np.array_equal(KERNELS["popcount"](x, matrix), ref), kind
+            patch.setattr(kernels, "SERIAL_WORK", 0)
+            assert np.array_equal(KERNELS["popcount"](x, matrix), ref), kind
+
+
+def test_the_tiles_follow_the_cpu_unless_forced(monkeypatch):
+    """``words`` exactly where numba compiles for AVX-512 VPOPCNTDQ; a forced kind must be one of the two."""
+    kernels.tiles.cache_clear()
+    expected = "words" if kernels.cpu_features()["avx512vpopcntdq"] else "bytes"
+    try:
+        with monkeypatch.context() as patch:
+            patch.delenv(kernels.TILES_ENV, raising=False)
+            assert kernels.tiles() == expected
+            kernels.tiles.cache_clear()
+            patch.setenv(kernels.TILES_ENV, "nibbles")
+            with pytest.raises(ValueError, match="GXNOR_POPCOUNT_TILES='nibbles': one of words, bytes"):
+                kernels.tiles()
+    finally:
+        kernels.tiles.cache_clear()
 
 
 @pytest.mark.parametrize("length", [0, 1, 7, 63, 64, 65, 127, 128, 200, 800])
