@@ -74,3 +74,55 @@ def test_same_generator_state_gives_the_same_result_and_cpu_kernel_equals_torch_
 def test_dst_refuses_float_states():
     with pytest.raises(TypeError):
         dst_update(torch.zeros(3), torch.zeros(3), DiscreteSpace(1), 3.0)
+
+
+@pytest.mark.parametrize("N", [1, 2, 7])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 1000, 65_541])
+def test_both_cpu_kernels_equal_the_torch_ops_to_the_bit(N, n):
+    """The loop LLVM vectorizes on AVX-512 (``_dst_kernel``) and the blocks of eight written in IR
+    (``_dst_kernel_blocks``, every other CPU) give the torch ops' states and moves: sizes around a block,
+    int8 and int16 states, proposals from a hundredth of a step to many steps."""
+    import numpy as np
+
+    from gxnor_core import dst
+
+    space = DiscreteSpace(N, 1.0)
+    g = _gen(n + N)
+    idx0 = torch.randint(0, space.num_states, (n,), generator=g).to(space.index_dtype)
+    for scale in (1e-2, 0.4, 3.0):
+        dw = torch.randn(n, generator=g) * scale * space.step
+        seed = 1234567 + n
+        ref, moves = dst_update_torch(idx0.clone(), dw, space, 3.0, seed)
+        for kernel in (dst._dst_kernel, dst._dst_kernel_blocks):
+            idx = idx0.clone()
+            got = kernel(idx.numpy(), dw.numpy(), np.float32(1.0 / space.step), dst._interval_table(3.0), seed,
+                         space.max_index)
+            assert torch.equal(idx, ref) and got == moves, (kernel.__name__, scale)
+
+
+def test_proposals_that_are_not_finite_leave_every_state_in_the_space_alike_on_both_kernels():
+    """NaN, ±inf and κ beyond any integer type: no read outside the table, states stay in the space, and the two
+    CPU kernels agree (a NaN proposal moves its weight to state 0, an infinite one to the end it points to)."""
+    import numpy as np
+
+    from gxnor_core import dst
+
+    space = DiscreteSpace(2, 1.0)
+    dw = torch.tensor([float("nan"), float("inf"), -float("inf"), 1e30, -1e30, 3e9, 0.25, -0.0] * 3)
+    idx0 = torch.full(dw.shape, 2, dtype=space.index_dtype)
+    results = []
+    for kernel in (dst._dst_kernel, dst._dst_kernel_blocks):
+        idx = idx0.clone()
+        moves = kernel(idx.numpy(), dw.numpy(), np.float32(1.0 / space.step), dst._interval_table(3.0), 99,
+                       space.max_index)
+        assert int(idx.min()) >= 0 and int(idx.max()) <= space.max_index
+        results.append((idx.tolist(), moves))
+    assert results[0] == results[1]
+    assert results[0][0][:6] == [0, 4, 0, 4, 0, 4]
+
+
+def test_the_dst_kernel_follows_the_cpu():
+    from gxnor_core import dst
+    from gxnor_core.kernels import cpu_features
+
+    assert dst._kernel() is (dst._dst_kernel if cpu_features()["avx512f"] else dst._dst_kernel_blocks)
