@@ -167,7 +167,7 @@ SERIAL_WORK = 1 << 16  # rows × words × outputs below which a product runs on 
 def _work(rows: int, inputs: int, w: TernaryMatrix) -> int:
     """A product's row × word × output triples (outputs as the padded planes have them, as the loops run them);
     below ``SERIAL_WORK`` it is small."""
-    return rows * _words(inputs) * w.mask_t.shape[1]
+    return rows * _words(inputs) * w.tile_outputs
 
 
 def serial(work: int) -> bool:
@@ -409,7 +409,7 @@ def _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk, words):  # pragma
     rows = xm.shape[0]
     blocks4 = rows // 4
     o0 = (task // n_blocks) * chunk
-    o1 = min(wm_t.shape[1], o0 + chunk)
+    o1 = min(out.shape[1], o0 + chunk)
     b = task % n_blocks
     if b < blocks4:
         _rows4(xm, xs, 4 * b, wm_t, ws_t, out, o0, o1, words)
@@ -422,7 +422,7 @@ def _xnor_gemm(xm, xs, wm_t, ws_t, out, chunk, words):  # pragma: no cover - com
     """Tasks are (output chunk, row block), output chunk outermost: a thread's consecutive tasks share one
     chunk of weight planes, which stays in cache."""
     n_blocks = xm.shape[0] // 4 + xm.shape[0] % 4
-    for task in numba.prange(((wm_t.shape[1] + chunk - 1) // chunk) * n_blocks):
+    for task in numba.prange(((out.shape[1] + chunk - 1) // chunk) * n_blocks):
         _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk, words)
 
 
@@ -430,7 +430,7 @@ def _xnor_gemm(xm, xs, wm_t, ws_t, out, chunk, words):  # pragma: no cover - com
 def _xnor_gemm_serial(xm, xs, wm_t, ws_t, out, chunk, words):  # pragma: no cover - compiled
     """``_xnor_gemm`` on the calling thread (a small product: starting the parallel region would cost more)."""
     n_blocks = xm.shape[0] // 4 + xm.shape[0] % 4
-    for task in range(((wm_t.shape[1] + chunk - 1) // chunk) * n_blocks):
+    for task in range(((out.shape[1] + chunk - 1) // chunk) * n_blocks):
         _gemm_task(task, n_blocks, xm, xs, wm_t, ws_t, out, chunk, words)
 
 
@@ -449,7 +449,7 @@ def _pack_product_serial(x, wm_t, ws_t, out, chunk, words):  # pragma: no cover 
 class TernaryMatrix:
     """A layer's weights, out × in with values in {-1, 0, 1}, in every layout a kernel reads: ``int8``
     (out, in), its transpose ``int8_t`` (in, out) and the transposed bit-planes ``mask_t``/``sign_t`` (words,
-    out rounded up to a multiple of 16 with zero columns: whole tiles) of ``popcount``.  Every layout but
+    out rounded up to whole tiles with zero columns, ``_padded_t``) of ``popcount``.  Every layout but
     ``int8`` is computed when first read: training makes its weights' matrix on every step and reads only the
     layouts of the kernel chosen for the shape."""
 
@@ -466,9 +466,19 @@ class TernaryMatrix:
     def _planes(self) -> Planes:
         return self.packer(self.int8.numpy())
 
+    @cached_property
+    def tile_outputs(self) -> int:
+        """The outputs the tiles compute: rounded up to a multiple of 16 (the extra ones zero, dropped)."""
+        return -(-self.shape[0] // TILE4_OUTPUTS) * TILE4_OUTPUTS
+
     def _padded_t(self, plane: np.ndarray) -> np.ndarray:
-        """(words, outputs rounded up to a multiple of 16): the tiles' layout, the extra outputs all zero."""
-        out = np.zeros((plane.shape[1], -(-plane.shape[0] // TILE4_OUTPUTS) * TILE4_OUTPUTS), dtype=np.uint64)
+        """(words, ``tile_outputs``, plus 16 more where that is a multiple of 32): the tiles' layout, the extra
+        outputs all zero.  A row of 16·(2k+1) words keeps one tile's successive input words in different
+        cache sets: at 512 outputs, rows 4 KiB apart all fell in one set of a 32 KiB L1, and a tile re-read its
+        weights from L2 on every row (the byte tile, one row at a time, four times as often as the word tile;
+        docs/BENCHMARKS.md, session 13)."""
+        width = self.tile_outputs + (TILE4_OUTPUTS if self.tile_outputs % (2 * TILE4_OUTPUTS) == 0 else 0)
+        out = np.zeros((plane.shape[1], width), dtype=np.uint64)
         out[:, :plane.shape[0]] = plane.T
         return out
 
@@ -502,7 +512,7 @@ class TernaryMatrix:
 def planes_product(planes: Planes, w: TernaryMatrix) -> np.ndarray:
     """The rows of ``planes`` times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
     _same_inputs(planes.length, w)
-    rows, outs = planes.mask.shape[0], w.mask_t.shape[1]
+    rows, outs = planes.mask.shape[0], w.tile_outputs
     assert outs % TILE4_OUTPUTS == 0 and OUTPUT_CHUNK % TILE4_OUTPUTS == 0  # whole tiles: the loops check no bounds
     out = np.empty((rows, outs), dtype=np.int32)
     gemm = _xnor_gemm_serial if serial(_work(rows, planes.length, w)) else _xnor_gemm
@@ -526,7 +536,7 @@ def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     """x (rows, in) int8 times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
     x = np.ascontiguousarray(x, dtype=np.int8)
     _same_inputs(x.shape[1], w)
-    rows, outs = x.shape[0], w.mask_t.shape[1]
+    rows, outs = x.shape[0], w.tile_outputs
     if x.shape[1] and _work(rows, x.shape[1], w) < SERIAL_WORK:  # packing and product in one call
         out = np.empty((rows, outs), dtype=np.int32)
         _pack_product_serial(x, w.mask_t, w.sign_t, out, OUTPUT_CHUNK, tiles() == "words")

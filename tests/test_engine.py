@@ -234,6 +234,26 @@ def test_byte_tiles_never_overflow_with_every_gate_open_and_every_sign_different
             assert np.array_equal(KERNELS["popcount"](x, matrix), ref), kind
 
 
+@pytest.mark.parametrize("outputs", [1, 16, 17, 32, 64, 100, 512])
+def test_the_weight_planes_rows_are_an_odd_number_of_tiles_and_the_products_exact(outputs, monkeypatch):
+    """``mask_t``/``sign_t`` rows hold 16·(2k+1) outputs (a tile's successive words in different cache sets),
+    the padding zero; the tiles compute only the outputs rounded up to 16, and the product is exact for both
+    kinds of tile at every such width."""
+    rng = np.random.default_rng(outputs)
+    w = rng.integers(-1, 2, (outputs, 300)).astype(np.int8)
+    x = rng.integers(-1, 2, (9, 300)).astype(np.int8)
+    matrix = TernaryMatrix.of(w)
+    assert matrix.tile_outputs == -(-outputs // 16) * 16
+    assert matrix.mask_t.shape[1] % 32 == 16 and matrix.mask_t.shape[1] >= matrix.tile_outputs
+    assert not matrix.mask_t[:, outputs:].any() and not matrix.sign_t[:, outputs:].any()
+    ref = x.astype(np.int64) @ w.astype(np.int64).T
+    for kind in kernels.TILE_KINDS:
+        with tiles_of_kind(monkeypatch, kind) as patch:
+            assert np.array_equal(KERNELS["popcount"](x, matrix), ref), kind
+            patch.setattr(kernels, "SERIAL_WORK", 0)
+            assert np.array_equal(KERNELS["popcount"](x, matrix), ref), kind
+
+
 def test_the_tiles_follow_the_cpu_unless_forced(monkeypatch):
     """``words`` exactly where numba compiles for AVX-512 VPOPCNTDQ; a forced kind must be one of the two."""
     kernels.tiles.cache_clear()
