@@ -36,6 +36,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._llvm import splat as _splat
+from ._llvm import target_features
 from ._threads import sync_threads
 from .spaces import DiscreteSpace
 
@@ -101,8 +103,8 @@ def _dst_block(typingctx, idx, dw, start, inv_step, table, s32, max_index):
     operations in the same order (no fused multiply-add), the hash in 32-bit lanes, each lane's interval of
     the table (start and rise) read by one 8-byte load.  numba types the hash's 32-bit products as 64-bit
     ones, and with AVX2 (no 64-bit vector multiply, costly gathers) LLVM leaves ``_dst_kernel``'s loop scalar:
-    2.6 ms for ``mnist_cnn``'s 580 000 weights on a Zen 2, 1.1 ms in these blocks (docs/BENCHMARKS.md, session
-    13).  Returns the block's moves (int64).  No bounds are checked: start + 8 ≤ len(idx) = len(dw).  Where
+    2.2–2.6 ms for ``mnist_cnn``'s 580 000 weights on a Zen 2, 1.07 ms in these blocks (docs/BENCHMARKS.md,
+    session 13).  Returns the block's moves (int64).  No bounds are checked: start + 8 ≤ len(idx) = len(dw).  Where
     a float → int conversion is undefined (a proposal that is not finite, or κ beyond the int range) both
     clamp first, alike: κ to ±(max_index + 1) (−, for a NaN), which changes no other result (a move of that
     size reaches an end of the space anyway), and a NaN's table index to the table's end — an answer inside
@@ -131,8 +133,7 @@ def _dst_block(typingctx, idx, dw, start, inv_step, table, s32, max_index):
         fl = lambda c: ir.Constant(vf, [c] * n)  # noqa: E731
 
         def splat(value, vt):
-            v = builder.insert_element(ir.Constant(vt, ir.Undefined), value, ir.Constant(i32, 0))
-            return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined), ir.Constant(vi, [0] * n))
+            return _splat(builder, value, vt)
 
         def call(name, vt, *values):
             fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [v.type for v in values]), name)
@@ -193,7 +194,7 @@ def _dst_block(typingctx, idx, dw, start, inv_step, table, s32, max_index):
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _dst_kernel(idx, dw, inv_step, table, seed, max_index):  # pragma: no cover - compiled
     """One DST step on idx in place, one weight per iteration (``_dst_one``); returns the moves.  Where the CPU
-    has AVX-512, LLVM vectorizes this loop itself (16 lanes, its table reads as gathers)."""
+    has AVX-512, LLVM vectorizes this loop itself (its table reads as gathers)."""
     s32 = np.uint32(seed)
     moves = 0
     for i in numba.prange(idx.shape[0]):
@@ -218,14 +219,10 @@ def _dst_kernel_blocks(idx, dw, inv_step, table, seed, max_index):  # pragma: no
 
 @cache
 def _kernel():
-    """``_dst_kernel`` where numba compiles for AVX-512 (LLVM vectorizes its loop there: 8× its scalar form,
-    session 12), ``_dst_kernel_blocks`` elsewhere (2.1× the scalar loop on an AVX2-only Zen 2, session 13);
-    both give the same states and moves to the bit (a test runs both)."""
-    import llvmlite.binding as llvm
-    from numba.core import config
-
-    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else llvm.get_host_cpu_features().flatten()
-    return _dst_kernel if "+avx512f" in features.split(",") else _dst_kernel_blocks
+    """``_dst_kernel`` where numba compiles for AVX-512 (LLVM vectorizes its loop there, with gathers: 8× its
+    scalar form on the Zen 4, session 12), ``_dst_kernel_blocks`` elsewhere (2.1× the scalar loop on an
+    AVX2-only Zen 2, session 13); both give the same states and moves to the bit (a test runs both)."""
+    return _dst_kernel if "avx512f" in target_features() else _dst_kernel_blocks
 
 
 @lru_cache(maxsize=32)
@@ -255,11 +252,15 @@ def dst_update_torch(
     nu = t - kf
     lut = _device_table(float(m), t.device)
     x = nu.abs() * np.float32(LUT_INTERVALS)
-    j = x.to(torch.int64).clamp_(max=LUT_INTERVALS - 1)
+    last = np.float32(LUT_INTERVALS - 1)
+    j = torch.where(x < last, x, last).to(torch.int64)  # min(int(x), L − 1), and L − 1 for a NaN (as the kernels)
     lo = lut[j]
     p = lo + (x - j.to(torch.float32)) * (lut[j + 1] - lo)
     u = _hash_uniform(flat.numel(), seed, t.device)
-    step = kf.to(torch.int64) + torch.sign(nu).to(torch.int64) * (u < p)
+    bound = np.float32(space.max_index + 1)  # κ clamped as the kernels clamp it (NaN → −bound)
+    kc = torch.where(kf.abs() < bound, kf, torch.where(kf > 0, bound, -bound))
+    sign = (nu > 0).to(torch.int64) - (nu < 0).to(torch.int64)
+    step = kc.to(torch.int64) + sign * (u < p)
     old = flat.to(torch.int64)
     new = (old + step).clamp_(0, space.max_index)
     flat.copy_(new)

@@ -51,6 +51,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy.lib.stride_tricks import as_strided
 
+from ._llvm import splat as _splat
+from ._llvm import target_features
 from ._threads import sync_threads
 
 WORD = 64
@@ -165,7 +167,7 @@ SERIAL_WORK = 1 << 16  # rows × words × outputs below which a product runs on 
 
 
 def _work(rows: int, inputs: int, w: TernaryMatrix) -> int:
-    """A product's row × word × output triples (outputs as the padded planes have them, as the loops run them);
+    """A product's row × word × output triples (outputs rounded up to whole tiles, as the loops run them);
     below ``SERIAL_WORK`` it is small."""
     return rows * _words(inputs) * w.tile_outputs
 
@@ -271,11 +273,9 @@ def _tile(rows: int, vectors: int, counting: str = "words"):
             slots = lambda init: [[cgutils.alloca_once_value(builder, init) for _ in range(vectors)]  # noqa: E731
                                   for _ in range(rows)]
             gates, differ, sums = slots(zero_unit), slots(zero_unit), slots(zero)
-            lane0 = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
 
             def splat(value):
-                v = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(i32, 0))
-                return builder.shuffle_vector(v, ir.Constant(vec, ir.Undefined), lane0)
+                return _splat(builder, value, vec)
 
             def add_to(slot, value):
                 counts = builder.call(ctpop_fn, [builder.bitcast(value, unit)])
@@ -355,28 +355,16 @@ _tile_bytes = _tile(1, BYTE_TILE_OUTPUTS // BYTE_LANES, "bytes")
 
 
 @cache
-def _target_counts_words() -> bool:
-    """Whether numba compiles for a CPU with AVX-512 VPOPCNTDQ (numba's own rule: ``NUMBA_CPU_FEATURES``, else
-    the host's features)."""
-    import llvmlite.binding as llvm
-    from numba.core import config
-
-    features = config.CPU_FEATURES
-    if features is None:
-        features = llvm.get_host_cpu_features().flatten()
-    return "+avx512vpopcntdq" in features.split(",")
-
-
-@cache
 def tiles() -> str:
     """The tiles ``popcount`` runs: ``words`` where the CPU counts 64-bit words in vectors (AVX-512 VPOPCNTDQ),
-    ``bytes`` elsewhere — measured on an AVX2-only CPU (Zen 2), the byte tile takes 0.78–0.87× the word tile's
-    time (docs/BENCHMARKS.md, session 13).  ``GXNOR_POPCOUNT_TILES`` forces one (both are exact everywhere: a
-    test compares them), read once per process."""
+    ``bytes`` elsewhere — measured on an AVX2-only CPU (Zen 2), the byte tile takes 0.87–0.94× the word tile's
+    time on products of 64 rows or more, about the same on a single row (docs/BENCHMARKS.md, session 13).
+    ``GXNOR_POPCOUNT_TILES`` forces one (both are exact everywhere: a test compares them); read once per
+    process."""
     forced = os.environ.get(TILES_ENV) or None
     if forced is not None and forced not in TILE_KINDS:
         raise ValueError(f"{TILES_ENV}={forced!r}: one of {', '.join(TILE_KINDS)}")
-    return forced or ("words" if _target_counts_words() else "bytes")
+    return forced or ("words" if "avx512vpopcntdq" in target_features() else "bytes")
 
 
 @numba.njit(nogil=True, cache=True)
