@@ -199,24 +199,71 @@ def pack(x: np.ndarray) -> Planes:
 def patch_planes(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[Planes, tuple[int, int]]:
     """``pack(im2col(x, k, padding, stride)[0])`` of channels-last trits x (N, H, W, C) without the int8 im2col:
     where C is a multiple of 8, each image is packed once as one row (a pixel's C channels are then C/8 whole
-    bytes of its planes), and a patch row is k² of those byte runs side by side — bit k of the row is input k
-    of the patch, as in ``pack`` — so the image is packed once instead of k² times and the patches move an
-    eighth of the bytes.  Other C: the im2col, then ``pack``.  Returns the planes and (Ho, Wo)."""
+    bytes of its planes), and a patch row is k² of those byte runs side by side (``_image_patches``, compiled,
+    an image per task) — bit k of the row is input k of the patch, as in ``pack`` — so the image is packed
+    once instead of k² times and the patches move an eighth of the bytes.  Other C: the im2col, then
+    ``pack``.  Returns the planes and (Ho, Wo)."""
     n, h, w, c = x.shape
     if c % 8:
         cols, out_size = im2col(x, k, padding, stride)
         return pack(cols), out_size
     image = pack(np.ascontiguousarray(x).reshape(n, h * w * c))
-    words = _words(k * k * c)
     # copied in the widest unit that divides a pixel's bytes (a 32-channel pixel is one uint32 per plane)
     unit = next(np.dtype(f"u{size}") for size in (8, 4, 2, 1) if (c // 8) % size == 0)
-    width = words * WORD // 8 // unit.itemsize
-    planes = []
-    for plane in (image.mask, image.sign):
-        pixels = plane.view(np.uint8)[:, :h * w * c // 8].reshape(n, h, w, c // 8).view(unit)
-        patches, out_size = im2col(pixels, k, padding, stride, width)
-        planes.append(patches.view(np.uint64))
-    return Planes(*planes, k * k * c), out_size
+    ho, wo = conv_out_size(h, w, k, padding, stride)
+    width = _words(k * k * c) * WORD // 8 // unit.itemsize
+    mask = np.empty((n * ho * wo, width), dtype=unit)
+    sign = np.empty_like(mask)
+    args = (image.mask.view(unit), image.sign.view(unit), h, w, c // 8 // unit.itemsize, k, padding, stride, ho,
+            wo, mask, sign)
+    (_patches_serial if serial(mask.size) else _patches_kernel)(*args)
+    return Planes(mask.view(np.uint64), sign.view(np.uint64), k * k * c), (ho, wo)
+
+
+@numba.njit(nogil=True, inline="always")
+def _image_patches(b, pm, ps, h, w, u, k, padding, stride, ho, wo, om, os_):  # pragma: no cover - compiled
+    """Image b's patch rows of both planes: pm/ps (N, units) hold each image's pixels (u units each, rows of
+    w pixels); om/os_ rows (b·Ho + i)·Wo + j get the k rows of k pixels of each patch side by side, zeros for
+    padding and past the k·k·u units (to the rows' width).  A kernel row inside the image is one contiguous
+    run of k·u units."""
+    width = om.shape[1]
+    run = k * u
+    zero = om.dtype.type(0)
+    for i in range(ho):
+        for j in range(wo):
+            r = (b * ho + i) * wo + j
+            x0 = j * stride - padding
+            for ki in range(k):
+                y = i * stride + ki - padding
+                col = ki * run
+                if 0 <= y < h and x0 >= 0 and x0 + k <= w:
+                    src = (y * w + x0) * u
+                    for e in range(run):
+                        om[r, col + e] = pm[b, src + e]
+                        os_[r, col + e] = ps[b, src + e]
+                else:
+                    for kj in range(k):
+                        x = x0 + kj
+                        inside = 0 <= y < h and 0 <= x < w
+                        for e in range(u):
+                            at = col + kj * u + e
+                            om[r, at] = pm[b, (y * w + x) * u + e] if inside else zero
+                            os_[r, at] = ps[b, (y * w + x) * u + e] if inside else zero
+            for e in range(k * run, width):
+                om[r, e] = zero
+                os_[r, e] = zero
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _patches_kernel(pm, ps, h, w, u, k, padding, stride, ho, wo, om, os_):  # pragma: no cover - compiled
+    for b in numba.prange(pm.shape[0]):
+        _image_patches(b, pm, ps, h, w, u, k, padding, stride, ho, wo, om, os_)
+
+
+@numba.njit(cache=True, nogil=True)
+def _patches_serial(pm, ps, h, w, u, k, padding, stride, ho, wo, om, os_):  # pragma: no cover - compiled
+    for b in range(pm.shape[0]):
+        _image_patches(b, pm, ps, h, w, u, k, padding, stride, ho, wo, om, os_)
 
 
 LANES = 8  # 64-bit words per LLVM vector in a word-counting tile (one AVX-512 register)

@@ -302,10 +302,12 @@ def test_patches_packed_from_the_image_are_the_packed_im2col(n, h, w, c, k, padd
     x = rng.integers(-1, 2, (n, h, w, c)).astype(np.int8)
     x[rng.random(x.shape) < 0.4] = 0
     cols, size = im2col(x, k, padding, stride)
-    planes, got_size = patch_planes(x, k, padding, stride)
     want = pack_numpy(cols)
-    assert got_size == size and planes.length == cols.shape[1]
-    assert np.array_equal(planes.mask, want.mask) and np.array_equal(planes.sign, want.sign)
+    for work in (kernels.SERIAL_WORK, 0):  # the patches copied on this thread, then an image per task
+        monkeypatch.setattr(kernels, "SERIAL_WORK", work)
+        planes, got_size = patch_planes(x, k, padding, stride)
+        assert got_size == size and planes.length == cols.shape[1]
+        assert np.array_equal(planes.mask, want.mask) and np.array_equal(planes.sign, want.sign)
     w8 = TernaryMatrix.of(rng.integers(-1, 2, (20, cols.shape[1])).astype(np.int8))
     want = cols.astype(np.int64) @ w8.int8.numpy().astype(np.int64).T
     x.flags.writeable = False
