@@ -886,24 +886,16 @@ def fast_int8() -> bool:
     return any(features[name] for name in INT8_FEATURES)
 
 
-def im2col(x: np.ndarray, k: int, padding: int, stride: int, width: int | None = None
-           ) -> tuple[np.ndarray, tuple[int, int]]:
+def im2col(x: np.ndarray, k: int, padding: int, stride: int) -> tuple[np.ndarray, tuple[int, int]]:
     """Channels-last trits (N, H, W, C) → patches (N·Ho·Wo, k·k·C), ordered (kernel row, kernel column,
-    channel); padding is zeros (no gate opens on it).  With ``width`` ≥ k·k·C, rows of that many values, the
-    ones past k·k·C zero.  Returns the patches and (Ho, Wo)."""
+    channel); padding is zeros (no gate opens on it).  Returns the patches and (Ho, Wo)."""
     if padding:
         x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     n, h, w, c = x.shape
     ho, wo = conv_out_size(h, w, k, 0, stride)
     sn, sh, sw, sc = x.strides
     view = as_strided(x, (n, ho, wo, k, k, c), (sn, sh * stride, sw * stride, sh, sw, sc), writeable=False)
-    length = k * k * c
-    if width is None or width == length:
-        return np.ascontiguousarray(view).reshape(n * ho * wo, length), (ho, wo)
-    out = np.empty((n * ho * wo, width), dtype=x.dtype)
-    np.copyto(out[:, :length].reshape(n, ho, wo, k, k, c), view)
-    out[:, length:] = 0
-    return out, (ho, wo)
+    return np.ascontiguousarray(view).reshape(n * ho * wo, k * k * c), (ho, wo)
 
 
 @numba.njit(cache=True, nogil=True)
