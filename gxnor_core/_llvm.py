@@ -1,11 +1,13 @@
 """Small helpers for the kernels written in LLVM IR through numba's ``intrinsic`` (``kernels._tile``,
-``dst._dst_block``): what numba compiles for, and a vector of one value."""
+``dst._dst_block``): what numba compiles for, which array types the IR may index, and a vector of one
+value."""
 
 from __future__ import annotations
 
 from functools import cache
 
 from llvmlite import ir
+from numba import types
 
 
 @cache
@@ -19,6 +21,14 @@ def target_features() -> frozenset[str]:
     if features is None:
         features = llvm.get_host_cpu_features().flatten()
     return frozenset(f[1:] for f in features.split(",") if f.startswith("+"))
+
+
+def c_array(t, dtype, ndim: int = 2, writable: bool = False) -> bool:
+    """Whether numba type t is a C-contiguous array of ``dtype`` and ``ndim`` dimensions (read-only allowed
+    unless ``writable``: an im2col that needed no copy is a read-only view) — what an intrinsic's IR may index
+    without strides."""
+    return (isinstance(t, types.Array) and t.dtype == dtype and t.ndim == ndim and t.layout == "C"
+            and (t.mutable or not writable))
 
 
 def splat(builder: ir.IRBuilder, value: ir.Value, vector: ir.VectorType) -> ir.Value:

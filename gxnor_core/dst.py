@@ -36,8 +36,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._llvm import c_array, target_features
 from ._llvm import splat as _splat
-from ._llvm import target_features
 from ._threads import sync_threads
 from .spaces import DiscreteSpace
 
@@ -109,12 +109,8 @@ def _dst_block(typingctx, idx, dw, start, inv_step, table, s32, max_index):
     clamp first, alike: κ to ±(max_index + 1) (−, for a NaN), which changes no other result (a move of that
     size reaches an end of the space anyway), and a NaN's table index to the table's end — an answer inside
     the space, never a read outside the table."""
-
-    def vector(t, dtype) -> bool:
-        return isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C" and t.dtype == dtype
-
-    ok = (any(vector(idx, d) for d in (types.int8, types.int16)) and idx.mutable and vector(dw, types.float32)
-          and vector(table, types.float32) and inv_step == types.float32
+    ok = (any(c_array(idx, d, 1, writable=True) for d in (types.int8, types.int16))
+          and c_array(dw, types.float32, 1) and c_array(table, types.float32, 1) and inv_step == types.float32
           and all(isinstance(a, types.Integer) for a in (start, s32, max_index)))
     if not ok:
         return None

@@ -51,8 +51,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy.lib.stride_tricks import as_strided
 
+from ._llvm import c_array, target_features
 from ._llvm import splat as _splat
-from ._llvm import target_features
 from ._threads import sync_threads
 
 WORD = 64
@@ -95,19 +95,12 @@ def pack_numpy(x: np.ndarray) -> Planes:
     return Planes(planes[0], planes[1], k)
 
 
-def _matrix(t, dtype, writable: bool = False) -> bool:
-    """Whether numba type t is a 2-D C-contiguous array of ``dtype`` (read-only allowed unless ``writable``:
-    an im2col that needed no copy is a read-only view)."""
-    return (isinstance(t, types.Array) and t.dtype == dtype and t.ndim == 2 and t.layout == "C"
-            and (t.mutable or not writable))
-
-
 @intrinsic
 def _word_bits(typingctx, x, r, start):
     """(mask, sign) of the 64 int8 trits x[r, start : start + 64] (C-contiguous int8 x): one 64-byte vector
     load and two comparisons whose 64 one-bit results are the word — on AVX-512BW a VPTESTMB and a VPMOVB2M,
     with AVX2 byte compares and VPMOVMSKB, on any other CPU whatever LLVM lowers them to (exact everywhere)."""
-    if not _matrix(x, types.int8) or not all(isinstance(t, types.Integer) for t in (r, start)):
+    if not c_array(x, types.int8) or not all(isinstance(t, types.Integer) for t in (r, start)):
         return None
     result = types.UniTuple(types.uint64, 2)
 
@@ -295,7 +288,7 @@ def _tile(rows: int, vectors: int, counting: str = "words"):
 
     @intrinsic
     def tile(typingctx, xm, xs, r0, wm_t, ws_t, o0, out):
-        if not (all(_matrix(a, types.uint64) for a in (xm, xs, wm_t, ws_t)) and _matrix(out, types.int32, True)):
+        if not (all(c_array(a, types.uint64) for a in (xm, xs, wm_t, ws_t)) and c_array(out, types.int32, 2, True)):
             return None  # refused at compile time: contiguous uint64 planes and a writable int32 output only
         if not (isinstance(r0, types.Integer) and isinstance(o0, types.Integer)):
             return None
@@ -394,7 +387,9 @@ def _tile(rows: int, vectors: int, counting: str = "words"):
 TILE4_OUTPUTS = 2 * LANES  # four rows × 16 outputs: 16 vector accumulators, 4 weight vectors
 TILE1_OUTPUTS = 4 * LANES  # one row × 32 outputs (batch-1 fully connected layers, a batch's last rows)
 BYTE_TILE_OUTPUTS = 4 * BYTE_LANES  # one row × 16 outputs: 8 byte accumulators (the 16 registers of AVX2)
-assert TILE1_OUTPUTS % TILE4_OUTPUTS == 0 and TILE4_OUTPUTS == BYTE_TILE_OUTPUTS  # one padding serves both kinds
+# one padding serves both kinds, and an output chunk is whole tiles (the loops check no bounds)
+assert TILE1_OUTPUTS % TILE4_OUTPUTS == 0 and TILE4_OUTPUTS == BYTE_TILE_OUTPUTS
+assert OUTPUT_CHUNK % TILE4_OUTPUTS == 0
 _tile4 = _tile(4, TILE4_OUTPUTS // LANES)
 _tile1 = _tile(1, TILE1_OUTPUTS // LANES)
 _tile1_half = _tile(1, TILE4_OUTPUTS // LANES)
@@ -548,7 +543,6 @@ def planes_product(planes: Planes, w: TernaryMatrix) -> np.ndarray:
     """The rows of ``planes`` times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
     _same_inputs(planes.length, w)
     rows, outs = planes.mask.shape[0], w.tile_outputs
-    assert outs % TILE4_OUTPUTS == 0 and OUTPUT_CHUNK % TILE4_OUTPUTS == 0  # whole tiles: the loops check no bounds
     out = np.empty((rows, outs), dtype=np.int32)
     gemm = _xnor_gemm_serial if serial(_work(rows, planes.length, w)) else _xnor_gemm
     gemm(planes.mask, planes.sign, w.mask_t, w.sign_t, out, OUTPUT_CHUNK, tiles() == "words")
