@@ -16,17 +16,18 @@ on every thread count, and costs no random-number buffer.  τ is read from a
 table of tanh(m·x) on 16 384 intervals with linear interpolation (|error| <
 2e-6 for m ≤ 50), which keeps the CPU kernel free of transcendental calls.
 
-The CPU path is one fused numba loop (vectorized by LLVM where the CPU has
-AVX-512, written on vectors of eight in LLVM IR elsewhere: ``_kernel``); other
-devices use the same arithmetic as torch ops (``dst_update_torch``), which the
-tests hold bit-identical to both.
+The CPU path is one fused numba loop: a plain loop LLVM vectorizes as it can, or
+the same arithmetic on vectors of eight or sixteen written in LLVM IR, whichever
+is measured fastest on the machine (``_kernel``); other devices use the same
+arithmetic as torch ops (``dst_update_torch``), which the tests hold
+bit-identical to all three.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 
 import numba
 import numpy as np
@@ -36,7 +37,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._llvm import c_array, target_features
+from ._llvm import c_array
 from ._llvm import splat as _splat
 from ._threads import sync_threads
 from .spaces import DiscreteSpace
@@ -62,9 +63,6 @@ def _interval_table(m: float) -> np.ndarray:
     so the results are the table's to the bit) — one 8-byte load per weight instead of two 4-byte ones."""
     lut = tau_table(m)
     return np.ascontiguousarray(np.stack([lut[:-1], lut[1:] - lut[:-1]], axis=1).reshape(-1))
-
-
-BLOCK = 8  # weights per vector step of the CPU kernel (``_dst_block``)
 
 
 @numba.njit(nogil=True, inline="always")
@@ -97,94 +95,98 @@ def _dst_one(idx, dw, i, inv_step, table, s32, max_index):  # pragma: no cover -
     return abs(new - old)
 
 
-@intrinsic
-def _dst_block(typingctx, idx, dw, start, inv_step, table, s32, max_index):
-    """``_dst_one`` for weights start … start+7 at once, in LLVM IR on vectors of eight: the same float32
-    operations in the same order (no fused multiply-add), the hash in 32-bit lanes, each lane's interval of
-    the table (start and rise) read by one 8-byte load.  numba types the hash's 32-bit products as 64-bit
-    ones, and with AVX2 (no 64-bit vector multiply, costly gathers) LLVM leaves ``_dst_kernel``'s loop scalar:
-    2.2–2.6 ms for ``mnist_cnn``'s 580 000 weights on a Zen 2, 1.07 ms in these blocks (docs/BENCHMARKS.md,
-    session 13).  Returns the block's moves (int64).  No bounds are checked: start + 8 ≤ len(idx) = len(dw).  Where
-    a float → int conversion is undefined (a proposal that is not finite, or κ beyond the int range) both
-    clamp first, alike: κ to ±(max_index + 1) (−, for a NaN), which changes no other result (a move of that
-    size reaches an end of the space anyway), and a NaN's table index to the table's end — an answer inside
-    the space, never a read outside the table."""
-    ok = (any(c_array(idx, d, 1, writable=True) for d in (types.int8, types.int16))
-          and c_array(dw, types.float32, 1) and c_array(table, types.float32, 1) and inv_step == types.float32
-          and all(isinstance(a, types.Integer) for a in (start, s32, max_index)))
-    if not ok:
-        return None
+def _block(n: int):
+    """An intrinsic ``block(idx, dw, start, inv_step, table, s32, max_index)``: ``_dst_one`` for weights
+    start … start+n−1 at once, in LLVM IR on vectors of n lanes: the same float32 operations in the same order
+    (no fused multiply-add), the hash in 32-bit lanes, each lane's interval of the table (start and rise) read
+    by one 8-byte load.  numba types the hash's 32-bit products as 64-bit ones, and LLVM then leaves
+    ``_dst_kernel``'s loop scalar on AVX2 (no 64-bit vector multiply) and vectorizes it with gathers on AVX-512,
+    slow ones on Intel (docs/BENCHMARKS.md, sessions 13 and 14).  Returns the block's moves (int64).  No bounds
+    are checked: start + n ≤ len(idx) = len(dw).  Where a float → int conversion is undefined (a proposal that
+    is not finite, or κ beyond the int range) both clamp first, alike: κ to ±(max_index + 1) (−, for a NaN),
+    which changes no other result (a move of that size reaches an end of the space anyway), and a NaN's table
+    index to the table's end — an answer inside the space, never a read outside the table."""
 
-    def codegen(context, builder, signature, args):
-        n = BLOCK
-        i8w = idx.dtype.bitwidth
-        f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
-        vf, vi = ir.VectorType(f32, n), ir.VectorType(i32, n)
-        vx = ir.VectorType(ir.IntType(i8w), n)
-        idx_a, dw_a, table_a = (context.make_array(signature.args[k])(context, builder, args[k]) for k in (0, 1, 4))
-        first = context.cast(builder, args[2], signature.args[2], types.int64)
-        seed = builder.trunc(context.cast(builder, args[5], signature.args[5], types.int64), i32)
-        top = builder.trunc(context.cast(builder, args[6], signature.args[6], types.int64), i32)
-        lanes = lambda c: ir.Constant(vi, [c] * n)  # noqa: E731
-        fl = lambda c: ir.Constant(vf, [c] * n)  # noqa: E731
+    @intrinsic
+    def block(typingctx, idx, dw, start, inv_step, table, s32, max_index):
+        ok = (any(c_array(idx, d, 1, writable=True) for d in (types.int8, types.int16))
+              and c_array(dw, types.float32, 1) and c_array(table, types.float32, 1) and inv_step == types.float32
+              and all(isinstance(a, types.Integer) for a in (start, s32, max_index)))
+        if not ok:
+            return None
+        return types.int64(idx, dw, start, inv_step, table, s32, max_index), partial(_block_ir, n, idx)
 
-        def splat(value, vt):
-            return _splat(builder, value, vt)
+    return block
 
-        def call(name, vt, *values):
-            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [v.type for v in values]), name)
-            return builder.call(fn, list(values))
 
-        L = builder.trunc(builder.lshr(cgutils.unpack_tuple(builder, table_a.shape)[0], ir.Constant(i64, 1)), i32)
-        Lf = splat(builder.sitofp(L, f32), vf)
-        last = builder.sub(L, ir.Constant(i32, 1))
-        t = builder.load(builder.bitcast(builder.gep(dw_a.data, [first]), vf.as_pointer()), align=4)
-        t = builder.fmul(t, splat(args[3], vf))
-        kf = call("llvm.trunc.v8f32", vf, t)
-        nu = builder.fsub(t, kf)
-        x = builder.fmul(call("llvm.fabs.v8f32", vf, nu), Lf)
-        lastf = splat(builder.sitofp(last, f32), vf)
-        j = builder.fptosi(builder.select(builder.fcmp_ordered("<", x, lastf), x, lastf), vi)  # min(int(x), L−1)
-        v64 = ir.VectorType(i64, n)
-        both = ir.Constant(v64, ir.Undefined)
-        for lane in range(n):  # entry j and the difference to entry j+1: one 8-byte load per lane
-            k = builder.zext(builder.extract_element(j, ir.Constant(i32, lane)), i64)
-            at = builder.gep(table_a.data, [builder.shl(k, ir.Constant(i64, 1))])
-            both = builder.insert_element(both, builder.load(builder.bitcast(at, i64.as_pointer()), align=4),
-                                          ir.Constant(i32, lane))
-        both = builder.bitcast(both, ir.VectorType(f32, 2 * n))
-        lo = builder.shuffle_vector(both, both, ir.Constant(vi, list(range(0, 2 * n, 2))))
-        step_ = builder.shuffle_vector(both, both, ir.Constant(vi, list(range(1, 2 * n, 2))))
-        p = builder.fadd(lo, builder.fmul(builder.fsub(x, builder.sitofp(j, vf)), step_))
-        # the hash of (seed, i), i = start + lane, in 32-bit lanes
-        i0 = splat(builder.trunc(first, i32), vi)
-        h = builder.add(builder.mul(builder.add(i0, ir.Constant(vi, list(range(n)))), lanes(_GOLDEN)),
-                        splat(seed, vi))
-        h = builder.xor(h, builder.lshr(h, lanes(16)))
-        h = builder.mul(h, lanes(_M1))
-        h = builder.xor(h, builder.lshr(h, lanes(15)))
-        h = builder.mul(h, lanes(_M2))
-        h = builder.xor(h, builder.lshr(h, lanes(16)))
-        u = builder.fmul(builder.uitofp(builder.lshr(h, lanes(8)), vf), fl(1.0 / 16777216.0))
-        bound = builder.sitofp(builder.add(top, ir.Constant(i32, 1)), f32)
-        kc = call("llvm.minnum.v8f32", vf, call("llvm.maxnum.v8f32", vf, kf, splat(builder.fsub(
-            ir.Constant(f32, 0.0), bound), vf)), splat(bound, vf))
-        sign = builder.sub(builder.zext(builder.fcmp_ordered(">", nu, fl(0.0)), vi),
-                           builder.zext(builder.fcmp_ordered("<", nu, fl(0.0)), vi))
-        step = builder.add(builder.fptosi(kc, vi), builder.select(builder.fcmp_ordered("<", u, p), sign, lanes(0)))
-        at = builder.bitcast(builder.gep(idx_a.data, [first]), vx.as_pointer())
-        old = builder.sext(builder.load(at, align=1), vi)
-        new = builder.add(old, step)
-        new = builder.select(builder.icmp_signed("<", new, lanes(0)), lanes(0), new)
-        top_v = splat(top, vi)
-        new = builder.select(builder.icmp_signed(">", new, top_v), top_v, new)
-        builder.store(builder.trunc(new, vx), at, align=1)
-        diff = builder.sub(new, old)
-        moved = builder.select(builder.icmp_signed("<", diff, lanes(0)), builder.neg(diff), diff)
-        total = call("llvm.vector.reduce.add.v8i32", i32, moved)
-        return builder.sext(total, i64)
+def _block_ir(n, idx, context, builder, signature, args):
+    """The IR of ``_block(n)`` (its docstring)."""
+    i8w = idx.dtype.bitwidth
+    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+    vf, vi = ir.VectorType(f32, n), ir.VectorType(i32, n)
+    vx = ir.VectorType(ir.IntType(i8w), n)
+    idx_a, dw_a, table_a = (context.make_array(signature.args[k])(context, builder, args[k]) for k in (0, 1, 4))
+    first = context.cast(builder, args[2], signature.args[2], types.int64)
+    seed = builder.trunc(context.cast(builder, args[5], signature.args[5], types.int64), i32)
+    top = builder.trunc(context.cast(builder, args[6], signature.args[6], types.int64), i32)
+    lanes = lambda c: ir.Constant(vi, [c] * n)  # noqa: E731
+    fl = lambda c: ir.Constant(vf, [c] * n)  # noqa: E731
 
-    return types.int64(idx, dw, start, inv_step, table, s32, max_index), codegen
+    def splat(value, vt):
+        return _splat(builder, value, vt)
+
+    def call(name, vt, *values):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [v.type for v in values]), name)
+        return builder.call(fn, list(values))
+
+    L = builder.trunc(builder.lshr(cgutils.unpack_tuple(builder, table_a.shape)[0], ir.Constant(i64, 1)), i32)
+    Lf = splat(builder.sitofp(L, f32), vf)
+    last = builder.sub(L, ir.Constant(i32, 1))
+    t = builder.load(builder.bitcast(builder.gep(dw_a.data, [first]), vf.as_pointer()), align=4)
+    t = builder.fmul(t, splat(args[3], vf))
+    kf = call(f"llvm.trunc.v{n}f32", vf, t)
+    nu = builder.fsub(t, kf)
+    x = builder.fmul(call(f"llvm.fabs.v{n}f32", vf, nu), Lf)
+    lastf = splat(builder.sitofp(last, f32), vf)
+    j = builder.fptosi(builder.select(builder.fcmp_ordered("<", x, lastf), x, lastf), vi)  # min(int(x), L−1)
+    v64 = ir.VectorType(i64, n)
+    both = ir.Constant(v64, ir.Undefined)
+    for lane in range(n):  # entry j and the difference to entry j+1: one 8-byte load per lane
+        k = builder.zext(builder.extract_element(j, ir.Constant(i32, lane)), i64)
+        at = builder.gep(table_a.data, [builder.shl(k, ir.Constant(i64, 1))])
+        both = builder.insert_element(both, builder.load(builder.bitcast(at, i64.as_pointer()), align=4),
+                                      ir.Constant(i32, lane))
+    both = builder.bitcast(both, ir.VectorType(f32, 2 * n))
+    lo = builder.shuffle_vector(both, both, ir.Constant(vi, list(range(0, 2 * n, 2))))
+    step_ = builder.shuffle_vector(both, both, ir.Constant(vi, list(range(1, 2 * n, 2))))
+    p = builder.fadd(lo, builder.fmul(builder.fsub(x, builder.sitofp(j, vf)), step_))
+    # the hash of (seed, i), i = start + lane, in 32-bit lanes
+    i0 = splat(builder.trunc(first, i32), vi)
+    h = builder.add(builder.mul(builder.add(i0, ir.Constant(vi, list(range(n)))), lanes(_GOLDEN)),
+                    splat(seed, vi))
+    h = builder.xor(h, builder.lshr(h, lanes(16)))
+    h = builder.mul(h, lanes(_M1))
+    h = builder.xor(h, builder.lshr(h, lanes(15)))
+    h = builder.mul(h, lanes(_M2))
+    h = builder.xor(h, builder.lshr(h, lanes(16)))
+    u = builder.fmul(builder.uitofp(builder.lshr(h, lanes(8)), vf), fl(1.0 / 16777216.0))
+    bound = builder.sitofp(builder.add(top, ir.Constant(i32, 1)), f32)
+    kc = call(f"llvm.minnum.v{n}f32", vf, call(f"llvm.maxnum.v{n}f32", vf, kf, splat(builder.fsub(
+        ir.Constant(f32, 0.0), bound), vf)), splat(bound, vf))
+    sign = builder.sub(builder.zext(builder.fcmp_ordered(">", nu, fl(0.0)), vi),
+                       builder.zext(builder.fcmp_ordered("<", nu, fl(0.0)), vi))
+    step = builder.add(builder.fptosi(kc, vi), builder.select(builder.fcmp_ordered("<", u, p), sign, lanes(0)))
+    at = builder.bitcast(builder.gep(idx_a.data, [first]), vx.as_pointer())
+    old = builder.sext(builder.load(at, align=1), vi)
+    new = builder.add(old, step)
+    new = builder.select(builder.icmp_signed("<", new, lanes(0)), lanes(0), new)
+    top_v = splat(top, vi)
+    new = builder.select(builder.icmp_signed(">", new, top_v), top_v, new)
+    builder.store(builder.trunc(new, vx), at, align=1)
+    diff = builder.sub(new, old)
+    moved = builder.select(builder.icmp_signed("<", diff, lanes(0)), builder.neg(diff), diff)
+    total = call(f"llvm.vector.reduce.add.v{n}i32", i32, moved)
+    return builder.sext(total, i64)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -198,27 +200,59 @@ def _dst_kernel(idx, dw, inv_step, table, seed, max_index):  # pragma: no cover 
     return moves
 
 
+_block8, _block16 = _block(8), _block(16)
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _dst_kernel_blocks(idx, dw, inv_step, table, seed, max_index):  # pragma: no cover - compiled
-    """``_dst_kernel`` in blocks of eight weights (``_dst_block``), then the last n mod 8 one at a time: for a
-    CPU on which LLVM leaves ``_dst_kernel``'s loop scalar (AVX2: no 64-bit vector multiply, costly gathers)."""
+def _dst_kernel_blocks8(idx, dw, inv_step, table, seed, max_index):  # pragma: no cover - compiled
+    """``_dst_kernel`` in blocks of eight weights (``_block(8)``, one AVX2 register of float32), then the last
+    n mod 8 one at a time."""
     n = idx.shape[0]
-    blocks = n // BLOCK
+    blocks = n // 8
     s32 = np.uint32(seed)
     moves = 0
     for b in numba.prange(blocks):
-        moves += _dst_block(idx, dw, b * BLOCK, inv_step, table, s32, max_index)
-    for i in range(blocks * BLOCK, n):
+        moves += _block8(idx, dw, b * 8, inv_step, table, s32, max_index)
+    for i in range(blocks * 8, n):
         moves += _dst_one(idx, dw, i, inv_step, table, s32, max_index)
     return moves
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _dst_kernel_blocks16(idx, dw, inv_step, table, seed, max_index):  # pragma: no cover - compiled
+    """``_dst_kernel_blocks8`` in blocks of sixteen (``_block(16)``, one AVX-512 register)."""
+    n = idx.shape[0]
+    blocks = n // 16
+    s32 = np.uint32(seed)
+    moves = 0
+    for b in numba.prange(blocks):
+        moves += _block16(idx, dw, b * 16, inv_step, table, s32, max_index)
+    for i in range(blocks * 16, n):
+        moves += _dst_one(idx, dw, i, inv_step, table, s32, max_index)
+    return moves
+
+
+KERNELS = {"loop": _dst_kernel, "blocks8": _dst_kernel_blocks8, "blocks16": _dst_kernel_blocks16}
+"""The CPU kernels of one DST step, all bit-identical to ``dst_update_torch`` (tested); ``_kernel`` picks one."""
+SAMPLE_WEIGHTS = 1 << 16  # the proposals ``_kernel`` times each kernel on
+
+
 @cache
 def _kernel():
-    """``_dst_kernel`` where numba compiles for AVX-512 (LLVM vectorizes its loop there, with gathers: 8× its
-    scalar form on the Zen 4, session 12), ``_dst_kernel_blocks`` elsewhere (2.1× the scalar loop on an
-    AVX2-only Zen 2, session 13); both give the same states and moves to the bit (a test runs both)."""
-    return _dst_kernel if "avx512f" in target_features() else _dst_kernel_blocks
+    """The fastest of ``KERNELS`` on this machine, measured once per process (``kernels.time_candidates`` on
+    ``SAMPLE_WEIGHTS`` ternary weights and proposals of about a tenth of a step, numba's threads as set now):
+    which wins follows the CPU in ways no feature flag tells — the loop, vectorized with gathers, was fastest
+    on a Zen 4 (session 12), 3.2× slower than blocks of sixteen on an Intel Emerald Rapids (gathers are slow
+    there), and left scalar on an AVX2-only Zen 2, where blocks of eight win (docs/BENCHMARKS.md, sessions 13
+    and 14).  The choice changes the time only."""
+    from .kernels import time_candidates
+
+    g = np.random.default_rng(0)
+    dw = (g.standard_normal(SAMPLE_WEIGHTS) * 0.1).astype(np.float32)
+    idx = g.integers(0, 3, SAMPLE_WEIGHTS).astype(np.int8)
+    table = _interval_table(3.0)
+    best = time_candidates(list(KERNELS), lambda name: KERNELS[name](idx, dw, np.float32(1.0), table, 1, 2))
+    return KERNELS[min(best, key=best.get)]
 
 
 @lru_cache(maxsize=32)

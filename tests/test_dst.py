@@ -78,10 +78,10 @@ def test_dst_refuses_float_states():
 
 @pytest.mark.parametrize("N", [1, 2, 7])
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 1000, 65_541])
-def test_both_cpu_kernels_equal_the_torch_ops_to_the_bit(N, n):
-    """The loop LLVM vectorizes on AVX-512 (``_dst_kernel``) and the blocks of eight written in IR
-    (``_dst_kernel_blocks``, every other CPU) give the torch ops' states and moves: sizes around a block,
-    int8 and int16 states, proposals from a hundredth of a step to many steps."""
+def test_every_cpu_kernel_equals_the_torch_ops_to_the_bit(N, n):
+    """The plain loop and the blocks of eight and sixteen written in IR (``dst.KERNELS``) give the torch ops'
+    states and moves: sizes around a block, int8 and int16 states, proposals from a hundredth of a step to many
+    steps."""
     import numpy as np
 
     from gxnor_core import dst
@@ -93,7 +93,7 @@ def test_both_cpu_kernels_equal_the_torch_ops_to_the_bit(N, n):
         dw = torch.randn(n, generator=g) * scale * space.step
         seed = 1234567 + n
         ref, moves = dst_update_torch(idx0.clone(), dw, space, 3.0, seed)
-        for kernel in (dst._dst_kernel, dst._dst_kernel_blocks):
+        for kernel in dst.KERNELS.values():
             idx = idx0.clone()
             got = kernel(idx.numpy(), dw.numpy(), np.float32(1.0 / space.step), dst._interval_table(3.0), seed,
                          space.max_index)
@@ -103,7 +103,8 @@ def test_both_cpu_kernels_equal_the_torch_ops_to_the_bit(N, n):
 def test_proposals_that_are_not_finite_leave_every_state_in_the_space_alike_on_every_path():
     """NaN, ±inf and κ beyond any integer type: no read outside the table, states stay in the space, and both
     CPU kernels and the torch ops agree (κ clamped to ±(max_index + 1): a NaN proposal moves its weight to
-    state 0, an infinite or huge one to the end it points to).  27 weights: three blocks and a tail of 3."""
+    state 0, an infinite or huge one to the end it points to).  27 weights: three blocks of eight and a tail
+    of 3, one block of sixteen and a tail of 11."""
     import numpy as np
 
     from gxnor_core import dst
@@ -113,16 +114,29 @@ def test_proposals_that_are_not_finite_leave_every_state_in_the_space_alike_on_e
     idx0 = torch.full(dw.shape, 2, dtype=space.index_dtype)
     ref, ref_moves = dst_update_torch(idx0.clone(), dw, space, 3.0, 99)
     assert ref.tolist()[:6] == [0, 4, 0, 4, 0, 4]
-    for kernel in (dst._dst_kernel, dst._dst_kernel_blocks):
+    for kernel in dst.KERNELS.values():
         idx = idx0.clone()
         moves = kernel(idx.numpy(), dw.numpy(), np.float32(1.0 / space.step), dst._interval_table(3.0), 99,
                        space.max_index)
         assert torch.equal(idx, ref) and moves == ref_moves, kernel.__name__
 
 
-def test_the_dst_kernel_follows_the_cpu():
-    """The block kernel exactly where numba compiles without AVX-512 (``_llvm.target_features``)."""
-    from gxnor_core import _llvm, dst
+def test_the_dst_kernel_is_the_fastest_measured(monkeypatch):
+    """``_kernel`` times every kernel and keeps the fastest: each one, with the others slowed by 2 ms a call,
+    is the one chosen."""
+    import time
 
-    avx512 = "avx512f" in _llvm.target_features()
-    assert dst._kernel() is (dst._dst_kernel if avx512 else dst._dst_kernel_blocks)
+    from gxnor_core import dst
+
+    def slowed(kernel):
+        def run(*args):
+            time.sleep(0.002)
+            return kernel(*args)
+        return run
+
+    for fast in dst.KERNELS:
+        kernels = {name: (k if name == fast else slowed(k)) for name, k in dst.KERNELS.items()}
+        monkeypatch.setattr(dst, "KERNELS", kernels)
+        dst._kernel.cache_clear()
+        assert dst._kernel() is kernels[fast]
+    dst._kernel.cache_clear()
