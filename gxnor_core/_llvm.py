@@ -1,5 +1,5 @@
 """Small helpers for the kernels written in LLVM IR through numba's ``intrinsic`` (``kernels._tile``,
-``dst._dst_block``): what numba compiles for, which array types the IR may index, and a vector of one
+``dst._block``): what numba compiles for, which array types the IR may index, and a vector of one
 value."""
 
 from __future__ import annotations

@@ -240,11 +240,12 @@ SAMPLE_WEIGHTS = 1 << 16  # the proposals ``_kernel`` times each kernel on
 @cache
 def _kernel():
     """The fastest of ``KERNELS`` on this machine, measured once per process (``kernels.time_candidates`` on
-    ``SAMPLE_WEIGHTS`` ternary weights and proposals of about a tenth of a step, numba's threads as set now):
-    which wins follows the CPU in ways no feature flag tells — the loop, vectorized with gathers, was fastest
-    on a Zen 4 (session 12), 3.2× slower than blocks of sixteen on an Intel Emerald Rapids (gathers are slow
-    there), and left scalar on an AVX2-only Zen 2, where blocks of eight win (docs/BENCHMARKS.md, sessions 13
-    and 14).  The choice changes the time only."""
+    ``SAMPLE_WEIGHTS`` ternary weights and proposals of about a tenth of a step, numba's threads as set now).
+    Which wins follows the CPU in ways no feature flag tells: on an AVX2-only Zen 2 LLVM leaves the loop
+    scalar and blocks of eight win; on a Zen 4 the loop, vectorized with gathers, ran 8× its scalar form (the
+    blocks were not measured there); on an Intel Emerald Rapids, whose gathers are slow, that loop takes 0.74
+    ms for 580 000 weights against 0.39 in blocks of sixteen (docs/BENCHMARKS.md, sessions 12–14).  The choice
+    changes the time only."""
     from .kernels import time_candidates
 
     g = np.random.default_rng(0)
