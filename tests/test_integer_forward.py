@@ -64,8 +64,14 @@ CONV_SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("kernel", [None, *KERNELS])
 @pytest.mark.parametrize("shape", CONV_SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_conv_forward_and_gradients_equal_the_float_ones(shape):
+def test_conv_forward_and_gradients_equal_the_float_ones(shape, kernel, monkeypatch):
+    """Every shape with every kernel forced, and as measured (None)."""
+    if kernel is None:
+        monkeypatch.delenv(KERNEL_ENV, raising=False)
+    else:
+        monkeypatch.setenv(KERNEL_ENV, kernel)
     n, c, size, out, k, pad, stride = shape
     torch.manual_seed(1)
     layer = DiscreteConv2d(c, out, k, DiscreteSpace(1, 1.0), padding=pad, stride=stride)
