@@ -243,9 +243,9 @@ def _kernel():
     ``SAMPLE_WEIGHTS`` ternary weights and proposals of about a tenth of a step, numba's threads as set now).
     Which wins follows the CPU in ways no feature flag tells: on an AVX2-only Zen 2 LLVM leaves the loop
     scalar and blocks of eight win; on a Zen 4 the loop, vectorized with gathers, ran 8× its scalar form (the
-    blocks were not measured there); on an Intel Emerald Rapids, whose gathers are slow, that loop takes 0.74
-    ms for 580 000 weights against 0.39 in blocks of sixteen (docs/BENCHMARKS.md, sessions 12–14).  The choice
-    changes the time only."""
+    blocks were not measured there); on an Intel Emerald Rapids, whose gathers are slow, that loop takes 1.47
+    ms for 580 000 weights on one thread, blocks of eight 1.10 and of sixteen 0.78 (docs/BENCHMARKS.md,
+    sessions 12–14).  The choice changes the time only."""
     from .kernels import time_candidates
 
     g = np.random.default_rng(0)
