@@ -114,8 +114,8 @@ def _max_pool2(x, h_axis: int):
 
 @numba.njit(nogil=True, inline="always")
 def _nan_max(a, b):  # pragma: no cover - compiled
-    """``torch.maximum`` of two floats: NaN if either is."""
-    return a if (a > b or a != a) else b
+    """``torch.maximum`` of two floats: NaN if either is (``|``, not ``or``: a select, no branch)."""
+    return a if (a > b) | (a != a) else b
 
 
 @numba.njit(cache=True, nogil=True)
@@ -169,29 +169,55 @@ def _affine_pool_thresholds(s, b, pool, flip, lo, hi, t):  # pragma: no cover - 
                     t[n_, i, j, ch] = np.int8(u >= hi[ch]) - np.int8(u <= lo[ch])
 
 
+@numba.njit(nogil=True, inline="always")
+def _float_trit(v, f, low, high, nan, minus_inf, plus_inf):  # pragma: no cover - compiled
+    """The trit of one pooled first-layer value v (``_float_pool_steps``), without branches: the thresholds'
+    answer where v is finite, else the channel's trit for NaN, −∞ or +∞."""
+    u = v * f
+    t = np.int8(u >= high) - np.int8(u <= low)
+    t = plus_inf if v == np.inf else t
+    t = minus_inf if v == -np.inf else t
+    return nan if v != v else t
+
+
 @numba.njit(cache=True, nogil=True)
 def _float_pool_steps(y, pool, flip, lo, hi, special, t):  # pragma: no cover - compiled
     """The first layer's trits t (N, H', W', C) from its float32 pre-activation y (N, C, H, W): the 2×2
     max-pool where ``pool`` (NaN winning, as ``torch.maximum``), then φ(BN(·)) as float thresholds found on the
     model's own BatchNorm and φ (``_float_steps``): with u = flip·v, [u ≥ hi] − [u ≤ lo] for finite v (a NaN
     threshold is never met), and ``special`` (NaN, −∞, +∞ rows) where v is not finite — one pass over y instead
-    of pool, BatchNorm, φ and a transpose to channels-last."""
+    of pool, BatchNorm, φ and a transpose to channels-last.  Per image and channel: the maxima of row pairs,
+    then of column pairs with the trits, into a buffer, in loops over the whole map where they can be (a loop
+    per output row of 12 values vectorized poorly: 0.42–0.46 against 0.51–0.55 ms for ``mnist_cnn`` at batch
+    64, one thread), then written out strided, channels-last."""
     n, h, w, c = t.shape
+    rows, cols = y.shape[2], y.shape[3]
+    out = t.reshape(n, h * w, c)
+    pairs = np.empty(h * cols, dtype=y.dtype)
+    trits = np.empty(h * w, dtype=np.int8)
     for b in range(n):
         for ch in range(c):
             f, low, high = flip[ch], lo[ch], hi[ch]
-            for i in range(h):
-                for j in range(w):
-                    if pool:
-                        v = _nan_max(_nan_max(y[b, ch, 2 * i, 2 * j], y[b, ch, 2 * i, 2 * j + 1]),
-                                     _nan_max(y[b, ch, 2 * i + 1, 2 * j], y[b, ch, 2 * i + 1, 2 * j + 1]))
-                    else:
-                        v = y[b, ch, i, j]
-                    if np.isfinite(v):
-                        u = v * f
-                        t[b, i, j, ch] = np.int8(u >= high) - np.int8(u <= low)
-                    else:
-                        t[b, i, j, ch] = special[0 if v != v else (1 if v < 0 else 2), ch]
+            nan, minus_inf, plus_inf = special[0, ch], special[1, ch], special[2, ch]  # read once, not per value
+            plane = y[b, ch].reshape(rows * cols)
+            if pool:
+                for i in range(h):
+                    for j in range(cols):
+                        pairs[i * cols + j] = _nan_max(plane[2 * i * cols + j], plane[(2 * i + 1) * cols + j])
+                if cols % 2 == 0:  # the pairs' rows are whole column pairs: one loop over the map
+                    for k in range(h * w):
+                        v = _nan_max(pairs[2 * k], pairs[2 * k + 1])
+                        trits[k] = _float_trit(v, f, low, high, nan, minus_inf, plus_inf)
+                else:
+                    for i in range(h):
+                        for j in range(w):
+                            v = _nan_max(pairs[i * cols + 2 * j], pairs[i * cols + 2 * j + 1])
+                            trits[i * w + j] = _float_trit(v, f, low, high, nan, minus_inf, plus_inf)
+            else:
+                for k in range(h * w):
+                    trits[k] = _float_trit(plane[k], f, low, high, nan, minus_inf, plus_inf)
+            for k in range(h * w):
+                out[b, k, ch] = trits[k]
 
 
 def _smallest_key(g, low: int, high: int, level: float, channels: int) -> np.ndarray:

@@ -626,7 +626,7 @@ def test_the_first_layers_float_thresholds_are_batchnorm_then_phi_on_every_float
     """``_float_steps`` (bisection over all float32 values) and ``_float_pool_steps`` against the model's own
     BatchNorm and φ, evaluated on the same floats laid out as the model's maps: random values at many scales,
     each threshold and its neighbours up to 3 ulps away, ±0, subnormals, ±max, ±∞ and NaN; channels rising,
-    falling, constant, and with a tiny weight; pooled and not."""
+    falling, constant, and with a tiny weight; pooled and not, on maps of odd and even size."""
     from gxnor_core.engine import _float_pool_steps, _float_steps
 
     bn = torch.nn.BatchNorm2d(6).eval()
@@ -656,22 +656,25 @@ def test_the_first_layers_float_thresholds_are_batchnorm_then_phi_on_every_float
     values.append(np.array(special, dtype=np.float32))
     v = np.concatenate(values)
     v = np.concatenate([v, -v])  # both signs of every value (the falling channels meet the thresholds negated)
-    v = np.resize(v, (-(-v.size // 15)) * 15)  # whole 3×5 maps
-    y = torch.from_numpy(v).reshape(-1, 1, 3, 5).expand(-1, 6, 3, 5).contiguous()  # every value in every channel
-    with torch.no_grad():
-        want = f(y).round().to(torch.int8).permute(0, 2, 3, 1).numpy()
-    t = np.empty((y.shape[0], 3, 5, 6), dtype=np.int8)
-    _float_pool_steps(y.numpy(), False, *steps, t)
-    assert np.array_equal(t, want)
-    finite = np.isfinite(y[:, 0].numpy())  # ±∞ meets a zero weight as NaN there: no trit, 0
-    assert set(want[..., 2][finite]) == {0} and set(want[..., 5][finite]) == {1}  # the constant channels
-    assert set(want[..., 1].ravel()) == {-1, 0, 1} and flip[1] == -1  # falling, every step met
-    pooled = np.empty((y.shape[0], 1, 2, 6), dtype=np.int8)
-    _float_pool_steps(y.numpy(), True, *steps, pooled)
-    with torch.no_grad():
-        want = f(torch.maximum(torch.maximum(y[:, :, 0:2:2, 0:4:2], y[:, :, 0:2:2, 1:4:2]),
-                               torch.maximum(y[:, :, 1:2:2, 0:4:2], y[:, :, 1:2:2, 1:4:2])))
-    assert np.array_equal(pooled, want.round().to(torch.int8).permute(0, 2, 3, 1).numpy())
+    for rows, cols in ((3, 5), (4, 6)):  # an odd map (the last row and column unpooled) and an even one
+        m = rows * cols
+        y = torch.from_numpy(np.resize(v, (-(-v.size // m)) * m)).reshape(-1, 1, rows, cols)
+        y = y.expand(-1, 6, rows, cols).contiguous()  # every value in every channel
+        with torch.no_grad():
+            want = f(y).round().to(torch.int8).permute(0, 2, 3, 1).numpy()
+        t = np.empty((y.shape[0], rows, cols, 6), dtype=np.int8)
+        _float_pool_steps(y.numpy(), False, *steps, t)
+        assert np.array_equal(t, want)
+        finite = np.isfinite(y[:, 0].numpy())  # ±∞ meets a zero weight as NaN there: no trit, 0
+        assert set(want[..., 2][finite]) == {0} and set(want[..., 5][finite]) == {1}  # the constant channels
+        assert set(want[..., 1].ravel()) == {-1, 0, 1} and flip[1] == -1  # falling, every step met
+        pooled = np.empty((y.shape[0], rows // 2, cols // 2, 6), dtype=np.int8)
+        _float_pool_steps(y.numpy(), True, *steps, pooled)
+        with torch.no_grad():
+            h2, w2 = 2 * (rows // 2), 2 * (cols // 2)
+            want = f(torch.maximum(torch.maximum(y[:, :, 0:h2:2, 0:w2:2], y[:, :, 0:h2:2, 1:w2:2]),
+                                   torch.maximum(y[:, :, 1:h2:2, 0:w2:2], y[:, :, 1:h2:2, 1:w2:2])))
+        assert np.array_equal(pooled, want.round().to(torch.int8).permute(0, 2, 3, 1).numpy())
 
 
 def test_the_engine_fuses_the_first_layer_where_it_can_and_refuses_non_finite_inputs():
