@@ -193,7 +193,7 @@ def _float_pool_steps(y, pool, flip, lo, hi, special, t):  # pragma: no cover - 
     n, h, w, c = t.shape
     rows, cols = y.shape[2], y.shape[3]
     out = t.reshape(n, h * w, c)
-    pairs = np.empty(h * cols, dtype=y.dtype)
+    pairs = np.empty(h * cols if pool else 0, dtype=y.dtype)  # the row pairs' maxima (pooling only)
     trits = np.empty(h * w, dtype=np.int8)
     for b in range(n):
         for ch in range(c):

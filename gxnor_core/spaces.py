@@ -45,7 +45,8 @@ class DiscreteSpace:
         """State values -H + n·Δz of integer indices n (a new float tensor): float32 n·Δz − H, each operation
         rounded to float32 — by torch ops, or, for a large contiguous CPU tensor of states, by one compiled
         loop (a quarter of their time for ``mnist_cnn``'s fc1; the same values to the bit, tested)."""
-        if (dtype == torch.float32 and idx.device.type == "cpu" and idx.dtype in (torch.int8, torch.int16)
+        if (dtype == torch.float32 and torch.get_default_dtype() == torch.float32  # (else torch's product is
+                and idx.device.type == "cpu" and idx.dtype in (torch.int8, torch.int16)  # a double, rounded once)
                 and idx.numel() >= COMPILED_VALUES and idx.is_contiguous()):
             out = torch.empty(idx.shape, dtype=torch.float32)
             _values(idx.view(-1).numpy(), np.float32(self.step), np.float32(self.H), out.view(-1).numpy())

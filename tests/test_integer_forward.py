@@ -89,8 +89,14 @@ def test_linear_forward_and_gradients_equal_the_float_ones(shape):
     _assert_same(*_layer_pair(layer), _trits((n, k)))
 
 
+@pytest.mark.parametrize("kernel", [None, *KERNELS])
 @pytest.mark.parametrize("N,H", [(0, 1.0), (1, 0.5), (1, 2.0), (0, 4.0)])
-def test_binary_weights_and_power_of_two_scales_are_exact(N, H):
+def test_binary_weights_and_power_of_two_scales_are_exact(N, H, kernel, monkeypatch):
+    """Every scale with every kernel forced, and as measured (None)."""
+    if kernel is None:
+        monkeypatch.delenv(KERNEL_ENV, raising=False)
+    else:
+        monkeypatch.setenv(KERNEL_ENV, kernel)
     torch.manual_seed(3)
     space = DiscreteSpace(N, H)
     _assert_same(*_layer_pair(DiscreteConv2d(16, 24, 3, space, padding=1)), _trits((4, 16, 10, 10)))
