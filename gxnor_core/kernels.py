@@ -908,6 +908,16 @@ def gate_events(x: np.ndarray, w: TernaryMatrix) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
+def _batch_nonzeros(x):  # pragma: no cover - compiled
+    """Per input (column) of x (N, F), how many of the N rows are non-zero (int32)."""
+    counts = np.zeros(x.shape[1], dtype=np.int32)
+    for r in range(x.shape[0]):
+        for k in range(x.shape[1]):
+            counts[k] += np.int32(x[r, k] != 0)
+    return counts
+
+
+@numba.njit(cache=True, nogil=True)
 def _window_nonzeros(x, k, padding, stride, ho, wo):  # pragma: no cover - compiled
     """counts[n, i, j, c]: Σ x over the inputs of channel c that kernel tap (i, j) meets at image n's output
     positions — with x the non-zero mask of a batch, the column sums of image n's im2col rows.  Stride 1: a
@@ -954,11 +964,12 @@ def conv_gate_events(x: np.ndarray, w: TernaryMatrix, kernel: int, padding: int,
     as ``im2col``'s patches): ``gate_events`` of each sample's im2col rows, Σ_k (rows with x_k ≠ 0)·(outputs
     with w_k ≠ 0), without building the im2col.  For the total, the masks are summed over the batch first
     (one image of counts)."""
-    n, h, wd, _ = x.shape
+    n, h, wd, c = x.shape
     ho, wo = conv_out_size(h, wd, kernel, padding, stride)
-    mask = np.asarray(x) != 0
-    mask = mask.view(np.uint8) if per_sample else mask.sum(0, dtype=np.int32)[None]
-    counts = _window_nonzeros(np.ascontiguousarray(mask), kernel, padding, stride, ho, wo)
+    x = np.ascontiguousarray(x)
+    # the batch's mask summed in one compiled pass: numpy's (x != 0).sum(0) took 0.05 ms of mnist_cnn's 2.7 ms
+    mask = (x != 0).view(np.uint8) if per_sample else _batch_nonzeros(x.reshape(n, -1)).reshape(1, h, wd, c)
+    counts = _window_nonzeros(mask, kernel, padding, stride, ho, wo)
     return counts.reshape(counts.shape[0], -1) @ w.nonzero_per_input
 
 
