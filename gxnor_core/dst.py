@@ -17,10 +17,10 @@ table of tanh(m·x) on 16 384 intervals with linear interpolation (|error| <
 2e-6 for m ≤ 50), which keeps the CPU kernel free of transcendental calls.
 
 The CPU path is one fused numba loop: a plain loop LLVM vectorizes as it can, or
-the same arithmetic on vectors of eight or sixteen written in LLVM IR, whichever
-is measured fastest on the machine (``_kernel``); other devices use the same
-arithmetic as torch ops (``dst_update_torch``), which the tests hold
-bit-identical to all three.
+the same arithmetic on vectors of eight or sixteen written in LLVM IR (reading
+the table by loads or by a gather), whichever is measured fastest on the machine
+(``_kernel``); other devices use the same arithmetic as torch ops
+(``dst_update_torch``), which the tests hold bit-identical to every kernel.
 """
 
 from __future__ import annotations
@@ -95,17 +95,18 @@ def _dst_one(idx, dw, i, inv_step, table, s32, max_index):  # pragma: no cover -
     return abs(new - old)
 
 
-def _block(n: int):
+def _block(n: int, gather: bool = False):
     """An intrinsic ``block(idx, dw, start, inv_step, table, s32, max_index)``: ``_dst_one`` for weights
     start … start+n−1 at once, in LLVM IR on vectors of n lanes: the same float32 operations in the same order
     (no fused multiply-add), the hash in 32-bit lanes, each lane's interval of the table (start and rise) read
-    by one 8-byte load.  numba types the hash's 32-bit products as 64-bit ones, and LLVM then leaves
-    ``_dst_kernel``'s loop scalar on AVX2 (no 64-bit vector multiply) and vectorizes it with gathers on AVX-512,
-    slow ones on Intel (docs/BENCHMARKS.md, sessions 13 and 14).  Returns the block's moves (int64).  No bounds
-    are checked: start + n ≤ len(idx) = len(dw).  Where a float → int conversion is undefined (a proposal that
-    is not finite, or κ beyond the int range) both clamp first, alike: κ to ±(max_index + 1) (−, for a NaN),
-    which changes no other result (a move of that size reaches an end of the space anyway), and a NaN's table
-    index to the table's end — an answer inside the space, never a read outside the table."""
+    as one 8-byte value — by n scalar loads, or with ``gather`` by one vector gather.  numba types the hash's
+    32-bit products as 64-bit ones, and LLVM then leaves ``_dst_kernel``'s loop scalar on AVX2 (no 64-bit
+    vector multiply) and vectorizes it elsewhere as it sees fit (on the Emerald Rapids: 256-bit vectors, two
+    4-byte gathers per weight; docs/BENCHMARKS.md, sessions 13 and 14).  Returns the block's moves (int64).  No
+    bounds are checked: start + n ≤ len(idx) = len(dw).  Where a float → int conversion is undefined (a proposal
+    that is not finite, or κ beyond the int range) both clamp first, alike: κ to ±(max_index + 1) (−, for a
+    NaN), which changes no other result (a move of that size reaches an end of the space anyway), and a NaN's
+    table index to the table's end — an answer inside the space, never a read outside the table."""
 
     @intrinsic
     def block(typingctx, idx, dw, start, inv_step, table, s32, max_index):
@@ -114,13 +115,13 @@ def _block(n: int):
               and all(isinstance(a, types.Integer) for a in (start, s32, max_index)))
         if not ok:
             return None
-        return types.int64(idx, dw, start, inv_step, table, s32, max_index), partial(_block_ir, n, idx)
+        return types.int64(idx, dw, start, inv_step, table, s32, max_index), partial(_block_ir, n, gather, idx)
 
     return block
 
 
-def _block_ir(n, idx, context, builder, signature, args):
-    """The IR of ``_block(n)`` (its docstring)."""
+def _block_ir(n, gather, idx, context, builder, signature, args):
+    """The IR of ``_block(n, gather)`` (its docstring)."""
     i8w = idx.dtype.bitwidth
     f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
     vf, vi = ir.VectorType(f32, n), ir.VectorType(i32, n)
@@ -150,12 +151,20 @@ def _block_ir(n, idx, context, builder, signature, args):
     lastf = splat(builder.sitofp(last, f32), vf)
     j = builder.fptosi(builder.select(builder.fcmp_ordered("<", x, lastf), x, lastf), vi)  # min(int(x), L−1)
     v64 = ir.VectorType(i64, n)
-    both = ir.Constant(v64, ir.Undefined)
-    for lane in range(n):  # entry j and the difference to entry j+1: one 8-byte load per lane
-        k = builder.zext(builder.extract_element(j, ir.Constant(i32, lane)), i64)
-        at = builder.gep(table_a.data, [builder.shl(k, ir.Constant(i64, 1))])
-        both = builder.insert_element(both, builder.load(builder.bitcast(at, i64.as_pointer()), align=4),
-                                      ir.Constant(i32, lane))
+    if gather:  # entry j and the difference to entry j+1 as one 8-byte value per lane, one vector gather
+        at = builder.add(splat(builder.ptrtoint(table_a.data, i64), v64),
+                         builder.shl(builder.zext(j, v64), ir.Constant(v64, [3] * n)))
+        pointers = builder.inttoptr(at, ir.VectorType(i64.as_pointer(), n))
+        every = ir.Constant(ir.VectorType(ir.IntType(1), n), [1] * n)
+        both = call(f"llvm.masked.gather.v{n}i64.v{n}p0i64", v64, pointers, ir.Constant(i32, 4), every,
+                    ir.Constant(v64, ir.Undefined))
+    else:  # … one 8-byte load per lane
+        both = ir.Constant(v64, ir.Undefined)
+        for lane in range(n):
+            k = builder.zext(builder.extract_element(j, ir.Constant(i32, lane)), i64)
+            at = builder.gep(table_a.data, [builder.shl(k, ir.Constant(i64, 1))])
+            both = builder.insert_element(both, builder.load(builder.bitcast(at, i64.as_pointer()), align=4),
+                                          ir.Constant(i32, lane))
     both = builder.bitcast(both, ir.VectorType(f32, 2 * n))
     lo = builder.shuffle_vector(both, both, ir.Constant(vi, list(range(0, 2 * n, 2))))
     step_ = builder.shuffle_vector(both, both, ir.Constant(vi, list(range(1, 2 * n, 2))))
@@ -200,39 +209,36 @@ def _dst_kernel(idx, dw, inv_step, table, seed, max_index):  # pragma: no cover 
     return moves
 
 
-_block8, _block16 = _block(8), _block(16)
+_block8, _block16, _gather8, _gather16 = _block(8), _block(16), _block(8, True), _block(16, True)
+BLOCK_KINDS = ("blocks8", "blocks16", "gathers8", "gathers16")
+"""``_dst_kernel_blocks``'s ``kind``: 8 or 16 lanes (an AVX2 or an AVX-512 register of float32), by loads or a
+gather."""
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _dst_kernel_blocks8(idx, dw, inv_step, table, seed, max_index):  # pragma: no cover - compiled
-    """``_dst_kernel`` in blocks of eight weights (``_block(8)``, one AVX2 register of float32), then the last
-    n mod 8 one at a time."""
+def _dst_kernel_blocks(idx, dw, inv_step, table, seed, max_index, kind):  # pragma: no cover - compiled
+    """``_dst_kernel`` in blocks of ``_block``'s (``BLOCK_KINDS[kind]``: its width and how it reads the table),
+    then the last n mod width weights one at a time."""
+    width = 16 if kind % 2 else 8
     n = idx.shape[0]
-    blocks = n // 8
+    blocks = n // width
     s32 = np.uint32(seed)
     moves = 0
     for b in numba.prange(blocks):
-        moves += _block8(idx, dw, b * 8, inv_step, table, s32, max_index)
-    for i in range(blocks * 8, n):
+        if kind == 0:
+            moves += _block8(idx, dw, b * 8, inv_step, table, s32, max_index)
+        elif kind == 1:
+            moves += _block16(idx, dw, b * 16, inv_step, table, s32, max_index)
+        elif kind == 2:
+            moves += _gather8(idx, dw, b * 8, inv_step, table, s32, max_index)
+        else:
+            moves += _gather16(idx, dw, b * 16, inv_step, table, s32, max_index)
+    for i in range(blocks * width, n):
         moves += _dst_one(idx, dw, i, inv_step, table, s32, max_index)
     return moves
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _dst_kernel_blocks16(idx, dw, inv_step, table, seed, max_index):  # pragma: no cover - compiled
-    """``_dst_kernel_blocks8`` in blocks of sixteen (``_block(16)``, one AVX-512 register)."""
-    n = idx.shape[0]
-    blocks = n // 16
-    s32 = np.uint32(seed)
-    moves = 0
-    for b in numba.prange(blocks):
-        moves += _block16(idx, dw, b * 16, inv_step, table, s32, max_index)
-    for i in range(blocks * 16, n):
-        moves += _dst_one(idx, dw, i, inv_step, table, s32, max_index)
-    return moves
-
-
-KERNELS = {"loop": _dst_kernel, "blocks8": _dst_kernel_blocks8, "blocks16": _dst_kernel_blocks16}
+KERNELS = {"loop": _dst_kernel, **{name: partial(_dst_kernel_blocks, kind=k) for k, name in enumerate(BLOCK_KINDS)}}
 """The CPU kernels of one DST step, all bit-identical to ``dst_update_torch`` (tested); ``_kernel`` picks one."""
 SAMPLE_WEIGHTS = 1 << 16  # the proposals ``_kernel`` times each kernel on
 
@@ -242,10 +248,10 @@ def _kernel():
     """The fastest of ``KERNELS`` on this machine, measured once per process (``kernels.time_candidates`` on
     ``SAMPLE_WEIGHTS`` ternary weights and proposals of about a tenth of a step, numba's threads as set now).
     Which wins follows the CPU in ways no feature flag tells: on an AVX2-only Zen 2 LLVM leaves the loop
-    scalar and blocks of eight win; on a Zen 4 the loop, vectorized with gathers, ran 8× its scalar form (the
-    blocks were not measured there); on an Intel Emerald Rapids, whose gathers are slow, that loop takes 1.47
-    ms for 580 000 weights on one thread, blocks of eight 1.10 and of sixteen 0.78 (docs/BENCHMARKS.md,
-    sessions 12–14).  The choice changes the time only."""
+    scalar, and blocks of eight by loads won (a gather was slower there); on a Zen 4 the loop, vectorized with
+    gathers, ran 8× its scalar form (the blocks were not measured there); on an Intel Emerald Rapids, for
+    580 000 weights on one thread, the loop takes 1.46 ms, blocks of eight and sixteen by loads 1.08 and 0.77,
+    by a gather 0.88 and 0.54 (docs/BENCHMARKS.md, sessions 12–14).  The choice changes the time only."""
     from .kernels import time_candidates
 
     g = np.random.default_rng(0)

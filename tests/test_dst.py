@@ -79,9 +79,9 @@ def test_dst_refuses_float_states():
 @pytest.mark.parametrize("N", [1, 2, 7])
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 15, 16, 17, 31, 33, 1000, 65_541])
 def test_every_cpu_kernel_equals_the_torch_ops_to_the_bit(N, n):
-    """The plain loop and the blocks of eight and sixteen written in IR (``dst.KERNELS``) give the torch ops'
-    states and moves: sizes around both block widths, int8 and int16 states, proposals from a hundredth of a
-    step to many steps."""
+    """The plain loop and the blocks of eight and sixteen written in IR, reading the table by loads or by a
+    gather (``dst.KERNELS``), give the torch ops' states and moves: sizes around both block widths, int8 and
+    int16 states, proposals from a hundredth of a step to many steps."""
     import numpy as np
 
     from gxnor_core import dst
@@ -93,11 +93,11 @@ def test_every_cpu_kernel_equals_the_torch_ops_to_the_bit(N, n):
         dw = torch.randn(n, generator=g) * scale * space.step
         seed = 1234567 + n
         ref, moves = dst_update_torch(idx0.clone(), dw, space, 3.0, seed)
-        for kernel in dst.KERNELS.values():
+        for name, kernel in dst.KERNELS.items():
             idx = idx0.clone()
             got = kernel(idx.numpy(), dw.numpy(), np.float32(1.0 / space.step), dst._interval_table(3.0), seed,
                          space.max_index)
-            assert torch.equal(idx, ref) and got == moves, (kernel.__name__, scale)
+            assert torch.equal(idx, ref) and got == moves, (name, scale)
 
 
 def test_proposals_that_are_not_finite_leave_every_state_in_the_space_alike_on_every_path():
@@ -114,11 +114,11 @@ def test_proposals_that_are_not_finite_leave_every_state_in_the_space_alike_on_e
     idx0 = torch.full(dw.shape, 2, dtype=space.index_dtype)
     ref, ref_moves = dst_update_torch(idx0.clone(), dw, space, 3.0, 99)
     assert ref.tolist()[:6] == [0, 4, 0, 4, 0, 4]
-    for kernel in dst.KERNELS.values():
+    for name, kernel in dst.KERNELS.items():
         idx = idx0.clone()
         moves = kernel(idx.numpy(), dw.numpy(), np.float32(1.0 / space.step), dst._interval_table(3.0), 99,
                        space.max_index)
-        assert torch.equal(idx, ref) and moves == ref_moves, kernel.__name__
+        assert torch.equal(idx, ref) and moves == ref_moves, name
 
 
 def test_the_dst_kernel_is_the_fastest_measured(monkeypatch):
