@@ -231,7 +231,7 @@ def _dst_kernel_blocks(idx, dw, inv_step, table, seed, max_index, kind):  # prag
             moves += _block16(idx, dw, b * 16, inv_step, table, s32, max_index)
         elif kind == 2:
             moves += _gather8(idx, dw, b * 8, inv_step, table, s32, max_index)
-        else:
+        elif kind == 3:
             moves += _gather16(idx, dw, b * 16, inv_step, table, s32, max_index)
     for i in range(blocks * width, n):
         moves += _dst_one(idx, dw, i, inv_step, table, s32, max_index)
@@ -239,6 +239,7 @@ def _dst_kernel_blocks(idx, dw, inv_step, table, seed, max_index, kind):  # prag
 
 
 KERNELS = {"loop": _dst_kernel, **{name: partial(_dst_kernel_blocks, kind=k) for k, name in enumerate(BLOCK_KINDS)}}
+# (another kind would run no block at all: the kernel checks no bounds, so only these four are ever built)
 """The CPU kernels of one DST step, all bit-identical to ``dst_update_torch`` (tested); ``_kernel`` picks one."""
 SAMPLE_WEIGHTS = 1 << 16  # the proposals ``_kernel`` times each kernel on
 

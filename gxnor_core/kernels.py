@@ -967,8 +967,8 @@ def conv_gate_events(x: np.ndarray, w: TernaryMatrix, kernel: int, padding: int,
     n, h, wd, c = x.shape
     ho, wo = conv_out_size(h, wd, kernel, padding, stride)
     x = np.ascontiguousarray(x)
-    # the batch's mask summed in one compiled pass: numpy's (x != 0).sum(0) took 0.05 ms of mnist_cnn's 2.7 ms
-    mask = (x != 0).view(np.uint8) if per_sample else _batch_nonzeros(x.reshape(n, -1)).reshape(1, h, wd, c)
+    # the batch's mask summed by one compiled pass (numpy's (x != 0).sum(0): 0.065 against 0.026 ms, mnist_cnn b64)
+    mask = (x != 0).view(np.uint8) if per_sample else _batch_nonzeros(x.reshape(n, h * wd * c)).reshape(1, h, wd, c)
     counts = _window_nonzeros(mask, kernel, padding, stride, ho, wo)
     return counts.reshape(counts.shape[0], -1) @ w.nonzero_per_input
 

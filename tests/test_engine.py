@@ -363,6 +363,10 @@ def test_the_direct_convolution_and_its_events_equal_the_im2col_product(n, h, w,
     per_sample = [gate_events(cols.reshape(n, ho * wo, -1)[i], matrix) for i in range(n)]
     assert conv_gate_events(x, matrix, k, padding, stride).tolist() == per_sample
     assert conv_gate_events(x, matrix, k, padding, stride, per_sample=False).tolist() == [sum(per_sample)]
+    transposed = np.ascontiguousarray(x.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)  # the same values, strided
+    assert conv_gate_events(transposed, matrix, k, padding, stride, per_sample=False).tolist() == [sum(per_sample)]
+    empty = conv_gate_events(x[:0], matrix, k, padding, stride, per_sample=False)  # an empty batch: no events
+    assert empty.tolist() == [0]
 
 
 def test_without_onednn_the_onednn_kernel_is_the_int8_product(monkeypatch):
