@@ -239,8 +239,8 @@ def _dst_kernel_blocks(idx, dw, inv_step, table, seed, max_index, kind):  # prag
 
 
 KERNELS = {"loop": _dst_kernel, **{name: partial(_dst_kernel_blocks, kind=k) for k, name in enumerate(BLOCK_KINDS)}}
-# (another kind would run no block at all: the kernel checks no bounds, so only these four are ever built)
-"""The CPU kernels of one DST step, all bit-identical to ``dst_update_torch`` (tested); ``_kernel`` picks one."""
+"""The CPU kernels of one DST step, all bit-identical to ``dst_update_torch`` (tested); ``_kernel`` picks one.
+Only ``BLOCK_KINDS``' four kinds are built: another would run no block (the kernel checks no bounds)."""
 SAMPLE_WEIGHTS = 1 << 16  # the proposals ``_kernel`` times each kernel on
 
 
