@@ -111,49 +111,36 @@ def exp(u: torch.Tensor, a: float) -> torch.Tensor:
     return torch.exp(u.abs() * (-1.0 / a)).mul_(0.5 / a)
 
 
-@numba.njit(nogil=True, inline="always")
-def _phi(xi, binary, r, inv_delta, delta, K):  # pragma: no cover - compiled
-    """φ of one float32 (``MultiStepActivation.forward``'s formula)."""
-    zero = np.float32(0.0)
-    if binary:
-        return np.float32(1.0) if xi >= zero else np.float32(-1.0)
-    level = min(max(np.ceil((abs(xi) - r) * inv_delta), zero), K)
-    return level * delta * (np.float32(xi > zero) - np.float32(xi < zero))
-
-
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _forward_kernel(x, y, binary, r, inv_delta, delta, K):  # pragma: no cover - compiled
+    zero = np.float32(0.0)
     for i in numba.prange(x.shape[0]):
-        y[i] = _phi(x[i], binary, r, inv_delta, delta, K)
+        xi = x[i]
+        if binary:
+            y[i] = np.float32(1.0) if xi >= zero else np.float32(-1.0)
+        else:
+            level = min(max(np.ceil((abs(xi) - r) * inv_delta), zero), K)
+            y[i] = level * delta * (np.float32(xi > zero) - np.float32(xi < zero))
 
 
 @cache
-def _step_kernel(window: str):
-    """φ and φ' in numba loops, the window's scalar form inlined (so they vectorize): φ and the first step's
-    window in one pass over x, each further step's window added by a pass of its own, in the steps' order, as
-    ``MultiStepActivation.derivative`` sums them."""
+def _derivative_kernel(window: str):
+    """φ' as one numba loop per step with the window's scalar form inlined (so it vectorizes)."""
     g = WINDOWS[window].scalar
 
     @numba.njit(parallel=True, nogil=True)
-    def kernel(x, y, d, binary, r, inv_delta, delta, K, a, steps, mirrored, h):  # pragma: no cover - compiled
+    def kernel(x, d, a, steps, mirrored, h):  # pragma: no cover - compiled
         zero = np.float32(0.0)
-        s, mirror = steps[0], mirrored[0]
-        for i in numba.prange(x.shape[0]):
-            xi = x[i]
-            y[i] = _phi(xi, binary, r, inv_delta, delta, K)
-            u = abs(xi)
-            v = g(u - s, a)
-            if mirror:
-                v += g(u + s, a)
-            d[i] = zero + h * v
-        for k in range(1, steps.shape[0]):
-            sk, mirror_k = steps[k], mirrored[k]
-            for j in numba.prange(x.shape[0]):
-                uj = abs(x[j])
-                vj = g(uj - sk, a)
-                if mirror_k:
-                    vj += g(uj + sk, a)
-                d[j] = d[j] + h * vj
+        for k in range(steps.shape[0]):
+            s = steps[k]
+            mirror = mirrored[k]
+            first = k == 0
+            for i in numba.prange(x.shape[0]):
+                u = abs(x[i])
+                v = g(u - s, a)
+                if mirror:
+                    v += g(u + s, a)
+                d[i] = (zero if first else d[i]) + h * v
 
     return kernel
 
@@ -171,9 +158,10 @@ ACTIVATION_PRESETS: dict[str, dict] = {
 class MultiStepActivation:
     """φ with its window derivative, for one (N, r, a, window, overlap) setting.
 
-    On the CPU, forward and derivative are one fused numba pass (``_step_kernel``)
-    whose derivative is saved for backward (windows that need exp(): the forward alone, and the
-    derivative as torch ops); elsewhere they are torch ops.
+    On the CPU, forward and derivative are numba loops (``_forward_kernel``, then
+    ``_derivative_kernel``), the derivative saved for backward; elsewhere they are torch ops.
+    (One loop writing both took 1.2 ms instead of 0.33 for a 100×32×12×12 input in five processes
+    of six: docs/BENCHMARKS.md, session 14.)
     """
 
     def __init__(self, N: int = 1, r: float = 0.5, a: float = 0.5, window: str = "rect", overlap: str = "paper"):
@@ -234,14 +222,16 @@ class MultiStepActivation:
         xc = x.contiguous().view(-1).numpy()
         y = torch.empty_like(x, memory_format=torch.contiguous_format)
         f32 = np.float32
-        args = (self.N == 0, f32(self.r), f32(1.0 / self.delta), f32(self.delta), f32(self.K))
-        if want_d and self.g.fused:
-            d = torch.empty_like(y)
-            _step_kernel(self.window)(xc, y.view(-1).numpy(), d.view(-1).numpy(), *args, f32(self.a), self.steps,
-                                      self.mirrored, f32(self.height))
-            return y, d
-        _forward_kernel(xc, y.view(-1).numpy(), *args)
-        return y, (self.derivative(x) if want_d else None)
+        _forward_kernel(xc, y.view(-1).numpy(), self.N == 0, f32(self.r), f32(1.0 / self.delta),
+                        f32(self.delta), f32(self.K))
+        if not want_d:
+            return y, None
+        if not self.g.fused:
+            return y, self.derivative(x)
+        d = torch.empty_like(y)
+        _derivative_kernel(self.window)(xc, d.view(-1).numpy(), f32(self.a), self.steps,
+                                        self.mirrored, f32(self.height))
+        return y, d
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() and x.requires_grad:
