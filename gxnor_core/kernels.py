@@ -493,6 +493,15 @@ class TernaryMatrix:
         return cls(torch.from_numpy(np.ascontiguousarray(w, dtype=np.int8)), packer)
 
     @cached_property
+    def outputs(self) -> int:
+        return self.int8.shape[0]
+
+    @cached_property
+    def row_work(self) -> int:
+        """``_work`` of one row against these weights."""
+        return _work(1, self.shape[1], self)
+
+    @cached_property
     def _planes(self) -> Planes:
         return self.packer(self.int8.numpy())
 
@@ -557,19 +566,18 @@ def _same_inputs(inputs: int, w: TernaryMatrix) -> None:
 
 def _unpadded(out: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     """The product without the padded outputs' columns: a view, rows strided, where the weights were padded."""
-    outputs = w.shape[0]
-    return out if out.shape[1] == outputs else out[:, :outputs]
+    return out if out.shape[1] == w.outputs else out[:, :w.outputs]
 
 
 def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     """x (rows, in) int8 times wᵀ: (rows, out) int32, by the bit-plane formula, compiled."""
     x = np.ascontiguousarray(x, dtype=np.int8)
     _same_inputs(x.shape[1], w)
-    rows, outs = x.shape[0], w.tile_outputs
-    if x.shape[1] and _work(rows, x.shape[1], w) < SERIAL_WORK:  # packing and product in one call
-        out = np.empty((rows, outs), dtype=np.int32)
+    if x.shape[1] and x.shape[0] * w.row_work < SERIAL_WORK:  # small: packing and product in one call
+        # (most of a batch-1 layer's time outside the compiled call is here: this reads only cached attributes)
+        out = np.empty((x.shape[0], w.tile_outputs), dtype=np.int32)
         _pack_product_serial(x, w.mask_t, w.sign_t, out, OUTPUT_CHUNK, tiles() == "words")
-        return _unpadded(out, w)
+        return out if w.tile_outputs == w.outputs else out[:, :w.outputs]
     return planes_product(pack(x), w)
 
 
