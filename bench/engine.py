@@ -22,14 +22,15 @@
 3. Size at rest: the ``.gxn`` file against the full-precision twin's fp32 state dict (``torch.save``).
    Target ≤ 1/18.
 
-Medians of ``--repeats`` timings after a warm-up, engine and PyTorch alternating — in a new random order every
-repeat: each function meets the caches the one before it left (one engine right after another finds its code
-warm), and a fixed or rotated order would favour the same function every time — in one process with
-PyTorch's thread count (``--threads``; numba's follows it).  On a machine shared with other work, one thread
-gives steadier ratios: two threads wait at every parallel region's barrier for a descheduled partner.  The
-networks have random weight states and BatchNorm statistics taken from their inputs (digits of mnist5k for
-``mnist_cnn``, uniform 8-bit noise for ``cifar_vgg``), so about a third of the activations are zero, as in trained
-networks.
+Kernels: medians of ``--repeats`` samples each, a sample one call or, for a call under 1 ms, the mean of
+enough back-to-back calls to last 1 ms (``median_time``).  End to end: medians of ``--repeats`` timings after
+a warm-up, engine and PyTorch alternating — in a new random order every repeat: each function meets the caches
+the one before it left (one engine right after another finds its code warm), and a fixed or rotated order
+would favour the same function every time.  All in one process with PyTorch's thread count (``--threads``;
+numba's follows it).  On a machine shared with other work, one thread gives steadier ratios: two threads wait
+at every parallel region's barrier for a descheduled partner.  The networks have random weight states and
+BatchNorm statistics taken from their inputs (digits of mnist5k for ``mnist_cnn``, uniform 8-bit noise for
+``cifar_vgg``), so about a third of the activations are zero, as in trained networks.
 """
 
 from __future__ import annotations
@@ -60,13 +61,24 @@ FAST = ("popcount", "int8", "onednn")  # the kernels timed (``portable`` is a re
 MAX_ROWS = 1 << 16  # rows timed per product (a cifar_vgg batch of 64 has exactly this many in conv1–2)
 
 
-def median_time(fn, repeats: int) -> float:
+SAMPLE_S = 1e-3  # a product's timing sample lasts at least this long (back-to-back calls, averaged)
+
+
+def median_time(fn, repeats: int, sample_s: float = SAMPLE_S) -> float:
+    """Median seconds per call of ``fn`` over ``repeats`` samples, after a warm-up call; a sample is one call, or
+    for a call shorter than ``sample_s`` the mean of as many back-to-back calls as last that long (timeit's
+    way): a single call of a few µs — a batch-1 or an output layer's product — timed the host's jitter and a
+    cold start more than the product, and its ratio moved 7–12× between runs (docs/BENCHMARKS.md, session 15)."""
     fn()
+    t0 = time.perf_counter()
+    fn()
+    calls = max(1, min(10_000, round(sample_s / max(time.perf_counter() - t0, 1e-9))))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - t0) / calls)
     return statistics.median(times)
 
 
