@@ -249,10 +249,11 @@ def _kernel():
     """The fastest of ``KERNELS`` on this machine, measured once per process (``kernels.time_candidates`` on
     ``SAMPLE_WEIGHTS`` ternary weights and proposals of about a tenth of a step, numba's threads as set now).
     Which wins follows the CPU in ways no feature flag tells: on an AVX2-only Zen 2 LLVM leaves the loop
-    scalar, and blocks of eight by loads won (a gather was slower there); on a Zen 4 the loop, vectorized with
-    gathers, ran 8× its scalar form (the blocks were not measured there); on an Intel Emerald Rapids, for
-    580 000 weights on one thread, the loop takes 1.46 ms, blocks of eight and sixteen by loads 1.08 and 0.77,
-    by a gather 0.88 and 0.54 (docs/BENCHMARKS.md, sessions 12–14).  The choice changes the time only."""
+    scalar, and blocks of eight by loads won (a gather was slower there); for fc1's 524 288 weights on one
+    thread, a Zen 4 takes 1.17 ms by the loop (LLVM vectorizes it with gathers there), 0.76 and 0.68 by blocks of
+    eight and sixteen by loads, 0.90 and 0.74 by a gather; an Intel Emerald Rapids (580 000 weights) 1.46 ms by
+    the loop, 1.08 and 0.77 by loads, 0.88 and 0.54 by a gather (docs/BENCHMARKS.md, sessions 13–15).  The choice
+    changes the time only."""
     from .kernels import time_candidates
 
     g = np.random.default_rng(0)
