@@ -21,6 +21,9 @@ the same arithmetic on vectors of eight or sixteen written in LLVM IR (reading
 the table by loads or by a gather), whichever is measured fastest on the machine
 (``_kernel``); other devices use the same arithmetic as torch ops
 (``dst_update_torch``), which the tests hold bit-identical to every kernel.
+The kernels read the table only where a weight's u could fall under τ — below a
+cap that bounds τ without reading it (``_CAP_MARGIN``) — which in training is
+1–3 % of sixteen-weight blocks.
 """
 
 from __future__ import annotations
@@ -65,6 +68,17 @@ def _interval_table(m: float) -> np.ndarray:
     return np.ascontiguousarray(np.stack([lut[:-1], lut[1:] - lut[:-1]], axis=1).reshape(-1))
 
 
+_CAP_MARGIN = 1.0 + 2.0**-16
+"""The kernels read the table only where u < (j + 1)·τ₁·_CAP_MARGIN (τ₁ = tanh(m/L), the table's second
+entry), which every u < p satisfies, so the states are the same — and in training almost no weight needs it.
+Why it holds: τ(y) = tanh(m·y) is concave with τ(0) = 0, so τ((j+1)/L) ≤ (j+1)·τ₁; the float32 table entries
+are within 2⁻²⁴ of it, and p, interpolated inside interval j with non-negative terms, rounds to at most
+τ_{j+1}·(1 + 2⁻²³): p ≤ (j+1)·τ₁·(1 + 2⁻²¹), below the cap even after its own two roundings.  For m ≤ 0 the cap
+is ≤ 0 and so is p: neither lets any u ∈ [0, 1) through.  A NaN proposal's j is the table's last interval, as
+before.  With Adam at lr 10⁻³, ``mnist_cnn``'s proposals are a few 10⁻⁴ of a step: 1–3 % of 16-weight blocks
+have a weight under the cap (docs/BENCHMARKS.md, session 15)."""
+
+
 @numba.njit(nogil=True, inline="always")
 def _dst_one(idx, dw, i, inv_step, table, s32, max_index):  # pragma: no cover - compiled
     """Weight i's DST step (``table``: ``_interval_table``); returns its moves."""
@@ -74,7 +88,6 @@ def _dst_one(idx, dw, i, inv_step, table, s32, max_index):  # pragma: no cover -
     nu = t - kf
     x = abs(nu) * np.float32(L)
     j = int(x) if x < np.float32(L - 1) else L - 1  # min(int(x), L − 1), and L − 1 for a NaN
-    p = table[2 * j] + (x - np.float32(j)) * table[2 * j + 1]
     h = np.uint32(np.uint32(i) * np.uint32(_GOLDEN) + s32)
     h = h ^ (h >> np.uint32(16))
     h = np.uint32(h * np.uint32(_M1))
@@ -84,11 +97,14 @@ def _dst_one(idx, dw, i, inv_step, table, s32, max_index):  # pragma: no cover -
     u = np.float32(h >> np.uint32(8)) * np.float32(1.0 / 16777216.0)
     bound = np.float32(max_index + 1)  # a move this long reaches an end anyway; int() of ±inf, NaN is undefined
     step = int(kf) if abs(kf) < bound else (int(bound) if kf > 0 else -int(bound))
-    if u < p:
-        if nu > 0:
-            step += 1
-        elif nu < 0:
-            step -= 1
+    # u < p only if u < _cap (``_cap``); most proposals are far below a step and skip the table
+    if u < np.float32(j + 1) * (table[1] * np.float32(_CAP_MARGIN)):
+        p = table[2 * j] + (x - np.float32(j)) * table[2 * j + 1]
+        if u < p:
+            if nu > 0:
+                step += 1
+            elif nu < 0:
+                step -= 1
     old = int(idx[i])
     new = min(max(old + step, 0), max_index)
     idx[i] = new
@@ -150,9 +166,58 @@ def _block_ir(n, gather, idx, context, builder, signature, args):
     x = builder.fmul(call(f"llvm.fabs.v{n}f32", vf, nu), Lf)
     lastf = splat(builder.sitofp(last, f32), vf)
     j = builder.fptosi(builder.select(builder.fcmp_ordered("<", x, lastf), x, lastf), vi)  # min(int(x), L−1)
+    # the hash of (seed, i), i = start + lane, in 32-bit lanes
+    i0 = splat(builder.trunc(first, i32), vi)
+    h = builder.add(builder.mul(builder.add(i0, ir.Constant(vi, list(range(n)))), lanes(_GOLDEN)),
+                    splat(seed, vi))
+    h = builder.xor(h, builder.lshr(h, lanes(16)))
+    h = builder.mul(h, lanes(_M1))
+    h = builder.xor(h, builder.lshr(h, lanes(15)))
+    h = builder.mul(h, lanes(_M2))
+    h = builder.xor(h, builder.lshr(h, lanes(16)))
+    u = builder.fmul(builder.uitofp(builder.lshr(h, lanes(8)), vf), fl(1.0 / 16777216.0))
+    # the table is read only if some lane's u is under its cap (``_CAP_MARGIN``)
+    tau1 = builder.load(builder.gep(table_a.data, [ir.Constant(i64, 1)]))
+    cap = builder.fmul(builder.sitofp(builder.add(j, lanes(1)), vf),
+                       splat(builder.fmul(tau1, ir.Constant(f32, _CAP_MARGIN)), vf))
+    under = builder.fcmp_ordered("<", u, cap)
+    vbool = ir.VectorType(ir.IntType(1), n)
+    some = call(f"llvm.vector.reduce.or.v{n}i1", ir.IntType(1), under)
+    with builder.if_else(some, likely=False) as (read, skip):
+        with read:
+            below_read = builder.fcmp_ordered("<", u, _interpolated(n, gather, builder, table_a, j, x, call))
+            read_end = builder.block
+        with skip:
+            skip_end = builder.block
+    below = builder.phi(vbool)
+    below.add_incoming(below_read, read_end)
+    below.add_incoming(ir.Constant(vbool, [0] * n), skip_end)
+    bound = builder.sitofp(builder.add(top, ir.Constant(i32, 1)), f32)
+    kc = call(f"llvm.minnum.v{n}f32", vf, call(f"llvm.maxnum.v{n}f32", vf, kf, splat(builder.fsub(
+        ir.Constant(f32, 0.0), bound), vf)), splat(bound, vf))
+    sign = builder.sub(builder.zext(builder.fcmp_ordered(">", nu, fl(0.0)), vi),
+                       builder.zext(builder.fcmp_ordered("<", nu, fl(0.0)), vi))
+    step = builder.add(builder.fptosi(kc, vi), builder.select(below, sign, lanes(0)))
+    at = builder.bitcast(builder.gep(idx_a.data, [first]), vx.as_pointer())
+    old = builder.sext(builder.load(at, align=1), vi)
+    new = builder.add(old, step)
+    new = builder.select(builder.icmp_signed("<", new, lanes(0)), lanes(0), new)
+    top_v = splat(top, vi)
+    new = builder.select(builder.icmp_signed(">", new, top_v), top_v, new)
+    builder.store(builder.trunc(new, vx), at, align=1)
+    diff = builder.sub(new, old)
+    moved = builder.select(builder.icmp_signed("<", diff, lanes(0)), builder.neg(diff), diff)
+    total = call(f"llvm.vector.reduce.add.v{n}i32", i32, moved)
+    return builder.sext(total, i64)
+
+
+def _interpolated(n, gather, builder, table_a, j, x, call):
+    """p = τ_j + (x − j)·(τ_{j+1} − τ_j) per lane, interval j's two values read as one 8-byte entry."""
+    f32, i32, i64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
+    vf, vi = ir.VectorType(f32, n), ir.VectorType(i32, n)
     v64 = ir.VectorType(i64, n)
     if gather:  # entry j and the difference to entry j+1 as one 8-byte value per lane, one vector gather
-        at = builder.add(splat(builder.ptrtoint(table_a.data, i64), v64),
+        at = builder.add(_splat(builder, builder.ptrtoint(table_a.data, i64), v64),
                          builder.shl(builder.zext(j, v64), ir.Constant(v64, [3] * n)))
         pointers = builder.inttoptr(at, ir.VectorType(i64.as_pointer(), n))
         every = ir.Constant(ir.VectorType(ir.IntType(1), n), [1] * n)
@@ -168,34 +233,7 @@ def _block_ir(n, gather, idx, context, builder, signature, args):
     both = builder.bitcast(both, ir.VectorType(f32, 2 * n))
     lo = builder.shuffle_vector(both, both, ir.Constant(vi, list(range(0, 2 * n, 2))))
     step_ = builder.shuffle_vector(both, both, ir.Constant(vi, list(range(1, 2 * n, 2))))
-    p = builder.fadd(lo, builder.fmul(builder.fsub(x, builder.sitofp(j, vf)), step_))
-    # the hash of (seed, i), i = start + lane, in 32-bit lanes
-    i0 = splat(builder.trunc(first, i32), vi)
-    h = builder.add(builder.mul(builder.add(i0, ir.Constant(vi, list(range(n)))), lanes(_GOLDEN)),
-                    splat(seed, vi))
-    h = builder.xor(h, builder.lshr(h, lanes(16)))
-    h = builder.mul(h, lanes(_M1))
-    h = builder.xor(h, builder.lshr(h, lanes(15)))
-    h = builder.mul(h, lanes(_M2))
-    h = builder.xor(h, builder.lshr(h, lanes(16)))
-    u = builder.fmul(builder.uitofp(builder.lshr(h, lanes(8)), vf), fl(1.0 / 16777216.0))
-    bound = builder.sitofp(builder.add(top, ir.Constant(i32, 1)), f32)
-    kc = call(f"llvm.minnum.v{n}f32", vf, call(f"llvm.maxnum.v{n}f32", vf, kf, splat(builder.fsub(
-        ir.Constant(f32, 0.0), bound), vf)), splat(bound, vf))
-    sign = builder.sub(builder.zext(builder.fcmp_ordered(">", nu, fl(0.0)), vi),
-                       builder.zext(builder.fcmp_ordered("<", nu, fl(0.0)), vi))
-    step = builder.add(builder.fptosi(kc, vi), builder.select(builder.fcmp_ordered("<", u, p), sign, lanes(0)))
-    at = builder.bitcast(builder.gep(idx_a.data, [first]), vx.as_pointer())
-    old = builder.sext(builder.load(at, align=1), vi)
-    new = builder.add(old, step)
-    new = builder.select(builder.icmp_signed("<", new, lanes(0)), lanes(0), new)
-    top_v = splat(top, vi)
-    new = builder.select(builder.icmp_signed(">", new, top_v), top_v, new)
-    builder.store(builder.trunc(new, vx), at, align=1)
-    diff = builder.sub(new, old)
-    moved = builder.select(builder.icmp_signed("<", diff, lanes(0)), builder.neg(diff), diff)
-    total = call(f"llvm.vector.reduce.add.v{n}i32", i32, moved)
-    return builder.sext(total, i64)
+    return builder.fadd(lo, builder.fmul(builder.fsub(x, builder.sitofp(j, vf)), step_))
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -247,17 +285,19 @@ SAMPLE_WEIGHTS = 1 << 16  # the proposals ``_kernel`` times each kernel on
 @cache
 def _kernel():
     """The fastest of ``KERNELS`` on this machine, measured once per process (``kernels.time_candidates`` on
-    ``SAMPLE_WEIGHTS`` ternary weights and proposals of about a tenth of a step, numba's threads as set now).
+    ``SAMPLE_WEIGHTS`` ternary weights and proposals of about a thousandth of a step — training's scale, where
+    the blocks skip the table almost always (``_CAP_MARGIN``) — numba's threads as set now).
     Which wins follows the CPU in ways no feature flag tells: on an AVX2-only Zen 2 LLVM leaves the loop
     scalar, and blocks of eight by loads won (a gather was slower there); for fc1's 524 288 weights on one
-    thread, a Zen 4 takes 1.17 ms by the loop (LLVM vectorizes it with gathers there), 0.76 and 0.68 by blocks of
-    eight and sixteen by loads, 0.90 and 0.74 by a gather; an Intel Emerald Rapids (580 000 weights) 1.46 ms by
-    the loop, 1.08 and 0.77 by loads, 0.88 and 0.54 by a gather (docs/BENCHMARKS.md, sessions 13–15).  The choice
-    changes the time only."""
+    thread, before the blocks skipped the table, a Zen 4 took 1.17 ms by the loop (LLVM vectorizes it with
+    gathers there), 0.76 and 0.68 by blocks of eight and sixteen by loads, 0.90 and 0.74 by a gather; an Intel
+    Emerald Rapids (580 000 weights) 1.46 ms by the loop, 1.08 and 0.77 by loads, 0.88 and 0.54 by a gather.
+    With the skip, on the Zen 4: the loop 1.0–1.3 ms, every block kind 0.34–0.37 (docs/BENCHMARKS.md, sessions
+    13–15).  The choice changes the time only."""
     from .kernels import time_candidates
 
     g = np.random.default_rng(0)
-    dw = (g.standard_normal(SAMPLE_WEIGHTS) * 0.1).astype(np.float32)
+    dw = (g.standard_normal(SAMPLE_WEIGHTS) * 1e-3).astype(np.float32)
     idx = g.integers(0, 3, SAMPLE_WEIGHTS).astype(np.int8)
     table = _interval_table(3.0)
     best = time_candidates(list(KERNELS), lambda name: KERNELS[name](idx, dw, np.float32(1.0), table, 1, 2))

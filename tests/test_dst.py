@@ -81,7 +81,8 @@ def test_dst_refuses_float_states():
 def test_every_cpu_kernel_equals_the_torch_ops_to_the_bit(N, n):
     """The plain loop and the blocks of eight and sixteen written in IR, reading the table by loads or by a
     gather (``dst.KERNELS``), give the torch ops' states and moves: sizes around both block widths, int8 and
-    int16 states, proposals from a hundredth of a step to many steps."""
+    int16 states, proposals from a ten-thousandth of a step (training's: the kernels skip the table for most
+    blocks) to many steps."""
     import numpy as np
 
     from gxnor_core import dst
@@ -89,7 +90,7 @@ def test_every_cpu_kernel_equals_the_torch_ops_to_the_bit(N, n):
     space = DiscreteSpace(N, 1.0)
     g = _gen(n + N)
     idx0 = torch.randint(0, space.num_states, (n,), generator=g).to(space.index_dtype)
-    for scale in (1e-2, 0.4, 3.0):
+    for scale in (1e-4, 1e-2, 0.4, 3.0):
         dw = torch.randn(n, generator=g) * scale * space.step
         seed = 1234567 + n
         ref, moves = dst_update_torch(idx0.clone(), dw, space, 3.0, seed)
@@ -98,6 +99,27 @@ def test_every_cpu_kernel_equals_the_torch_ops_to_the_bit(N, n):
             got = kernel(idx.numpy(), dw.numpy(), np.float32(1.0 / space.step), dst._interval_table(3.0), seed,
                          space.max_index)
             assert torch.equal(idx, ref) and got == moves, (name, scale)
+
+
+@pytest.mark.parametrize("m", [1e-6, 0.5, 3.0, 50.0, 100.0])
+def test_the_cap_that_lets_the_kernels_skip_the_table_is_above_every_interpolated_probability(m):
+    """The CPU kernels read interval j's table entry only where u < (j + 1)·τ₁·_CAP_MARGIN (``dst._CAP_MARGIN``),
+    which is exact only if no interpolated p exceeds that cap.  p grows with x inside an interval (its rise is
+    ≥ 0), so its largest value is at the last float32 x below j + 1: computed in float32 as the kernels do, for
+    every interval of the table, over config's range of m (0 < m ≤ 100)."""
+    import numpy as np
+
+    from gxnor_core import dst
+
+    table = dst._interval_table(m)
+    L = table.size // 2
+    j = np.arange(L)
+    x = np.nextafter((j + 1).astype(np.float32), np.float32(0))
+    p = table[2 * j] + (x - j.astype(np.float32)) * table[2 * j + 1]
+    cap = (j + 1).astype(np.float32) * (table[1] * np.float32(dst._CAP_MARGIN))
+    assert p.dtype == cap.dtype == np.float32
+    assert (p <= cap).all(), int(np.argmax(p > cap))
+    assert (cap[:-1] < 1).any()  # the cap leaves room to skip at all (for small m, everywhere)
 
 
 def test_proposals_that_are_not_finite_leave_every_state_in_the_space_alike_on_every_path():
