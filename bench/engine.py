@@ -68,11 +68,16 @@ def median_time(fn, repeats: int, sample_s: float = SAMPLE_S) -> float:
     """Median seconds per call of ``fn`` over ``repeats`` samples, after a warm-up call; a sample is one call, or
     for a call shorter than ``sample_s`` the mean of as many back-to-back calls as last that long (timeit's
     way): a single call of a few µs — a batch-1 or an output layer's product — timed the host's jitter and a
-    cold start more than the product, and its ratio moved 7–12× between runs (docs/BENCHMARKS.md, session 15)."""
+    cold start more than the product (docs/BENCHMARKS.md, session 15)."""
     fn()
-    t0 = time.perf_counter()
-    fn()
-    calls = max(1, min(10_000, round(sample_s / max(time.perf_counter() - t0, 1e-9))))
+    calls = 1
+    while calls < 10_000:  # double the calls until a batch of them lasts a sample (one stalled call can't decide)
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        if time.perf_counter() - t0 >= sample_s:
+            break
+        calls *= 2
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

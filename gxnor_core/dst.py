@@ -69,14 +69,16 @@ def _interval_table(m: float) -> np.ndarray:
 
 
 _CAP_MARGIN = 1.0 + 2.0**-16
-"""The kernels read the table only where u < (j + 1)·τ₁·_CAP_MARGIN (τ₁ = tanh(m/L), the table's second
+"""The kernels read the table only where u ≤ (j + 1)·τ₁·_CAP_MARGIN (τ₁ = tanh(m/L), the table's second
 entry), which every u < p satisfies, so the states are the same — and in training almost no weight needs it.
 Why it holds: τ(y) = tanh(m·y) is concave with τ(0) = 0, so τ((j+1)/L) ≤ (j+1)·τ₁; the float32 table entries
-are within 2⁻²⁴ of it, and p, interpolated inside interval j with non-negative terms, rounds to at most
-τ_{j+1}·(1 + 2⁻²³): p ≤ (j+1)·τ₁·(1 + 2⁻²¹), below the cap even after its own two roundings.  For m ≤ 0 the cap
-is ≤ 0 and so is p: neither lets any u ∈ [0, 1) through.  A NaN proposal's j is the table's last interval, as
-before.  With Adam at lr 10⁻³, ``mnist_cnn``'s proposals are a few 10⁻⁴ of a step: 1–3 % of 16-weight blocks
-have a weight under the cap (docs/BENCHMARKS.md, session 15)."""
+are within 2⁻²⁴ of it (relative, for a normal τ₁), and p, interpolated inside interval j with non-negative
+terms, rounds to at most τ_{j+1}: p ≤ (j+1)·τ₁·(1 + 2⁻²³), below the cap even after its own two roundings.
+The compare is ≤, not <, for the m whose τ₁ is subnormal or rounds to 0 (m below ≈ 10⁻³⁴; config allows any
+m > 0): there the relative bound fails, but only u = 0 lies under such a p, and u = 0 ≤ the cap ≥ 0; any u ≥
+2⁻²⁴ under p needs τ₁ ≥ 2⁻³⁸, a normal float.  For m ≤ 0 p ≤ 0 ≤ u: no u moves either way.  A NaN
+proposal's j is the table's last interval, as before.  With Adam at lr 10⁻³, ``mnist_cnn``'s proposals are a
+few 10⁻⁴ of a step: 1–3 % of 16-weight blocks have a weight under the cap (docs/BENCHMARKS.md, session 15)."""
 
 
 @numba.njit(nogil=True, inline="always")
@@ -97,8 +99,8 @@ def _dst_one(idx, dw, i, inv_step, table, s32, max_index):  # pragma: no cover -
     u = np.float32(h >> np.uint32(8)) * np.float32(1.0 / 16777216.0)
     bound = np.float32(max_index + 1)  # a move this long reaches an end anyway; int() of ±inf, NaN is undefined
     step = int(kf) if abs(kf) < bound else (int(bound) if kf > 0 else -int(bound))
-    # u < p only if u < _cap (``_cap``); most proposals are far below a step and skip the table
-    if u < np.float32(j + 1) * (table[1] * np.float32(_CAP_MARGIN)):
+    # u < p only if u ≤ the cap (``_CAP_MARGIN``); most proposals are far below a step and skip the table
+    if u <= np.float32(j + 1) * (table[1] * np.float32(_CAP_MARGIN)):
         p = table[2 * j] + (x - np.float32(j)) * table[2 * j + 1]
         if u < p:
             if nu > 0:
@@ -180,7 +182,7 @@ def _block_ir(n, gather, idx, context, builder, signature, args):
     tau1 = builder.load(builder.gep(table_a.data, [ir.Constant(i64, 1)]))
     cap = builder.fmul(builder.sitofp(builder.add(j, lanes(1)), vf),
                        splat(builder.fmul(tau1, ir.Constant(f32, _CAP_MARGIN)), vf))
-    under = builder.fcmp_ordered("<", u, cap)
+    under = builder.fcmp_ordered("<=", u, cap)
     vbool = ir.VectorType(ir.IntType(1), n)
     some = call(f"llvm.vector.reduce.or.v{n}i1", ir.IntType(1), under)
     with builder.if_else(some, likely=False) as (read, skip):
@@ -285,19 +287,22 @@ SAMPLE_WEIGHTS = 1 << 16  # the proposals ``_kernel`` times each kernel on
 @cache
 def _kernel():
     """The fastest of ``KERNELS`` on this machine, measured once per process (``kernels.time_candidates`` on
-    ``SAMPLE_WEIGHTS`` ternary weights and proposals of about a thousandth of a step — training's scale, where
-    the blocks skip the table almost always (``_CAP_MARGIN``) — numba's threads as set now).
+    ``SAMPLE_WEIGHTS`` ternary weights, half of them with proposals of about a thousandth of a step — Adam's
+    scale at lr 10⁻³, where the blocks skip the table almost always (``_CAP_MARGIN``) — and half with a tenth,
+    where every block reads it (a larger learning rate's) — numba's threads as set now).
     Which wins follows the CPU in ways no feature flag tells: on an AVX2-only Zen 2 LLVM leaves the loop
     scalar, and blocks of eight by loads won (a gather was slower there); for fc1's 524 288 weights on one
-    thread, before the blocks skipped the table, a Zen 4 took 1.17 ms by the loop (LLVM vectorizes it with
-    gathers there), 0.76 and 0.68 by blocks of eight and sixteen by loads, 0.90 and 0.74 by a gather; an Intel
-    Emerald Rapids (580 000 weights) 1.46 ms by the loop, 1.08 and 0.77 by loads, 0.88 and 0.54 by a gather.
-    With the skip, on the Zen 4: the loop 1.0–1.3 ms, every block kind 0.34–0.37 (docs/BENCHMARKS.md, sessions
-    13–15).  The choice changes the time only."""
+    thread, with proposals of 10⁻³ of a step and before the blocks skipped the table, a Zen 4 took 0.87–1.17 ms
+    by the loop (LLVM vectorizes it with gathers there), 0.64–0.76 and 0.57–0.68 by blocks of eight and sixteen
+    by loads, 0.73–0.90 and 0.58–0.74 by a gather; an Intel Emerald Rapids (580 000 weights, proposals of 10⁻¹)
+    1.46 ms by the loop, 1.08 and 0.77 by loads, 0.88 and 0.54 by a gather.  With the skip, on the Zen 4: the
+    loop 1.0–1.3 ms, every block kind 0.34–0.37 (docs/BENCHMARKS.md, sessions 13–15).  The choice changes the
+    time only."""
     from .kernels import time_candidates
 
     g = np.random.default_rng(0)
-    dw = (g.standard_normal(SAMPLE_WEIGHTS) * 1e-3).astype(np.float32)
+    scale = np.where(np.arange(SAMPLE_WEIGHTS) < SAMPLE_WEIGHTS // 2, 1e-3, 1e-1)  # blocks that skip, that read
+    dw = (g.standard_normal(SAMPLE_WEIGHTS) * scale).astype(np.float32)
     idx = g.integers(0, 3, SAMPLE_WEIGHTS).astype(np.int8)
     table = _interval_table(3.0)
     best = time_candidates(list(KERNELS), lambda name: KERNELS[name](idx, dw, np.float32(1.0), table, 1, 2))

@@ -101,12 +101,13 @@ def test_every_cpu_kernel_equals_the_torch_ops_to_the_bit(N, n):
             assert torch.equal(idx, ref) and got == moves, (name, scale)
 
 
-@pytest.mark.parametrize("m", [1e-6, 0.5, 3.0, 50.0, 100.0])
+@pytest.mark.parametrize("m", [1e-41, 1e-40, 1e-30, 1e-6, 0.5, 3.0, 50.0, 100.0])
 def test_the_cap_that_lets_the_kernels_skip_the_table_is_above_every_interpolated_probability(m):
-    """The CPU kernels read interval j's table entry only where u < (j + 1)·τ₁·_CAP_MARGIN (``dst._CAP_MARGIN``),
-    which is exact only if no interpolated p exceeds that cap.  p grows with x inside an interval (its rise is
-    ≥ 0), so its largest value is at the last float32 x below j + 1: computed in float32 as the kernels do, for
-    every interval of the table, over config's range of m (0 < m ≤ 100)."""
+    """The CPU kernels read interval j's table entry only where u ≤ (j + 1)·τ₁·_CAP_MARGIN (``dst._CAP_MARGIN``),
+    which is exact only if every u < p is under that cap: u is 0 or at least 2⁻²⁴, so p ≤ cap is needed wherever
+    p > 2⁻²⁴ (and cap ≥ 0 everywhere).  p grows with x inside an interval (its rise is ≥ 0), so its largest value
+    is at the last float32 x below j + 1: computed in float32 as the kernels do, for every interval of the
+    table, over config's range of m (0 < m ≤ 100; the smallest have a subnormal τ₁, or one that rounds to 0)."""
     import numpy as np
 
     from gxnor_core import dst
@@ -118,8 +119,28 @@ def test_the_cap_that_lets_the_kernels_skip_the_table_is_above_every_interpolate
     p = table[2 * j] + (x - j.astype(np.float32)) * table[2 * j + 1]
     cap = (j + 1).astype(np.float32) * (table[1] * np.float32(dst._CAP_MARGIN))
     assert p.dtype == cap.dtype == np.float32
-    assert (p <= cap).all(), int(np.argmax(p > cap))
-    assert (cap[:-1] < 1).any()  # the cap leaves room to skip at all (for small m, everywhere)
+    assert (cap >= 0).all()
+    assert ((p <= cap) | (p <= np.float32(2.0**-24))).all(), int(np.argmax((p > cap) & (p > 2.0**-24)))
+
+
+def test_a_uniform_number_of_zero_moves_a_weight_even_where_the_cap_rounds_to_zero():
+    """m = 10⁻⁴¹: τ₁ rounds to 0 in float32 (so the cap is 0) while later table entries stay positive; weight 0
+    of seed 0 draws u = 0 (its hash input is 0), which is under p — every kernel moves it, as the torch ops do."""
+    import numpy as np
+
+    from gxnor_core import dst
+
+    m, space = 1e-41, DiscreteSpace(1, 1.0)
+    table = dst._interval_table(m)
+    assert table[1] == 0 and table[2 * 16000] > 0
+    idx0 = torch.ones(16, dtype=space.index_dtype)
+    dw = torch.full((16,), 0.99 * space.step)
+    ref, moves = dst_update_torch(idx0.clone(), dw, space, m, 0)
+    assert moves >= 1
+    for name, kernel in dst.KERNELS.items():
+        idx = idx0.clone()
+        got = kernel(idx.numpy(), dw.numpy(), np.float32(1.0 / space.step), table, 0, space.max_index)
+        assert torch.equal(idx, ref) and got == moves, name
 
 
 def test_proposals_that_are_not_finite_leave_every_state_in_the_space_alike_on_every_path():
