@@ -192,10 +192,15 @@ def click_to_confirm(pg, selector: str, confirm_label: str, between: Callable[[]
     """A button that takes a confirming click (frontend/js/dom.js ``confirmButton``): the first click arms it
     (its label says ``confirm_label``), ``between()`` checks that nothing happened yet, the second click
     confirms.  The button disarms after 4 s; a request to the busy test server in ``between`` once took that
-    long, and the "confirming" click then only armed it again — so it is armed again first if it must be."""
+    long, and the "confirming" click then only armed it again — so it is armed again first if it must be, and
+    that check and the confirming click run in one task of the page: checked from here, the timer could still
+    fire between the check and Playwright's click on a loaded machine (a fresh-clone CI run lost a bulk cancel
+    that way, and waited 120 s for a 2 000-epoch run to end)."""
     pg.click(selector)
     assert pg.text_content(selector) == confirm_label
     between()
-    if pg.text_content(selector) != confirm_label:
-        pg.click(selector)
-    pg.click(selector)
+    pg.evaluate("""([selector, label]) => {
+        const button = document.querySelector(selector);
+        if (button.textContent !== label) button.click();  // disarmed meanwhile: arm it again
+        button.click();
+    }""", [selector, confirm_label])
