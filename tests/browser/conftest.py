@@ -194,8 +194,8 @@ def click_to_confirm(pg, selector: str, confirm_label: str, between: Callable[[]
     confirms.  The button disarms after 4 s; a request to the busy test server in ``between`` once took that
     long, and the "confirming" click then only armed it again — so it is armed again first if it must be, and
     that check and the confirming click run in one task of the page: checked from here, the timer could still
-    fire between the check and Playwright's click on a loaded machine (a fresh-clone CI run lost a bulk cancel
-    that way, and waited 120 s for a 2 000-epoch run to end)."""
+    fire between the check and Playwright's click on a loaded machine (the likely way a fresh-clone CI run,
+    with other work on the host, lost a bulk cancel and waited 120 s for a 2 000-epoch run to end)."""
     pg.click(selector)
     assert pg.text_content(selector) == confirm_label
     between()
