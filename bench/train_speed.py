@@ -1,6 +1,7 @@
 """Epoch time of GXNOR vs its full-precision baseline, same network, same data, one process.
 
     python -m bench.train_speed [--epochs 3] [--rounds 3] [--arch mnist_cnn] [--dataset mnist5k] [--threads N]
+                                [--phases STEPS]
 
 Three variants: GXNOR with the XNOR layers' forward on the integer kernels (``train.integer_forward: on``,
 the CPU default), the same GXNOR network with the float forward (``off``), and the full-precision baseline.
@@ -9,6 +10,12 @@ median training-loop time per epoch (evaluation and probes excluded, they are re
 the ratios GXNOR / baseline (target ≤ 0.9) and integer / float forward, and the kernel the integer forward
 measured fastest for each XNOR layer's shape (``integer_forward.measured``).  ``--threads`` sets PyTorch's (and
 numba's) thread count; the load average before and after is printed, as the figures mean little without it.
+
+``--phases STEPS`` adds one step timed phase by phase — forward with the loss, ``zero_grad`` + backward, the
+optimizer's step — for each variant, the variants taking turns every step (in an order that rotates), medians
+over STEPS steps after ten untimed ones, and their step ratio GXNOR / full precision.  On a host whose speed
+drifts over seconds this ratio is steadier than the epochs' (docs/BENCHMARKS.md, session 15): the variants
+alternate every few milliseconds instead of every epoch.
 """
 
 from __future__ import annotations
@@ -17,10 +24,24 @@ import argparse
 import json
 import os
 import statistics
+import time
 
 import torch
 
-from gxnor_core import Reporter, integer_forward, kernels, train
+from gxnor_core import (
+    DSTOptimizer,
+    Reporter,
+    build_model,
+    integer_forward,
+    kernels,
+    load_dataset,
+    train,
+    validate_config,
+)
+from gxnor_core.integer_forward import integer_forward_on
+from gxnor_core.train import loss_fn
+
+WARMUP_STEPS = 10  # untimed steps of each variant before ``step_phases`` times any
 
 
 class _Times(Reporter):
@@ -38,6 +59,47 @@ class _Times(Reporter):
         self.samples = info["batches_per_epoch"] * self.batch_size
 
 
+def step_phases(variants: dict[str, dict], steps: int) -> dict[str, dict[str, float]]:
+    """Per variant, the median ms of each phase of a training step and of the whole step (its phases' sum, median
+    over steps): the variants built as ``train`` builds them (seed, integer forward, DST over the base rule) and
+    stepped in turns, the order rotating every step, over the training split's batches in a seeded order."""
+    nets = {}
+    for name, config in variants.items():
+        cfg = validate_config(config)
+        data = load_dataset(cfg.dataset)
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(cfg, data.input_shape)
+        model.set_integer_forward(integer_forward_on(cfg.train.integer_forward, "cpu"))
+        model.train()
+        opt = DSTOptimizer(model, cfg.dst.optimizer, cfg.train.lr, cfg.dst.m,
+                           torch.Generator().manual_seed(cfg.train.seed + 1))
+        order = torch.randperm(data.train_x.shape[0], generator=torch.Generator().manual_seed(cfg.train.seed))
+        nets[name] = (cfg, model, opt, data, order)
+    times = {name: [] for name in nets}
+    names = list(nets)
+    for i in range(WARMUP_STEPS + steps):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            cfg, model, opt, data, order = nets[name]
+            bs = cfg.train.batch_size
+            b = i % max(1, data.train_x.shape[0] // bs)
+            idx = order[b * bs:(b + 1) * bs]
+            xb, yb = data.train_x[idx], data.train_y[idx]
+            t0 = time.perf_counter()
+            loss = loss_fn(cfg.train.loss, model(xb), yb)
+            t1 = time.perf_counter()
+            opt.zero_grad()
+            loss.backward()
+            t2 = time.perf_counter()
+            opt.step()
+            t3 = time.perf_counter()
+            if i >= WARMUP_STEPS:
+                times[name].append((t1 - t0, t2 - t1, t3 - t2))
+    return {name: {**{phase: 1e3 * statistics.median(t[k] for t in rows)
+                      for k, phase in enumerate(("forward", "backward", "optimizer"))},
+                   "step": 1e3 * statistics.median(sum(t) for t in rows)}
+            for name, rows in times.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=3)
@@ -46,6 +108,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="mnist5k")
     ap.add_argument("--optimizer", default="adam")
     ap.add_argument("--threads", type=int, default=None, help="torch/numba threads (default: torch's)")
+    ap.add_argument("--phases", type=int, default=0, metavar="STEPS",
+                    help="also time STEPS training steps phase by phase, the variants taking turns every step")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -85,6 +149,8 @@ def main() -> None:
         "integer_forward_kernels": {" ".join(map(str, key)): {"chosen": min(t, key=t.get),
                                                               **{k: round(1e3 * v, 3) for k, v in t.items()}}
                                     for key, t in integer_forward.measured.items()},
+        **({"step_phases_ms": (phases := step_phases(variants, args.phases)),
+            "ratio_step": phases["gxnor"]["step"] / phases["full_precision"]["step"]} if args.phases > 0 else {}),
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     }

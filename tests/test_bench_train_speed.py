@@ -1,0 +1,40 @@
+"""bench.train_speed's step phases: every variant is built as ``train`` builds it and really trains, in turns."""
+
+import torch
+
+from bench import train_speed
+
+BASE = {"dataset": {"name": "digits"}, "model": {"arch": "mlp", "hidden": [32]},
+        "train": {"epochs": 1, "batch_size": 50, "device": "cpu"}}
+
+
+def test_step_phases_times_each_variant_phase_by_phase_and_their_steps_train(monkeypatch):
+    variants = {"gxnor": {**BASE, "train": {**BASE["train"], "integer_forward": "on"}},
+                "full_precision": {**BASE, "weights": {"discrete": False}, "activations": {"discrete": False}}}
+    stepped = {}
+    real_step = train_speed.DSTOptimizer.step
+
+    def counting(opt):  # the optimizer steps for real; count them per network
+        stepped[id(opt)] = stepped.get(id(opt), 0) + 1
+        real_step(opt)
+
+    monkeypatch.setattr(train_speed.DSTOptimizer, "step", counting)
+    states = []
+    real_build = train_speed.build_model
+
+    def keeping(cfg, shape):
+        model = real_build(cfg, shape)
+        states.append((model, {k: v.clone() for k, v in model.state_dict().items()}))
+        return model
+
+    monkeypatch.setattr(train_speed, "build_model", keeping)
+    phases = train_speed.step_phases(variants, steps=4)
+    assert list(phases) == ["gxnor", "full_precision"]
+    for row in phases.values():
+        assert set(row) == {"forward", "backward", "optimizer", "step"}
+        assert all(v > 0 for v in row.values())
+        assert row["step"] >= max(row["forward"], row["backward"], row["optimizer"])
+    assert sorted(stepped.values()) == [train_speed.WARMUP_STEPS + 4] * 2  # both stepped every turn
+    for model, before in states:  # and trained: the DST states or the float weights moved
+        after = model.state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before)
