@@ -28,18 +28,8 @@ import time
 
 import torch
 
-from gxnor_core import (
-    DSTOptimizer,
-    Reporter,
-    build_model,
-    integer_forward,
-    kernels,
-    load_dataset,
-    train,
-    validate_config,
-)
-from gxnor_core.integer_forward import integer_forward_on
-from gxnor_core.train import loss_fn
+from gxnor_core import Reporter, integer_forward, kernels, load_dataset, train, validate_config
+from gxnor_core.train import loss_fn, model_and_optimizer
 
 WARMUP_STEPS = 10  # untimed steps of each variant before ``step_phases`` times any
 
@@ -67,12 +57,9 @@ def step_phases(variants: dict[str, dict], steps: int) -> dict[str, dict[str, fl
     for name, config in variants.items():
         cfg = validate_config(config)
         data = load_dataset(cfg.dataset)
-        torch.manual_seed(cfg.train.seed)
-        model = build_model(cfg, data.input_shape)
-        model.set_integer_forward(integer_forward_on(cfg.train.integer_forward, "cpu"))
+        gen_dst = torch.Generator().manual_seed(cfg.train.seed + 1)
+        model, opt = model_and_optimizer(cfg, data.input_shape, "cpu", gen_dst)
         model.train()
-        opt = DSTOptimizer(model, cfg.dst.optimizer, cfg.train.lr, cfg.dst.m,
-                           torch.Generator().manual_seed(cfg.train.seed + 1))
         order = torch.randperm(data.train_x.shape[0], generator=torch.Generator().manual_seed(cfg.train.seed))
         nets[name] = (cfg, model, opt, data, order)
     times = {name: [] for name in nets}

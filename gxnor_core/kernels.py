@@ -493,10 +493,6 @@ class TernaryMatrix:
         return cls(torch.from_numpy(np.ascontiguousarray(w, dtype=np.int8)), packer)
 
     @cached_property
-    def outputs(self) -> int:
-        return self.int8.shape[0]
-
-    @cached_property
     def row_work(self) -> int:
         """``_work`` of one row against these weights."""
         return _work(1, self.shape[1], self)
@@ -566,7 +562,7 @@ def _same_inputs(inputs: int, w: TernaryMatrix) -> None:
 
 def _unpadded(out: np.ndarray, w: TernaryMatrix) -> np.ndarray:
     """The product without the padded outputs' columns: a view, rows strided, where the weights were padded."""
-    return out if out.shape[1] == w.outputs else out[:, :w.outputs]
+    return out if out.shape[1] == w.shape[0] else out[:, :w.shape[0]]
 
 
 def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
@@ -577,7 +573,7 @@ def popcount_matmul(x: np.ndarray, w: TernaryMatrix) -> np.ndarray:
         # (most of a batch-1 layer's time outside the compiled call is here: this reads only cached attributes)
         out = np.empty((x.shape[0], w.tile_outputs), dtype=np.int32)
         _pack_product_serial(x, w.mask_t, w.sign_t, out, OUTPUT_CHUNK, tiles() == "words")
-        return out if w.tile_outputs == w.outputs else out[:, :w.outputs]
+        return _unpadded(out, w)
     return planes_product(pack(x), w)
 
 

@@ -140,6 +140,19 @@ def _to(data: DataSplits, device: torch.device) -> DataSplits:
     return DataSplits(*(getattr(data, f).to(device) for f in data.__dataclass_fields__))
 
 
+def model_and_optimizer(cfg: ExperimentConfig, input_shape: tuple[int, ...], device: torch.device | str,
+                        gen_dst: torch.Generator) -> tuple[GXNORNet, DSTOptimizer | LatentOptimizer]:
+    """A run's network, built after seeding torch with ``train.seed``, its XNOR layers' forward on the integer
+    kernels as ``train.integer_forward`` says (same values, faster), and its optimizer: float shadow weights for
+    ``weights.training: latent``, else DST over integer states (its moves drawn from ``gen_dst``)."""
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, input_shape).to(device)
+    model.set_integer_forward(integer_forward_on(cfg.train.integer_forward, device))
+    if cfg.weights.training == "latent":
+        return model, LatentOptimizer(model, cfg.dst.optimizer, cfg.train.lr)
+    return model, DSTOptimizer(model, cfg.dst.optimizer, cfg.train.lr, cfg.dst.m, gen_dst)
+
+
 def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train one run; returns its status, epochs completed, summary (``gxnor_core.metrics.summarize`` after the
     last epoch: ``test_error`` is the test error at the best epoch; last-epoch figures are None when this call
@@ -149,14 +162,10 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
     device = resolve_device(cfg.train.device)
     data = _to(load_dataset(cfg.dataset), device)
 
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg, data.input_shape).to(device)
-    model.set_integer_forward(integer_forward_on(cfg.train.integer_forward, device))  # same values, faster
     gen_data = torch.Generator().manual_seed(cfg.train.seed)  # batch order (CPU generator)
     gen_dst = torch.Generator().manual_seed(cfg.train.seed + 1)  # DST transitions, restarts
-    latent = cfg.weights.training == "latent"  # float shadow weights; else DST over integer states
-    opt = (LatentOptimizer(model, cfg.dst.optimizer, cfg.train.lr) if latent
-           else DSTOptimizer(model, cfg.dst.optimizer, cfg.train.lr, cfg.dst.m, gen_dst))
+    model, opt = model_and_optimizer(cfg, data.input_shape, device, gen_dst)
+    latent = cfg.weights.training == "latent"
     restarts = None if latent else cfg.dst.restart_patience  # the restart moves DST states: none to move here
     discrete = model.quantized_layers()
     layer_names = [n for n, m in model.weight_layers().items() if m in discrete]

@@ -1,8 +1,13 @@
 """bench.train_speed's step phases: every variant is built as ``train`` builds it and really trains, in turns."""
 
+import importlib
+
 import torch
 
 from bench import train_speed
+from gxnor_core import DSTOptimizer
+
+training = importlib.import_module("gxnor_core.train")  # the module (the package's ``train`` is its function)
 
 BASE = {"dataset": {"name": "digits"}, "model": {"arch": "mlp", "hidden": [32]},
         "train": {"epochs": 1, "batch_size": 50, "device": "cpu"}}
@@ -12,22 +17,22 @@ def test_step_phases_times_each_variant_phase_by_phase_and_their_steps_train(mon
     variants = {"gxnor": {**BASE, "train": {**BASE["train"], "integer_forward": "on"}},
                 "full_precision": {**BASE, "weights": {"discrete": False}, "activations": {"discrete": False}}}
     stepped = {}
-    real_step = train_speed.DSTOptimizer.step
+    real_step = DSTOptimizer.step
 
     def counting(opt):  # the optimizer steps for real; count them per network
         stepped[id(opt)] = stepped.get(id(opt), 0) + 1
         real_step(opt)
 
-    monkeypatch.setattr(train_speed.DSTOptimizer, "step", counting)
+    monkeypatch.setattr(DSTOptimizer, "step", counting)
     states = []
-    real_build = train_speed.build_model
+    real_build = training.build_model
 
     def keeping(cfg, shape):
         model = real_build(cfg, shape)
         states.append((model, {k: v.clone() for k, v in model.state_dict().items()}))
         return model
 
-    monkeypatch.setattr(train_speed, "build_model", keeping)
+    monkeypatch.setattr(training, "build_model", keeping)
     phases = train_speed.step_phases(variants, steps=4)
     assert list(phases) == ["gxnor", "full_precision"]
     for row in phases.values():
