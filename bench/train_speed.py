@@ -15,7 +15,9 @@ numba's) thread count; the load average before and after is printed, as the figu
 optimizer's step — for each variant, the variants taking turns every step (in an order that rotates), medians
 over STEPS steps after ten untimed ones, and their step ratio GXNOR / full precision.  On a host whose speed
 drifts over seconds this ratio is steadier than the epochs' (docs/BENCHMARKS.md, session 15): the variants
-alternate every few milliseconds instead of every epoch.
+alternate every few milliseconds instead of every epoch.  With them, the mean time a step spent in the OS kernel
+and its minor page faults (``gxnor_core._malloc``: glibc now keeps freed memory; in a process that had not
+evaluated yet, GXNOR's steps took ≈ 500 faults and 1.4 ms in the kernel each without it).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import time
 
 import torch
 
 from gxnor_core import Reporter, integer_forward, kernels, load_dataset, train, validate_config
+from gxnor_core._malloc import keep_freed_memory
 from gxnor_core.train import loss_fn, model_and_optimizer
 
 WARMUP_STEPS = 10  # untimed steps of each variant before ``step_phases`` times any
@@ -51,8 +55,11 @@ class _Times(Reporter):
 
 def step_phases(variants: dict[str, dict], steps: int) -> dict[str, dict[str, float]]:
     """Per variant, the median ms of each phase of a training step and of the whole step (its phases' sum, median
-    over steps): the variants built as ``train`` builds them (seed, integer forward, DST over the base rule) and
-    stepped in turns, the order rotating every step, over the training split's batches in a seeded order."""
+    over steps), and the mean per step of the process's time in the OS kernel (ms) and its minor page faults: the
+    variants built as ``train`` builds them (seed, integer forward, DST over the base rule, glibc keeping freed
+    memory) and stepped in turns, the order rotating every step, over the training split's batches in a seeded
+    order."""
+    keep_freed_memory()  # as ``train`` does
     nets = {}
     for name, config in variants.items():
         cfg = validate_config(config)
@@ -71,6 +78,7 @@ def step_phases(variants: dict[str, dict], steps: int) -> dict[str, dict[str, fl
             b = i % max(1, data.train_x.shape[0] // bs)
             idx = order[b * bs:(b + 1) * bs]
             xb, yb = data.train_x[idx], data.train_y[idx]
+            use0 = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.perf_counter()
             loss = loss_fn(cfg.train.loss, model(xb), yb)
             t1 = time.perf_counter()
@@ -79,11 +87,15 @@ def step_phases(variants: dict[str, dict], steps: int) -> dict[str, dict[str, fl
             t2 = time.perf_counter()
             opt.step()
             t3 = time.perf_counter()
+            use1 = resource.getrusage(resource.RUSAGE_SELF)
             if i >= WARMUP_STEPS:
-                times[name].append((t1 - t0, t2 - t1, t3 - t2))
+                times[name].append((t1 - t0, t2 - t1, t3 - t2, use1.ru_stime - use0.ru_stime,
+                                    use1.ru_minflt - use0.ru_minflt))
     return {name: {**{phase: 1e3 * statistics.median(t[k] for t in rows)
                       for k, phase in enumerate(("forward", "backward", "optimizer"))},
-                   "step": 1e3 * statistics.median(sum(t) for t in rows)}
+                   "step": 1e3 * statistics.median(sum(t[:3]) for t in rows),
+                   "kernel_mean": 1e3 * statistics.mean(t[3] for t in rows),
+                   "page_faults_mean": statistics.mean(t[4] for t in rows)}
             for name, rows in times.items()}
 
 

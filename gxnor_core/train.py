@@ -9,6 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ._malloc import keep_freed_memory
 from .config import ExperimentConfig, validate_config
 from .data import DataSplits, load_dataset
 from .dst import DSTOptimizer, optimizer_state_bytes
@@ -160,6 +161,7 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
     cfg = validate_config(config)
     rep = reporter or Reporter()
     device = resolve_device(cfg.train.device)
+    keep_freed_memory()  # every step re-faulted its pages otherwise (gxnor_core._malloc)
     data = _to(load_dataset(cfg.dataset), device)
 
     gen_data = torch.Generator().manual_seed(cfg.train.seed)  # batch order (CPU generator)
