@@ -161,7 +161,7 @@ def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> 
     cfg = validate_config(config)
     rep = reporter or Reporter()
     device = resolve_device(cfg.train.device)
-    keep_freed_memory()  # every step re-faulted its pages otherwise (gxnor_core._malloc)
+    keep_freed_memory()  # else an epoch re-faults tens of thousands of pages glibc gave back (gxnor_core._malloc)
     data = _to(load_dataset(cfg.dataset), device)
 
     gen_data = torch.Generator().manual_seed(cfg.train.seed)  # batch order (CPU generator)
