@@ -55,7 +55,8 @@ class _Times(Reporter):
 
 def step_phases(variants: dict[str, dict], steps: int) -> dict[str, dict[str, float]]:
     """Per variant, the median ms of each phase of a training step and of the whole step (its phases' sum, median
-    over steps), and the mean per step of the process's time in the OS kernel (ms) and its minor page faults: the
+    over steps), and the mean per step of the process's time in the OS kernel (ms, all threads, as the OS
+    samples it) and of its minor page faults (a count, though under ``step_phases_ms``): the
     variants built as ``train`` builds them (seed, integer forward, DST over the base rule, glibc keeping freed
     memory) and stepped in turns, the order rotating every step, over the training split's batches in a seeded
     order."""
@@ -94,7 +95,7 @@ def step_phases(variants: dict[str, dict], steps: int) -> dict[str, dict[str, fl
     return {name: {**{phase: 1e3 * statistics.median(t[k] for t in rows)
                       for k, phase in enumerate(("forward", "backward", "optimizer"))},
                    "step": 1e3 * statistics.median(sum(t[:3]) for t in rows),
-                   "kernel_mean": 1e3 * statistics.mean(t[3] for t in rows),
+                   "kernel_ms_mean": 1e3 * statistics.mean(t[3] for t in rows),
                    "page_faults_mean": statistics.mean(t[4] for t in rows)}
             for name, rows in times.items()}
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ._malloc import keep_freed_memory
+from ._malloc import keep_freed_memory, release_freed_memory
 from .config import ExperimentConfig, validate_config
 from .data import DataSplits, load_dataset
 from .dst import DSTOptimizer, optimizer_state_bytes
@@ -157,11 +157,19 @@ def model_and_optimizer(cfg: ExperimentConfig, input_shape: tuple[int, ...], dev
 def train(config: ExperimentConfig | dict, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train one run; returns its status, epochs completed, summary (``gxnor_core.metrics.summarize`` after the
     last epoch: ``test_error`` is the test error at the best epoch; last-epoch figures are None when this call
-    trained no epoch) and network size.  Resumes exactly from ``reporter.resume_from()``."""
+    trained no epoch) and network size.  Resumes exactly from ``reporter.resume_from()``.  While it trains, the
+    process keeps the heap memory it frees (else an epoch re-faults tens of thousands of pages; gxnor_core._malloc),
+    and hands it back at the end."""
     cfg = validate_config(config)
-    rep = reporter or Reporter()
+    keep_freed_memory()
+    try:
+        return _train(cfg, reporter or Reporter())
+    finally:
+        release_freed_memory()
+
+
+def _train(cfg: ExperimentConfig, rep: Reporter) -> dict[str, Any]:
     device = resolve_device(cfg.train.device)
-    keep_freed_memory()  # else an epoch re-faults tens of thousands of pages glibc gave back (gxnor_core._malloc)
     data = _to(load_dataset(cfg.dataset), device)
 
     gen_data = torch.Generator().manual_seed(cfg.train.seed)  # batch order (CPU generator)
