@@ -165,6 +165,13 @@ def test_bulk_tags_a_chip_filters_archive_hides_and_refusals_are_in_words(page, 
         assert api.get(f"/api/v1/runs/{live}").json()["status"] in ("queued", "running")
 
     click_to_confirm(page, "[data-bulk=cancel]", "Confirm cancel", one_click_cancels_nothing)
+    # The page answers the request first (its toast), and the server has the cancel before the worker acts on it:
+    # twice, in loaded CI runs, this run went on for 120 s — these say whether the request or the worker failed.
+    toast = page.locator("#toast .msg", has_text="Cancel").first
+    toast.wait_for(timeout=30_000)
+    assert toast.text_content().startswith("Cancelled 1 of 1 run"), toast.text_content()
+    after = api.get(f"/api/v1/runs/{live}").json()
+    assert after["cancel_requested"] or after["status"] == "cancelled", after
     run = finished(api, live)[0]
     assert run["status"] == "cancelled"
     assert not page.errors, page.errors
