@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app import estimator
+from app.db import sqlite_write_lock
 from app.models import Project, Run, Team
 
 RETRY_AFTER_MIN_S, RETRY_AFTER_MAX_S = 60, 3600
@@ -46,9 +47,7 @@ def lock_team(session: Session, team_id: int) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(Team.id).where(Team.id == team_id).with_for_update(key_share=True))
         return
-    conn = session.connection()
-    if not conn.connection.dbapi_connection.in_transaction:  # no write yet in this transaction
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    sqlite_write_lock(session)
 
 
 def _team_runs(status: str):

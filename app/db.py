@@ -112,6 +112,20 @@ def session_scope(url: str) -> Iterator[Session]:
         session.close()
 
 
+def sqlite_write_lock(session: Session) -> None:
+    """On SQLite, take the database's write lock now (``BEGIN IMMEDIATE``), if this transaction has not begun
+    yet; on PostgreSQL nothing.  A transaction that reads and then writes must: pysqlite begins one only at the
+    first write, but a SAVEPOINT begins a deferred one, and if another connection commits between its first read
+    and its first write, SQLite refuses the write at once ("database is locked", SQLITE_BUSY_SNAPSHOT) without
+    waiting on the busy timeout — a bulk action of the runs page failed that way (503) while a worker published
+    progress (docs/BENCHMARKS.md, session 16).  Other writers wait on the busy timeout instead."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    conn = session.connection()
+    if not conn.connection.dbapi_connection.in_transaction:  # no write yet in this transaction
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 MIGRATION_LOCK = 0x67786E6F72  # PostgreSQL advisory lock key ("gxnor")
 
 

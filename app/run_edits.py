@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import run_meta
 from app import runs as svc
+from app.db import sqlite_write_lock
 from app.models import FINISHED, Project, Run
 from app.schemas import BulkIn, RunPatch
 from app.settings import Settings
@@ -64,6 +65,7 @@ _VISIBLE = (select(Run.id).join(Project, Project.id == Run.project_id)
 def bulk(session: Session, body: BulkIn, teams: frozenset[int], settings: Settings) -> dict:
     """The action on each id, each checked as its single-run route would (404: missing or another team's;
     409: not in a status the action allows), in a savepoint of its own, so one refusal undoes nothing else."""
+    sqlite_write_lock(session)  # it reads, then writes in savepoints (app.db.sqlite_write_lock)
     ids = list(dict.fromkeys(body.ids))
     visible = set(session.scalars(_VISIBLE, {"ids": ids, "teams": list(teams)}))
     results = []

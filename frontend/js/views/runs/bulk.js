@@ -50,7 +50,7 @@ export function bulkBar(selectedIds, done) {
       failures.classList.toggle('hidden', !refused.length);
       done(result);
     } catch (err) {
-      toast(`${DONE[action] || action} failed: ${err.message}`, 'error');
+      toast(`${action[0].toUpperCase()}${action.slice(1)} failed: ${err.message}`, 'error');  // "Cancel failed", not "Cancelled failed"
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
     }
