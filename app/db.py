@@ -117,8 +117,10 @@ def sqlite_write_lock(session: Session) -> None:
     yet; on PostgreSQL nothing.  A transaction that reads and then writes must: pysqlite begins one only at the
     first write, but a SAVEPOINT begins a deferred one, and if another connection commits between its first read
     and its first write, SQLite refuses the write at once ("database is locked", SQLITE_BUSY_SNAPSHOT) without
-    waiting on the busy timeout — a bulk action of the runs page failed that way (503) while a worker published
-    progress (docs/BENCHMARKS.md, session 16).  Other writers wait on the busy timeout instead."""
+    waiting on the busy timeout — and so it does if another connection merely holds the write lock then (SQLite
+    waits only to begin a write transaction, not to upgrade a reading one).  A bulk action of the runs page failed
+    that way (503) while a worker published progress (docs/BENCHMARKS.md, session 16).  Taken first, the lock
+    makes other writers wait on the busy timeout instead."""
     if session.get_bind().dialect.name != "sqlite":
         return
     conn = session.connection()
