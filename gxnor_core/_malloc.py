@@ -37,6 +37,7 @@ TRIM_THRESHOLD = 1 << 30
 ENV = "GXNOR_KEEP_FREED_MEMORY"
 
 
+@cache
 def _libc():
     """The process's C library if it is glibc (it has ``mallopt`` and ``malloc_trim``), else None."""
     if not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION"):
